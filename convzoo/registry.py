@@ -1,0 +1,259 @@
+"""The model registry: every network with the paper it comes from and the figures that paper reports.
+
+A variant is a small function decorated with :func:`register_model`::
+
+    @register_model(paper=ALEXNET_PAPER, input_size=(3, 227, 227), reported={"params": "60M"},
+                    note="...", table="Section 3.5")
+    def alexnet(num_classes: int = 1000, in_chans: int = 3, dropout: float = 0.5) -> AlexNet:
+        '''AlexNet ...'''
+        return AlexNet(num_classes=num_classes, in_chans=in_chans, dropout=dropout)
+
+Reported figures are written as the paper writes them (``"60M"``, ``"0.27M"``, ``"4.09G"``, ``138357544``):
+the number of digits given sets the tolerance that :mod:`convzoo.inspect.paper_check` allows.
+"""
+
+from __future__ import annotations
+
+import difflib
+import fnmatch
+import inspect
+import re
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from torch import nn
+
+__all__ = [
+    "Paper",
+    "ModelInfo",
+    "Reported",
+    "register_model",
+    "create_model",
+    "list_models",
+    "model_info",
+    "parse_figure",
+    "UnknownModelError",
+]
+
+
+@dataclass(frozen=True)
+class Paper:
+    """A paper a model comes from."""
+
+    authors: str
+    title: str
+    year: int
+    arxiv: str | None = None
+    url: str | None = None
+
+    def cite(self) -> str:
+        ref = f"arXiv:{self.arxiv}" if self.arxiv else (self.url or "")
+        return f"{self.authors} ({self.year}). {self.title}. {ref}".strip()
+
+
+_SUFFIX = {"": 1, "K": 10**3, "M": 10**6, "G": 10**9, "B": 10**9}
+_FIGURE = re.compile(r"^\s*([0-9]*\.?[0-9]+)\s*([KMGB]?)\s*$", re.IGNORECASE)
+
+
+def parse_figure(value: str | int | float) -> tuple[float, float]:
+    """Parse a reported figure into (value, tolerance), the tolerance being half a unit of its last digit.
+
+    >>> parse_figure("0.27M")
+    (270000.0, 5000.0)
+    >>> parse_figure(138357544)
+    (138357544.0, 0.5)
+    """
+    if isinstance(value, bool):
+        raise TypeError("a reported figure must be a number or a string like '0.27M'")
+    if isinstance(value, int):
+        return float(value), 0.5
+    if isinstance(value, float):
+        text = repr(value)
+    else:
+        text = value
+    m = _FIGURE.match(text)
+    if not m:
+        raise ValueError(f"cannot parse reported figure {value!r}; write it like 138357544, '0.27M' or '4.09G'")
+    digits, suffix = m.group(1), m.group(2).upper()
+    scale = _SUFFIX[suffix]
+    decimals = len(digits.split(".")[1]) if "." in digits else 0
+    return float(digits) * scale, 0.5 * 10.0 ** (-decimals) * scale
+
+
+@dataclass(frozen=True)
+class Reported:
+    """Figures a paper reports for a model. Accuracies are in percent; any field may be missing."""
+
+    params: str | int | None = None
+    macs: str | int | None = None
+    top1_err: float | None = None
+    top5_err: float | None = None
+    cifar10_err: float | None = None
+    cifar100_err: float | None = None
+    source: str | None = None  # where in the paper, e.g. "Table 6"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in asdict(self).items() if v is not None}
+
+
+@dataclass
+class ModelInfo:
+    """What the registry knows about one model."""
+
+    name: str
+    family: str
+    paper: Paper
+    input_size: tuple[int, int, int]
+    num_classes: int
+    reported: Reported
+    note: str | None
+    description: str
+    fn: Callable[..., nn.Module] = field(repr=False)
+    accepts: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "family": self.family,
+            "description": self.description,
+            "paper": asdict(self.paper),
+            "citation": self.paper.cite(),
+            "input_size": list(self.input_size),
+            "num_classes": self.num_classes,
+            "reported": self.reported.as_dict(),
+            "note": self.note,
+            "overrides": list(self.accepts),
+        }
+
+
+_REGISTRY: dict[str, ModelInfo] = {}
+
+
+class UnknownModelError(KeyError):
+    """Raised for a model name that is not registered; the message suggests the closest names."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0])
+
+
+def _accepted_kwargs(fn: Callable[..., Any], accepts: Callable[..., Any] | None) -> tuple[str, ...]:
+    names: list[str] = []
+    has_var_kw = False
+    for target in (fn, accepts):
+        if target is None:
+            continue
+        for p in inspect.signature(target).parameters.values():
+            if p.kind is p.VAR_KEYWORD:
+                has_var_kw = True
+            elif p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.name not in names and p.name != "self":
+                names.append(p.name)
+    if has_var_kw and accepts is None:
+        raise TypeError(
+            f"{fn.__name__} takes **kwargs: pass accepts=<the class or function they go to> to register_model "
+            "so the registry can name the overrides it takes"
+        )
+    return tuple(names)
+
+
+def register_model(
+    *,
+    paper: Paper,
+    input_size: tuple[int, int, int] = (3, 224, 224),
+    num_classes: int = 1000,
+    reported: Reported | dict[str, Any] | None = None,
+    note: str | None = None,
+    family: str | None = None,
+    accepts: Callable[..., Any] | None = None,
+    name: str | None = None,
+) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
+    """Register a model-building function under its name (or ``name``).
+
+    ``note`` records every deliberate difference from the paper; ``paper-check`` prints it.
+    ``accepts``: where the function forwards ``**kwargs``, the callable that receives them.
+    """
+    rep = reported if isinstance(reported, Reported) else Reported(**(reported or {}))
+    for key in ("params", "macs"):
+        value = getattr(rep, key)
+        if value is not None:
+            parse_figure(value)
+
+    def decorator(fn: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
+        model_name = name or fn.__name__
+        if model_name in _REGISTRY:
+            raise ValueError(f"model {model_name!r} is registered twice")
+        doc = inspect.getdoc(fn) or ""
+        if not doc:
+            raise ValueError(f"model {model_name!r} needs a docstring that cites its paper")
+        fam = family or fn.__module__.rsplit(".", 1)[-1]
+        _REGISTRY[model_name] = ModelInfo(
+            name=model_name,
+            family=fam,
+            paper=paper,
+            input_size=tuple(input_size),  # type: ignore[arg-type]
+            num_classes=num_classes,
+            reported=rep,
+            note=note,
+            description=doc.splitlines()[0],
+            fn=fn,
+            accepts=_accepted_kwargs(fn, accepts),
+        )
+        return fn
+
+    return decorator
+
+
+def _ensure_loaded() -> None:
+    import convzoo.models  # noqa: F401  (importing the package registers every family)
+
+
+def _closest(name: str, n: int = 5) -> list[str]:
+    names = list(_REGISTRY)
+    close = difflib.get_close_matches(name, names, n=n, cutoff=0.5)
+    if len(close) < n:
+        low = name.lower().replace("-", "").replace("_", "")
+        close += [k for k in names if low and low in k.replace("_", "") and k not in close][: n - len(close)]
+    return close
+
+
+def model_info(name: str) -> ModelInfo:
+    """Paper, default input size, reported figures and notes of a registered model."""
+    _ensure_loaded()
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        close = _closest(name)
+        hint = f" Did you mean: {', '.join(close)}?" if close else " Run `convzoo list` to see every model."
+        raise UnknownModelError(f"unknown model {name!r}.{hint}") from None
+
+
+def list_models(pattern: str = "*", family: str | None = None) -> list[str]:
+    """Names of registered models matching a shell-style pattern (``"vgg*"``), sorted."""
+    _ensure_loaded()
+    return sorted(
+        k
+        for k, v in _REGISTRY.items()
+        if fnmatch.fnmatchcase(k, pattern) and (family is None or v.family == family)
+    )
+
+
+def create_model(name: str, num_classes: int | None = None, in_chans: int | None = None, **overrides: Any) -> nn.Module:
+    """Build a registered model. ``overrides`` are the keyword arguments its registry entry accepts.
+
+    Wrap the call in ``with torch.device("meta"):`` to build without allocating weights.
+    """
+    info = model_info(name)
+    kwargs = dict(overrides)
+    if num_classes is not None:
+        kwargs["num_classes"] = num_classes
+    if in_chans is not None:
+        kwargs["in_chans"] = in_chans
+    unknown = sorted(set(kwargs) - set(info.accepts))
+    if unknown:
+        raise TypeError(
+            f"model {name!r} does not take {', '.join(map(repr, unknown))}; "
+            f"it takes: {', '.join(info.accepts) or 'no overrides'}"
+        )
+    model = info.fn(**kwargs)
+    model.convzoo_name = name  # type: ignore[assignment]
+    return model

@@ -34,6 +34,10 @@ __all__ = [
     "model_info",
     "parse_figure",
     "UnknownModelError",
+    "BlockInfo",
+    "register_block",
+    "list_blocks",
+    "block_info",
 ]
 
 
@@ -257,3 +261,49 @@ def create_model(name: str, num_classes: int | None = None, in_chans: int | None
     model = info.fn(**kwargs)
     model.convzoo_name = name  # type: ignore[assignment]
     return model
+
+
+@dataclass(frozen=True)
+class BlockInfo:
+    """A lecture building block (an Inception module, a factorized convolution...) that `summary` can show."""
+
+    name: str
+    input_size: tuple[int, int, int]
+    description: str
+    fn: Callable[[], nn.Module] = field(repr=False)
+
+
+_BLOCKS: dict[str, BlockInfo] = {}
+
+
+def register_block(*, input_size: tuple[int, int, int], name: str | None = None) -> Callable[..., Any]:
+    """Register a zero-argument function building a block, with the input the lecture feeds it.
+
+    Blocks are not classifiers: they are not in `list_models`, but `summary` and `convzoo summary` show them.
+    """
+
+    def decorator(fn: Callable[[], nn.Module]) -> Callable[[], nn.Module]:
+        block_name = name or fn.__name__
+        if block_name in _BLOCKS or block_name in _REGISTRY:
+            raise ValueError(f"block {block_name!r} is registered twice")
+        doc = (inspect.getdoc(fn) or "").splitlines()
+        _BLOCKS[block_name] = BlockInfo(block_name, tuple(input_size), doc[0] if doc else "", fn)  # type: ignore[arg-type]
+        return fn
+
+    return decorator
+
+
+def list_blocks(pattern: str = "*") -> list[str]:
+    """Names of registered lecture building blocks."""
+    _ensure_loaded()
+    return sorted(k for k in _BLOCKS if fnmatch.fnmatchcase(k, pattern))
+
+
+def block_info(name: str) -> BlockInfo:
+    _ensure_loaded()
+    try:
+        return _BLOCKS[name]
+    except KeyError:
+        close = difflib.get_close_matches(name, list(_BLOCKS), n=5, cutoff=0.5)
+        hint = f" Did you mean: {', '.join(close)}?" if close else ""
+        raise UnknownModelError(f"unknown block {name!r}.{hint}") from None

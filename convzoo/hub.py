@@ -39,7 +39,9 @@ class WeightSource:
     peer_name: str  # the peer's model name, e.g. "resnet50"
     convert: Converter
     url: str | None = None
-    sha256: str | None = None  # full hex digest, or a prefix (torchvision publishes 8+ hex digits in file names)
+    sha256: str | None = (
+        None  # full hex digest, or a prefix (torchvision publishes 8+ hex digits in file names)
+    )
 
 
 _SOURCES: dict[tuple[str, str], WeightSource] = {}

@@ -78,7 +78,9 @@ def parse_figure(value: str | int | float) -> tuple[float, float]:
         text = value
     m = _FIGURE.match(text)
     if not m:
-        raise ValueError(f"cannot parse reported figure {value!r}; write it like 138357544, '0.27M' or '4.09G'")
+        raise ValueError(
+            f"cannot parse reported figure {value!r}; write it like 138357544, '0.27M' or '4.09G'"
+        )
     digits, suffix = m.group(1), m.group(2).upper()
     scale = _SUFFIX[suffix]
     decimals = len(digits.split(".")[1]) if "." in digits else 0
@@ -150,7 +152,11 @@ def _accepted_kwargs(fn: Callable[..., Any], accepts: Callable[..., Any] | None)
         for p in inspect.signature(target).parameters.values():
             if p.kind is p.VAR_KEYWORD:
                 has_var_kw = True
-            elif p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.name not in names and p.name != "self":
+            elif (
+                p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+                and p.name not in names
+                and p.name != "self"
+            ):
                 names.append(p.name)
     if has_var_kw and accepts is None:
         raise TypeError(
@@ -241,7 +247,9 @@ def list_models(pattern: str = "*", family: str | None = None) -> list[str]:
     )
 
 
-def create_model(name: str, num_classes: int | None = None, in_chans: int | None = None, **overrides: Any) -> nn.Module:
+def create_model(
+    name: str, num_classes: int | None = None, in_chans: int | None = None, **overrides: Any
+) -> nn.Module:
     """Build a registered model. ``overrides`` are the keyword arguments its registry entry accepts.
 
     Wrap the call in ``with torch.device("meta"):`` to build without allocating weights.

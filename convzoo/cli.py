@@ -1,0 +1,65 @@
+"""The `convzoo` command."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import importlib.util
+import os
+import sys
+from collections.abc import Sequence
+
+from convzoo.inspect.output_size import ShapeError
+from convzoo.registry import UnknownModelError
+
+# Each module provides register(subparsers); their subcommands set func(args) -> exit code.
+COMMAND_MODULES = ("convzoo.inspect.cli", "convzoo.train.cli", "convzoo.lab.cli")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="convzoo",
+        description="The classic convolutional networks, exact to their papers: build, inspect, train, reproduce.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        if importlib.util.find_spec(name) is not None:
+            importlib.import_module(name).register(sub)
+    p = sub.add_parser("demo", help="the main job on the embedded default (what `make demo` runs)")
+    p.set_defaults(func=_demo)
+    return parser
+
+
+def _demo(args: argparse.Namespace) -> int:
+    if importlib.util.find_spec("convzoo.train.cli") is not None:
+        train_cli = importlib.import_module("convzoo.train.cli")
+        if hasattr(train_cli, "demo"):
+            return int(train_cli.demo())
+    from convzoo.inspect.paper_check import format_checks, paper_check
+    from convzoo.inspect.summary import summary
+
+    print(format_checks(paper_check()))
+    print()
+    print(summary("alexnet"))
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except (UnknownModelError, ShapeError, ValueError, TypeError, FileNotFoundError) as err:
+        if os.environ.get("CONVZOO_DEBUG"):
+            raise
+        print(f"convzoo {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,132 @@
+"""`convzoo list | info | summary | paper-check | output-size`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from convzoo.inspect.output_size import output_size
+from convzoo.inspect.paper_check import format_checks, paper_check
+from convzoo.inspect.summary import summary
+from convzoo.registry import list_blocks, list_models, model_info
+
+
+def _list(args: argparse.Namespace) -> int:
+    if args.blocks:
+        from convzoo.registry import block_info
+
+        for name in list_blocks(args.pattern):
+            b = block_info(name)
+            print(f"{name:34s} {'×'.join(map(str, b.input_size)):12s} {b.description}")
+        return 0
+    names = list_models(args.pattern)
+    if not names:
+        print(f"no model matches {args.pattern!r}")
+        return 1
+    if args.format == "json":
+        print(json.dumps(names))
+        return 0
+    for name in names:
+        info = model_info(name)
+        print(f"{name:32s} {info.paper.authors.split(',')[0]:14s} {info.paper.year}  {info.description}")
+    return 0
+
+
+def _info(args: argparse.Namespace) -> int:
+    info = model_info(args.name)
+    if args.format == "json":
+        print(json.dumps(info.to_dict(), indent=2))
+        return 0
+    d = info.to_dict()
+    print(f"{info.name}: {info.description}")
+    print(f"  paper:      {info.paper.cite()}")
+    print(f"  family:     {info.family}")
+    print(f"  input size: {'×'.join(map(str, info.input_size))}, {info.num_classes} classes")
+    for key, value in d["reported"].items():
+        print(f"  reported {key}: {value}")
+    if info.note:
+        print(f"  note:       {info.note}")
+    print(f"  overrides:  {', '.join(info.accepts)}")
+    return 0
+
+
+def _summary(args: argparse.Namespace) -> int:
+    kwargs = {}
+    if args.num_classes is not None:
+        kwargs["num_classes"] = args.num_classes
+    s = summary(
+        args.name,
+        args.input,
+        depth=args.depth,
+        count_all=args.all_ops,
+        strict=args.strict,
+        training=args.train_mode,
+        **kwargs,
+    )
+    print(s.format(args.format))
+    return 0
+
+
+def _paper_check(args: argparse.Namespace) -> int:
+    checks = paper_check(args.pattern)
+    print(format_checks(checks, args.format))
+    return 1 if any(c.status == "MISMATCH" for c in checks) else 0
+
+
+def _output_size(args: argparse.Namespace) -> int:
+    out = output_size(args.W, args.F, args.P, args.S, args.D, strict=not args.floor)
+    print(f"({args.W} − {args.F} + 2·{args.P})/{args.S} + 1 = {out}")
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser(
+        "list", help="list registered models", description="List registered models (shell-style PATTERN)."
+    )
+    p.add_argument("pattern", nargs="?", default="*", help="e.g. 'vgg*' or '*cifar'")
+    p.add_argument("--blocks", action="store_true", help="list the lecture building blocks instead")
+    p.add_argument("--format", choices=["table", "json"], default="table")
+    p.set_defaults(func=_list)
+
+    p = sub.add_parser("info", help="a model's paper, input size, reported figures and notes")
+    p.add_argument("name")
+    p.add_argument("--format", choices=["text", "json"], default="text")
+    p.set_defaults(func=_info)
+
+    p = sub.add_parser(
+        "summary",
+        help="layer table: output shape, params, MACs, receptive field",
+        description="Layer table of a model or lecture block, computed on the meta device (no weights allocated). "
+        "MACs are multiply-accumulates of conv and FC layers; FLOPs = 2 × MACs.",
+    )
+    p.add_argument("name", help="a model (`convzoo list`) or block (`convzoo list --blocks`)")
+    p.add_argument("--input", help="input size CxHxW, e.g. 3x227x227 (default: the paper's)")
+    p.add_argument("--depth", type=int, help="collapse modules deeper than this")
+    p.add_argument("--format", choices=["table", "markdown", "csv", "json", "keras"], default="table")
+    p.add_argument("--num-classes", type=int, help="classifier size (e.g. 2 for a new head)")
+    p.add_argument("--all-ops", action="store_true", help="also count BN, pooling, activations and adds")
+    p.add_argument("--strict", action="store_true", help="fail on a layer whose output volume is fractional")
+    p.add_argument("--train-mode", action="store_true", help="trace training mode (auxiliary heads run)")
+    p.set_defaults(func=_summary)
+
+    p = sub.add_parser(
+        "paper-check",
+        help="our params and MACs beside each paper's figures",
+        description="Compare every model matching PATTERN with its paper; exit 1 on a difference without a note.",
+    )
+    p.add_argument("pattern", nargs="?", default="*")
+    p.add_argument("--format", choices=["table", "markdown", "json"], default="table")
+    p.set_defaults(func=_paper_check)
+
+    p = sub.add_parser(
+        "output-size",
+        help="the output-volume formula (W − F + 2P)/S + 1",
+        description="Output size of a conv/pool layer; refuses fractional results unless --floor.",
+    )
+    p.add_argument("W", type=int, help="input width")
+    p.add_argument("F", type=int, help="filter size")
+    p.add_argument("P", type=int, nargs="?", default=0, help="padding (default 0)")
+    p.add_argument("S", type=int, nargs="?", default=1, help="stride (default 1)")
+    p.add_argument("--dilation", dest="D", type=int, default=1)
+    p.add_argument("--floor", action="store_true", help="floor a fractional result as PyTorch does")
+    p.set_defaults(func=_output_size)

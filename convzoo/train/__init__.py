@@ -1,0 +1,1 @@
+"""Training: the trainer, optimizers and learning-rate schedules, recipes, checkpoints."""

@@ -1,0 +1,89 @@
+"""Every registered model: builds, runs forward and backward, is deterministic in eval mode, and keeps its
+golden parameter and MAC counts (tests/golden_counts.json, regenerated only by scripts/make_golden.py)."""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from pathlib import Path
+
+import pytest
+import torch
+
+import convzoo
+from convzoo.inspect.paper_check import check_model
+from convzoo.inspect.summary import build_meta
+from convzoo.inspect.trace import min_input_size
+
+MODELS = convzoo.list_models()
+GOLDEN = json.loads((Path(__file__).parent / "golden_counts.json").read_text())
+
+
+@cache
+def test_input(name: str) -> tuple[int, int, int]:
+    """The smallest input the model accepts, but not below 32 px (nor above the paper's size)."""
+    model, default = build_meta(name, num_classes=10)
+    side = min_input_size(model, default) or default[1]
+    side = min(max(side, 32), default[1])
+    return (default[0], side, side)
+
+
+def _logits(out: object) -> list[torch.Tensor]:
+    if isinstance(out, torch.Tensor):
+        return [out]
+    logits = [out.logits]  # type: ignore[attr-defined]
+    aux = getattr(out, "aux_logits", None) or ()
+    return logits + [a for a in aux if a is not None]
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_forward_backward_every_parameter_gets_gradient(name: str) -> None:
+    torch.manual_seed(0)
+    model = convzoo.create_model(name, num_classes=10).train()
+    x = torch.randn(2, *test_input(name))
+    outs = _logits(model(x))
+    assert all(o.shape == (2, 10) for o in outs), [o.shape for o in outs]
+    sum(o.float().pow(2).mean() for o in outs).backward()
+    missing = [n for n, p in model.named_parameters() if p.requires_grad and p.grad is None]
+    assert not missing, f"parameters without gradient: {missing[:10]}"
+    assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_eval_mode_is_deterministic_and_plain(name: str) -> None:
+    torch.manual_seed(0)
+    model = convzoo.create_model(name, num_classes=10).eval()
+    x = torch.randn(2, *test_input(name))
+    with torch.no_grad():
+        a, b = model(x), model(x)
+        split = model.forward_head(model.forward_features(x))
+    assert isinstance(a, torch.Tensor) and a.shape == (2, 10)
+    assert torch.equal(a, b) and torch.allclose(a, split)
+    model.reset_classifier(5)
+    with torch.no_grad():
+        assert model(x).shape == (2, 5)
+    assert model.num_classes == 5
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_golden_counts(name: str) -> None:
+    assert name in GOLDEN, f"{name} is new: run `python scripts/make_golden.py` and review the diff"
+    s = convzoo.summary(name)
+    assert (s.total_params, s.total_macs) == (GOLDEN[name]["params"], GOLDEN[name]["macs"])
+
+
+def test_golden_has_no_stale_models() -> None:
+    assert sorted(GOLDEN) == MODELS
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_paper_figures_match_or_are_explained(name: str) -> None:
+    c = check_model(name)
+    assert c.status != "MISMATCH", f"{name}: ours {c.params:,} params / {c.macs:,} MACs vs paper {c.paper_params} / {c.paper_macs}"
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_info_cites_paper(name: str) -> None:
+    info = convzoo.model_info(name)
+    assert info.paper.arxiv or info.paper.url, f"{name} cites no arXiv id or URL"
+    assert info.paper.year >= 1989 and info.description

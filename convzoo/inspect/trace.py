@@ -7,6 +7,7 @@ for branches and merges too: adds and concatenations take the widest input.
 
 from __future__ import annotations
 
+import gc
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -14,6 +15,7 @@ from typing import Any
 
 import torch
 from torch import nn
+from torch.nn.modules.module import register_module_forward_hook, register_module_forward_pre_hook
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
 from torch.utils.flop_counter import flop_registry
@@ -110,6 +112,12 @@ _FREE_OPS = {
 }
 
 
+def _eval_bn(packet: Any, args: tuple[Any, ...]) -> bool:
+    if packet is aten._native_batch_norm_legit_no_training:
+        return True
+    return packet is aten.native_batch_norm and len(args) > 5 and args[5] is False
+
+
 @dataclass
 class ModuleRecord:
     """What one module did during the traced forward pass."""
@@ -149,8 +157,13 @@ class Tracer(TorchDispatchMode):
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
         kwargs = kwargs or {}
-        out = func(*args, **kwargs)
         packet = func.overloadpacket
+        if args and isinstance(args[0], torch.Tensor) and args[0].is_meta and _eval_bn(packet, args):
+            # eval-mode BN keeps the shape; its meta kernel is a slow Python decomposition
+            x = args[0]
+            out = (torch.empty_like(x), x.new_empty((0,)), x.new_empty((0,)))
+        else:
+            out = func(*args, **kwargs)
         owner = self.stack[-1]
         if packet in flop_registry:
             self.macs[owner] += int(flop_registry[packet](*args, **kwargs, out_val=out)) // 2
@@ -256,7 +269,9 @@ def trace(
         names = {m: n for n, m in model.named_modules()}
 
         def pre(mod: nn.Module, inputs: tuple[Any, ...]) -> None:
-            name = names[mod]
+            name = names.get(mod)
+            if name is None:
+                return
             if name not in records:
                 records[name] = ModuleRecord(name, len(records))
             if isinstance(mod, _CHECKED) and inputs and isinstance(inputs[0], torch.Tensor):
@@ -264,6 +279,8 @@ def trace(
             tracer.stack.append(name)
 
         def post(mod: nn.Module, inputs: tuple[Any, ...], output: Any) -> None:
+            if mod not in names:
+                return
             name = tracer.stack.pop()
             rec = records[name]
             rec.calls += 1
@@ -272,12 +289,14 @@ def trace(
             if outs and track_rf:
                 rec.rf, rec.spatial = tracer.rf_of(outs[0])
 
-        for mod in names:
-            if mod is not model:
-                handles.append(mod.register_forward_pre_hook(pre))
-                handles.append(mod.register_forward_hook(post))
+        del names[model]
+        # two global hooks cost far less than a pair per module on graphs with thousands of modules
+        handles.append(register_module_forward_pre_hook(pre))
+        handles.append(register_module_forward_hook(post))
     x = torch.empty((1, *input_size), device="meta")
     tracer.seed(x)
+    gc_was_enabled = gc.isenabled()
+    gc.disable()  # the trace makes many short-lived objects and no cycles worth collecting
     try:
         with torch.no_grad(), tracer:
             model(x)
@@ -289,6 +308,8 @@ def trace(
     finally:
         for h in handles:
             h.remove()
+        if gc_was_enabled:
+            gc.enable()
     return tracer, records, warnings
 
 

@@ -1,0 +1,111 @@
+"""Time and peak memory of `convzoo.summary` beside torchinfo (and fvcore where it installs), same run.
+
+    python benchmarks/inspect_speed.py                 # VGG-E and the deepest registered network
+    python benchmarks/inspect_speed.py resnet50 ...    # any models
+
+Each measurement runs in a fresh subprocess so peak RSS is its own. Ours builds the model by name on the
+meta device (construction included in the time); torchinfo and fvcore get a model already built on the CPU
+(construction excluded, which favours them) and run a real forward pass. Targets: ours < 1 s of CPU time,
+>= 10x faster than torchinfo.
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import subprocess
+import sys
+import time
+
+
+def _peak_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def measure(tool: str, name: str) -> dict[str, float]:
+    import torch
+
+    import convzoo
+
+    info = convzoo.model_info(name)
+    convzoo.summary("lenet5")  # warm up imports and dispatch caches on a tiny net
+    base = _peak_mib()
+    if tool == "convzoo":
+        cpu0, t0 = time.process_time(), time.perf_counter()
+        s = convzoo.summary(name)
+        params = s.total_params
+    else:
+        torch.manual_seed(0)
+        model = convzoo.create_model(name).eval()
+        x = torch.zeros(1, *info.input_size)
+        cpu0, t0 = time.process_time(), time.perf_counter()
+        if tool == "torchinfo":
+            import torchinfo
+
+            params = torchinfo.summary(model, input_data=x, verbose=0, depth=100).total_params
+        else:
+            from fvcore.nn import FlopCountAnalysis, parameter_count_table
+
+            FlopCountAnalysis(model, x).total()
+            parameter_count_table(model)
+            params = sum(p.numel() for p in model.parameters())
+    return {
+        "cpu_s": time.process_time() - cpu0,
+        "wall_s": time.perf_counter() - t0,
+        "peak_rss_mib": _peak_mib() - base,
+        "params": params,
+    }
+
+
+def deepest() -> str:
+    import torch
+    from torch import nn
+
+    import convzoo
+
+    def weighted_layers(name: str) -> int:
+        with torch.device("meta"):
+            m = convzoo.create_model(name)
+        return sum(isinstance(x, nn.Conv2d | nn.Linear) for x in m.modules())
+
+    return max(convzoo.list_models(), key=weighted_layers)
+
+
+def run(tool: str, name: str) -> dict[str, float] | None:
+    proc = subprocess.run([sys.executable, __file__, "--one", tool, name], capture_output=True, text=True)
+    if proc.returncode != 0:
+        print(f"  {tool} on {name} failed: {proc.stderr.strip().splitlines()[-1:]}")
+        return None
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def main(argv: list[str]) -> int:
+    if argv[:1] == ["--one"]:
+        print(json.dumps(measure(argv[1], argv[2])))
+        return 0
+    import importlib.util
+
+    tools = ["convzoo", "torchinfo"] + (["fvcore"] if importlib.util.find_spec("fvcore") else [])
+    names = argv or ["vgg19", deepest()]
+    ok = True
+    for name in names:
+        print(f"{name}:")
+        results = {t: run(t, name) for t in tools}
+        ours = results["convzoo"]
+        assert ours is not None
+        for tool, r in results.items():
+            if r is None:
+                continue
+            ratio = "" if tool == "convzoo" else f"  ours is {r['cpu_s'] / ours['cpu_s']:.1f}x faster (CPU time)"
+            print(
+                f"  {tool:9s} cpu {r['cpu_s']:.3f} s  wall {r['wall_s']:.3f} s  "
+                f"peak RSS +{r['peak_rss_mib']:.0f} MiB  params {int(r['params']):,}{ratio}"
+            )
+        ti = results.get("torchinfo")
+        ok &= ours["cpu_s"] < 1.0 and (ti is None or ti["cpu_s"] / ours["cpu_s"] >= 10)
+    print("targets (< 1 s CPU, >= 10x torchinfo):", "met" if ok else "NOT met")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))

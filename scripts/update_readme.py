@@ -1,0 +1,49 @@
+"""Regenerate the model table in README.md from the registry (tests/test_readme.py checks it is current).
+
+    python scripts/update_readme.py
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import convzoo
+
+ROOT = Path(__file__).resolve().parent.parent
+START, END = "<!-- models:start -->", "<!-- models:end -->"
+
+
+def model_table() -> str:
+    golden = json.loads((ROOT / "tests" / "golden_counts.json").read_text())
+    lines = ["| Model | Paper | Input | Params | MACs | Paper reports |", "|---|---|---|---:|---:|---|"]
+    for name in convzoo.list_models():
+        info = convzoo.model_info(name)
+        g = golden[name]
+        rep = info.reported.as_dict()
+        rep.pop("source", None)
+        reported = ", ".join(f"{k} {v}" for k, v in rep.items()) or "-"
+        first_author = info.paper.authors.split(",")[0].split(" and ")[0].strip()
+        lines.append(
+            f"| `{name}` | {first_author} {info.paper.year} | {'×'.join(map(str, info.input_size))} "
+            f"| {g['params'] / 1e6:.2f} M | {g['macs'] / 1e9:.3f} G | {reported} |"
+        )
+    return "\n".join(lines)
+
+
+def updated(text: str) -> str:
+    pattern = re.compile(re.escape(START) + ".*?" + re.escape(END), re.S)
+    if not pattern.search(text):
+        raise SystemExit(f"README.md has no {START} ... {END} block")
+    return pattern.sub(lambda _: f"{START}\n{model_table()}\n{END}", text)
+
+
+def main() -> None:
+    path = ROOT / "README.md"
+    path.write_text(updated(path.read_text()))
+    print(f"updated the model table in {path}")
+
+
+if __name__ == "__main__":
+    main()

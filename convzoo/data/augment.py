@@ -1,0 +1,161 @@
+"""Augmentation of whole uint8 batches with tensor ops, on the training device.
+
+:class:`BatchAugment` draws the random parameters of a *global* batch from a seeded generator and applies the
+slice a process owns, so a run is reproducible step by step (exact resume) and two processes see exactly the
+images one process would.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+__all__ = ["AugmentSpec", "BatchAugment", "lighting_pca", "normalize"]
+
+
+@dataclass(frozen=True)
+class AugmentSpec:
+    """What a recipe asks for.
+
+    ``crop_pad``: zero-pad by this many pixels and take a random crop of the original size (He et al. 2015:
+    4). ``flip``: random horizontal flip. ``lighting``: standard deviation of the AlexNet PCA colour noise
+    (Krizhevsky et al. 2012: 0.1). ``scale``: random-resized crop with the area fraction in ``scale``
+    (scale augmentation for ImageNet-style data).
+    """
+
+    crop_pad: int = 0
+    flip: bool = False
+    lighting: float = 0.0
+    scale: tuple[float, float] | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> AugmentSpec:
+        """Parse ``"crop:4,flip,lighting:0.1,scale:0.35-1"`` (``none`` for nothing)."""
+        kw: dict[str, object] = {}
+        for part in filter(None, (p.strip() for p in text.split(","))):
+            name, _, value = part.partition(":")
+            if name == "none":
+                continue
+            if name == "crop":
+                kw["crop_pad"] = int(value or 4)
+            elif name == "flip":
+                kw["flip"] = True
+            elif name == "lighting":
+                kw["lighting"] = float(value or 0.1)
+            elif name == "scale":
+                lo, _, hi = (value or "0.08-1").partition("-")
+                kw["scale"] = (float(lo), float(hi or 1))
+            else:
+                raise ValueError(
+                    f"unknown augmentation {name!r} in {text!r}; use crop[:PAD], flip, "
+                    "lighting[:STD], scale[:LO-HI] or none"
+                )
+        return cls(**kw)  # type: ignore[arg-type]
+
+    def __str__(self) -> str:
+        parts = []
+        if self.crop_pad:
+            parts.append(f"crop:{self.crop_pad}")
+        if self.flip:
+            parts.append("flip")
+        if self.lighting:
+            parts.append(f"lighting:{self.lighting:g}")
+        if self.scale:
+            parts.append(f"scale:{self.scale[0]:g}-{self.scale[1]:g}")
+        return ",".join(parts) or "none"
+
+
+def lighting_pca(images: torch.Tensor, max_pixels: int = 2_000_000) -> tuple[torch.Tensor, torch.Tensor]:
+    """Eigenvalues and eigenvectors of the RGB covariance of uint8 images on the [0, 1] scale (AlexNet §4.1)."""
+    c = images.shape[1]
+    px = images.transpose(0, 1).reshape(c, -1)
+    if px.shape[1] > max_pixels:
+        px = px[:, torch.linspace(0, px.shape[1] - 1, max_pixels).long()]
+    px = px.double() / 255
+    cov = torch.cov(px)
+    eigval, eigvec = torch.linalg.eigh(cov)
+    return eigval.float().clamp_min(0), eigvec.float()
+
+
+def normalize(x: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
+    """uint8 (or float in 0–255) N×C×H×W → float32 normalized per channel."""
+    m = torch.tensor(mean, device=x.device, dtype=torch.float32).view(1, -1, 1, 1) * 255
+    s = torch.tensor(std, device=x.device, dtype=torch.float32).view(1, -1, 1, 1) * 255
+    return (x.float() - m) / s
+
+
+class BatchAugment:
+    """Applies an :class:`AugmentSpec` to uint8 batches and returns normalized float32 tensors."""
+
+    def __init__(
+        self,
+        spec: AugmentSpec,
+        mean: Sequence[float],
+        std: Sequence[float],
+        pca: tuple[torch.Tensor, torch.Tensor] | None = None,
+    ) -> None:
+        if spec.lighting and pca is None:
+            raise ValueError(
+                "lighting noise needs the PCA of the training set: pass pca=lighting_pca(train_images)"
+            )
+        self.spec, self.mean, self.std, self.pca = spec, tuple(mean), tuple(std), pca
+
+    def __call__(
+        self, x: torch.Tensor, gen: torch.Generator | None = None, offset: int = 0, total: int | None = None
+    ) -> torch.Tensor:
+        """Augment ``x`` (uint8 N×C×H×W), rows ``offset : offset+N`` of a global batch of ``total`` images.
+
+        Random numbers are drawn on the CPU from ``gen`` for all ``total`` images, then sliced, so every
+        process of a distributed run applies the same draw to its own slice.
+        """
+        n, _, h, w = x.shape
+        total = n if total is None else total
+        if offset + n > total:
+            raise ValueError(f"rows {offset}:{offset + n} lie outside a batch of {total}")
+        rows = slice(offset, offset + n)
+        s = self.spec
+        dev = x.device
+        if s.scale is not None:
+            x = self._scale(x, gen, total, rows)
+        if s.crop_pad:
+            p = s.crop_pad
+            off = torch.randint(0, 2 * p + 1, (total, 2), generator=gen)[rows].to(dev)
+            xp = F.pad(x, (p, p, p, p))
+            iy = off[:, 0:1] + torch.arange(h, device=dev)  # n×h
+            ix = off[:, 1:2] + torch.arange(w, device=dev)  # n×w
+            bn = torch.arange(n, device=dev)[:, None, None]
+            x = xp.permute(0, 2, 3, 1)[bn, iy[:, :, None], ix[:, None, :]].permute(0, 3, 1, 2)
+        if s.flip:
+            m = (torch.rand(total, generator=gen) < 0.5)[rows].to(dev).view(-1, 1, 1, 1)
+            x = torch.where(m, x.flip(3), x)
+        out = normalize(x, self.mean, self.std)
+        if s.lighting:
+            assert self.pca is not None
+            eigval, eigvec = self.pca
+            alpha = (torch.randn(total, eigval.numel(), generator=gen) * s.lighting)[rows]
+            shift = (alpha * eigval) @ eigvec.T  # n×C, on the [0, 1] scale
+            std = torch.tensor(self.std).view(1, -1)
+            out = out + (shift / std).to(dev).view(n, -1, 1, 1)
+        return out.contiguous(memory_format=torch.contiguous_format)
+
+    def _scale(self, x: torch.Tensor, gen: torch.Generator | None, total: int, rows: slice) -> torch.Tensor:
+        """Random-resized crop: area fraction in ``spec.scale``, aspect ratio in [3/4, 4/3], back to H×W."""
+        assert self.spec.scale is not None
+        n, _, h, w = x.shape
+        lo, hi = self.spec.scale
+        area = (torch.rand(total, generator=gen) * (hi - lo) + lo)[rows]
+        logr = torch.empty(total).uniform_(-0.2877, 0.2877, generator=gen)[rows]  # log(3/4) .. log(4/3)
+        ratio = logr.exp()
+        cw = (area * ratio).sqrt().clamp(max=1.0)  # crop width / W
+        ch = (area / ratio).sqrt().clamp(max=1.0)
+        u = torch.rand(total, 2, generator=gen)[rows]
+        cx = (u[:, 0] * (1 - cw) + cw / 2) * 2 - 1  # centre in [-1, 1]
+        cy = (u[:, 1] * (1 - ch) + ch / 2) * 2 - 1
+        theta = torch.zeros(n, 2, 3)
+        theta[:, 0, 0], theta[:, 0, 2], theta[:, 1, 1], theta[:, 1, 2] = cw, cx, ch, cy
+        grid = F.affine_grid(theta.to(x.device), [n, x.shape[1], h, w], align_corners=False)
+        out = F.grid_sample(x.float(), grid, mode="bilinear", padding_mode="border", align_corners=False)
+        return out.round_().clamp_(0, 255).to(torch.uint8)

@@ -1,0 +1,315 @@
+"""``convzoo train | eval | predict | recipes`` and ``convzoo demo``.
+
+:func:`register` adds the subcommands to the main ``convzoo`` parser; ``python -m convzoo.train`` runs them
+without it (:func:`main`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+__all__ = ["DEMO_MODEL", "build_config", "demo", "main", "register"]
+
+DEMO_MODEL = "lenet5_modern"
+
+
+def _kv(text: str) -> tuple[str, Any]:
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    try:
+        return key, json.loads(value)
+    except json.JSONDecodeError:
+        return key, value
+
+
+def _add_train(sub: Any) -> None:
+    p = sub.add_parser(
+        "train",
+        help="train a model (see docs/training.md)",
+        description="Train a registered model on a dataset with a paper's recipe.",
+    )
+    p.add_argument("model", help="registered model name (convzoo list), or package.module:function")
+    p.add_argument(
+        "--data",
+        default="digits",
+        help="digits, mnist, cifar10, cifar100, cifar10-jpg, or an image folder PATH/{train,test}/<class>/",
+    )
+    p.add_argument("--data-root", help="folder holding the official CIFAR/MNIST files")
+    p.add_argument(
+        "--download", action="store_true", help="download CIFAR from its official address if missing"
+    )
+    p.add_argument("--recipe", default="fast", help="training recipe (convzoo recipes); default: fast")
+    g = p.add_argument_group("recipe overrides")
+    g.add_argument("--epochs", type=float)
+    g.add_argument("--iterations", type=int, help="length in optimizer steps (instead of --epochs)")
+    g.add_argument("--max-epochs", type=float, help="stop after this many epochs of the (longer) schedule")
+    g.add_argument("--batch-size", type=int)
+    g.add_argument("--lr", type=float)
+    g.add_argument("--optimizer", help="sgd, momentum, nesterov, adagrad, rmsprop, adam, amsgrad, adamw")
+    g.add_argument("--momentum", type=float)
+    g.add_argument("--weight-decay", type=float)
+    g.add_argument("--no-decay-bn-bias", action=argparse.BooleanOptionalAction, default=None)
+    g.add_argument(
+        "--schedule", help="constant, step, multistep, exponential, inverse_time, plateau, cosine, onecycle"
+    )
+    g.add_argument("--interval", choices=("epoch", "step"))
+    g.add_argument(
+        "--schedule-param",
+        type=_kv,
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="schedule parameter, e.g. milestones=[100,150] (repeatable)",
+    )
+    g.add_argument("--warmup", type=int, help="warm-up length in schedule intervals")
+    g.add_argument("--warmup-lr", type=float)
+    g.add_argument("--label-smoothing", type=float)
+    g.add_argument("--clip-grad", type=float, help="clip the gradient norm to this value")
+    g.add_argument("--augment", help="e.g. crop:4,flip or scale:0.08-1,flip,lighting:0.1 or none")
+    g.add_argument("--val-size", type=float, help="hold out this many (or this fraction of) training images")
+    g.add_argument("--init", choices=("he", "default"))
+    g.add_argument("--zero-init-residual", action=argparse.BooleanOptionalAction, default=None)
+    g.add_argument(
+        "--amp",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="bf16 autocast on CPUs that support it, fp16/bf16 on CUDA",
+    )
+    g.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None)
+    p.add_argument(
+        "--model-arg",
+        type=_kv,
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="model override, e.g. drop_path_rate=0.2 (repeatable)",
+    )
+    p.add_argument("--per-class", type=int, help="use only the first N images of each class")
+    p.add_argument("--image-size", type=int, help="resize images to N×N")
+    p.add_argument("--skip-bad-images", action="store_true", help="skip (and count) unreadable images")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default="runs", help="folder for run folders (default: runs)")
+    p.add_argument("--name", help="run folder name (default: MODEL-DATA-TIME)")
+    p.add_argument("--resume", action="store_true", help="continue runs/NAME from its latest checkpoint")
+    p.add_argument("--checkpoint-every", type=int, default=0, help="also save every N optimizer steps")
+    p.add_argument("--checkpoint-minutes", type=float, default=10.0)
+    p.add_argument("--eval-every", type=int, default=1, help="evaluate every N epochs")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--threads", type=int, help="torch CPU threads")
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None)
+    p.set_defaults(func=_cmd_train)
+
+
+def build_config(args: argparse.Namespace) -> Any:
+    """A :class:`TrainConfig` from parsed ``train`` arguments (recipe, then overrides)."""
+    from convzoo.train.recipes import get_recipe
+    from convzoo.train.trainer import TrainConfig
+
+    recipe = get_recipe(args.recipe)
+    over: dict[str, Any] = {}
+    for key in (
+        "lr",
+        "optimizer",
+        "momentum",
+        "weight_decay",
+        "no_decay_bn_bias",
+        "schedule",
+        "interval",
+        "warmup",
+        "warmup_lr",
+        "label_smoothing",
+        "clip_grad",
+        "augment",
+        "init",
+        "zero_init_residual",
+        "amp",
+        "channels_last",
+        "batch_size",
+    ):
+        value = getattr(args, key)
+        if value is not None:
+            over[key] = value
+    if args.epochs is not None:
+        over.update(epochs=args.epochs, iterations=None)
+    if args.iterations is not None:
+        over.update(iterations=args.iterations, epochs=None)
+    if args.val_size is not None:
+        over["val_size"] = int(args.val_size) if args.val_size >= 1 else args.val_size
+    if args.schedule is not None and args.schedule != recipe.schedule:
+        over["schedule_params"] = {}  # the recipe's parameters belong to its own schedule
+    if args.schedule_param:
+        over["schedule_params"] = {
+            **over.get("schedule_params", recipe.schedule_params),
+            **dict(args.schedule_param),
+        }
+    recipe = recipe.replace(**over)
+    return TrainConfig(
+        model=args.model,
+        data=args.data,
+        recipe=recipe,
+        data_root=args.data_root,
+        per_class=args.per_class,
+        image_size=args.image_size,
+        seed=args.seed,
+        out_dir=args.out,
+        name=args.name,
+        resume=args.resume,
+        device=args.device,
+        amp=args.amp,
+        channels_last=args.channels_last,
+        checkpoint_every=args.checkpoint_every,
+        checkpoint_minutes=args.checkpoint_minutes,
+        eval_every=args.eval_every,
+        max_epochs=args.max_epochs,
+        threads=args.threads,
+        download=args.download,
+        skip_bad_images=args.skip_bad_images,
+        progress=args.progress,
+        model_kwargs={**recipe.model_kwargs, **dict(args.model_arg)},
+    )
+
+
+def _fail(e: BaseException) -> int:
+    print(f"error: {e}", file=sys.stderr)
+    return 1 if not isinstance(e, FloatingPointError) else 3
+
+
+_USER_ERRORS = (
+    ValueError,
+    KeyError,
+    TypeError,
+    FileNotFoundError,
+    FileExistsError,
+    RuntimeError,
+    OSError,
+    FloatingPointError,
+)
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from convzoo.train.trainer import train
+
+    try:
+        cfg = build_config(args)
+        if ":" not in cfg.model:
+            from convzoo.registry import model_info
+
+            model_info(cfg.model)  # unknown names fail here, with the closest names suggested
+        result = train(cfg)
+    except _USER_ERRORS as e:
+        return _fail(e)
+    last = result.metrics[-1] if result.metrics else {}
+    acc = f"test accuracy {100 - last['test_err']:.2f}%" if "test_err" in last else "no test split"
+    print(f"done: {acc}; {result.images_per_s:.0f} train images/s; run folder {result.run_dir}")
+    return 0
+
+
+def _cmd_eval(args: argparse.Namespace) -> int:
+    from convzoo.train.inference import evaluate_checkpoint
+
+    try:
+        m = evaluate_checkpoint(
+            args.checkpoint, args.data, data_root=args.data_root, per_class=args.per_class, split=args.split
+        )
+    except _USER_ERRORS as e:
+        return _fail(e)
+    if args.json:
+        print(json.dumps(m))
+    else:
+        print(
+            f"{args.split}: {int(m['images'])} images, top-1 accuracy {100 - m['err']:.2f}%, "
+            f"top-5 accuracy {100 - m['top5_err']:.2f}%, loss {m['loss']:.4f}"
+        )
+    return 0
+
+
+def _cmd_predict(args: argparse.Namespace) -> int:
+    from convzoo.train.inference import predict
+
+    try:
+        results = predict(args.checkpoint, args.images, topk=args.top)
+    except _USER_ERRORS as e:
+        return _fail(e)
+    for path, top in zip(args.images, results, strict=True):
+        print(path)
+        for name, p in top:
+            print(f"  {100 * p:6.2f}%  {name}")
+    return 0
+
+
+def _cmd_recipes(args: argparse.Namespace) -> int:
+    from convzoo.train.recipes import RECIPES, format_recipes
+
+    if args.json:
+        print(json.dumps({k: r.to_dict() for k, r in RECIPES.items()}, indent=2))
+    else:
+        print(format_recipes(verbose=args.verbose))
+    return 0
+
+
+def register(subparsers: Any) -> None:
+    """Add ``train``, ``eval``, ``predict`` and ``recipes`` to an argparse subparsers object."""
+    _add_train(subparsers)
+    p = subparsers.add_parser("eval", help="evaluate a run or checkpoint on a dataset")
+    p.add_argument("checkpoint", help="run folder, checkpoint folder or .safetensors file")
+    p.add_argument("--data", help="dataset spec (default: the one it was trained on)")
+    p.add_argument("--data-root")
+    p.add_argument("--split", default="test", choices=("test", "train"))
+    p.add_argument("--per-class", type=int)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_cmd_eval)
+    p = subparsers.add_parser("predict", help="top-5 classes of image files")
+    p.add_argument("checkpoint", help="run folder, checkpoint folder or .safetensors file")
+    p.add_argument("images", nargs="+")
+    p.add_argument("--top", type=int, default=5)
+    p.set_defaults(func=_cmd_predict)
+    p = subparsers.add_parser("recipes", help="list the training recipes and their sources")
+    p.add_argument("-v", "--verbose", action="store_true", help="print every field")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_cmd_recipes)
+
+
+def demo(out_dir: str = "runs") -> int:
+    """Train LeNet-5 (modern variant) on scikit-learn's 8×8 digits upscaled to 32×32; print accuracy and run folder."""
+    import time
+
+    from convzoo.train.recipes import get_recipe
+    from convzoo.train.trainer import TrainConfig, train
+
+    recipe = get_recipe("fast").replace(
+        epochs=12, batch_size=64, lr=0.1, augment="none", label_smoothing=0.0, channels_last=False
+    )
+    cfg = TrainConfig(
+        model=DEMO_MODEL,
+        data="digits",
+        recipe=recipe,
+        image_size=32,
+        out_dir=out_dir,
+        name=f"demo-{DEMO_MODEL}-digits-{time.strftime('%Y%m%d-%H%M%S')}",
+        progress=False,
+    )
+    try:
+        result = train(cfg)
+    except _USER_ERRORS as e:
+        return _fail(e)
+    acc = 100 - result.metrics[-1]["test_err"]
+    print(
+        f"demo: {DEMO_MODEL} on 8×8 digits (upscaled to 32×32), {len(result.metrics)} epochs in "
+        f"{result.wall_s:.0f} s: test accuracy {acc:.2f}%"
+    )
+    print(f"run folder: {result.run_dir}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m convzoo.train {train,eval,predict,recipes,demo} ...``"""
+    parser = argparse.ArgumentParser(prog="python -m convzoo.train")
+    sub = parser.add_subparsers(dest="command", required=True)
+    register(sub)
+    sub.add_parser("demo", help="train the embedded digits demo").set_defaults(func=lambda a: demo())
+    args = parser.parse_args(argv)
+    return int(args.func(args))

@@ -1,0 +1,79 @@
+"""Optimizers of the lectures, built on ``torch.optim``, with weight decay optionally kept off BN and biases."""
+
+from __future__ import annotations
+
+import difflib
+
+import torch
+from torch import nn
+
+__all__ = ["OPTIMIZER_NAMES", "build_optimizer", "param_groups"]
+
+OPTIMIZER_NAMES: tuple[str, ...] = (
+    "sgd",
+    "momentum",
+    "nesterov",
+    "adagrad",
+    "rmsprop",
+    "adam",
+    "amsgrad",
+    "adamw",
+)
+
+
+def param_groups(model: nn.Module, weight_decay: float, no_decay_bn_bias: bool) -> list[dict]:
+    """One group with ``weight_decay``; with ``no_decay_bn_bias`` a second, undecayed group for biases and
+    normalization weights (every parameter with fewer than two dimensions)."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    if not no_decay_bn_bias or weight_decay == 0:
+        return [{"params": params, "weight_decay": weight_decay}]
+    decay = [p for p in params if p.ndim > 1]
+    no_decay = [p for p in params if p.ndim <= 1]
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+
+
+def build_optimizer(
+    model: nn.Module,
+    name: str,
+    lr: float,
+    *,
+    momentum: float = 0.9,
+    nesterov: bool = False,
+    weight_decay: float = 0.0,
+    no_decay_bn_bias: bool = False,
+    betas: tuple[float, float] = (0.9, 0.999),
+    eps: float | None = None,
+    amsgrad: bool = False,
+    alpha: float = 0.99,
+) -> torch.optim.Optimizer:
+    """Build a ``torch.optim`` optimizer by lecture name.
+
+    ``sgd`` is plain SGD (momentum 0); ``momentum`` is SGD with ``momentum``; ``nesterov`` is SGD with Nesterov
+    momentum; ``adagrad``; ``rmsprop`` (``alpha`` is the decay of the squared-gradient average, ``momentum`` its
+    momentum term: give ``momentum=0`` for the plain method); ``adam`` (``amsgrad=True`` or the name ``amsgrad``
+    gives AMSGrad); ``adamw`` (decoupled weight decay). ``eps`` defaults to each optimizer's own default.
+    """
+    if lr <= 0:
+        raise ValueError(f"learning rate must be positive, got {lr}")
+    if weight_decay < 0:
+        raise ValueError(f"weight_decay must be >= 0, got {weight_decay}")
+    key = name.lower()
+    if key not in OPTIMIZER_NAMES:
+        close = difflib.get_close_matches(key, OPTIMIZER_NAMES, n=3, cutoff=0.4)
+        hint = f" Did you mean: {', '.join(close)}?" if close else ""
+        raise ValueError(f"unknown optimizer {name!r}; choose one of {', '.join(OPTIMIZER_NAMES)}.{hint}")
+    groups = param_groups(model, weight_decay, no_decay_bn_bias)
+    extra = {} if eps is None else {"eps": eps}
+    if key == "sgd":
+        return torch.optim.SGD(groups, lr=lr, momentum=0.0)
+    if key in ("momentum", "nesterov"):
+        if momentum <= 0 and (key == "nesterov" or nesterov):
+            raise ValueError("Nesterov momentum needs momentum > 0")
+        return torch.optim.SGD(groups, lr=lr, momentum=momentum, nesterov=nesterov or key == "nesterov")
+    if key == "adagrad":
+        return torch.optim.Adagrad(groups, lr=lr, **extra)
+    if key == "rmsprop":
+        return torch.optim.RMSprop(groups, lr=lr, alpha=alpha, momentum=momentum, **extra)
+    if key in ("adam", "amsgrad"):
+        return torch.optim.Adam(groups, lr=lr, betas=betas, amsgrad=amsgrad or key == "amsgrad", **extra)
+    return torch.optim.AdamW(groups, lr=lr, betas=betas, amsgrad=amsgrad, **extra)

@@ -1,0 +1,248 @@
+"""Training recipes from the papers, selectable by name (``--recipe``) and printed by ``convzoo recipes``.
+
+A recipe fixes the optimizer, learning-rate schedule, batch size, length, augmentation, regularization and
+initialization a paper used. Command-line options override any field. Where a paper trained on ImageNet the
+recipe carries its hyper-parameters unchanged; the ``note`` says what convzoo does differently.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["RECIPES", "Recipe", "get_recipe", "format_recipes"]
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """One paper's training setup. Lengths: ``epochs`` or ``iterations`` (optimizer steps); one is set."""
+
+    name: str
+    source: str  # citation: authors, year, arXiv id, section
+    summary: str
+    optimizer: str = "momentum"
+    lr: float = 0.1
+    momentum: float = 0.9
+    weight_decay: float = 1e-4
+    no_decay_bn_bias: bool = False
+    eps: float | None = None
+    alpha: float = 0.99  # RMSProp decay
+    batch_size: int = 128
+    epochs: float | None = None
+    iterations: int | None = None
+    schedule: str = "multistep"
+    interval: str = "epoch"  # unit of the schedule's steps and milestones
+    schedule_params: dict[str, Any] = field(default_factory=dict)
+    warmup: int = 0  # in ``interval`` units
+    warmup_lr: float | None = None
+    label_smoothing: float = 0.0
+    clip_grad: float | None = None
+    augment: str = "crop:4,flip"
+    val_size: int | float = 0
+    init: str = "default"  # "he": Kaiming normal (fan_out) for conv weights; "default": the model's own
+    zero_init_residual: bool = False
+    amp: bool = False  # bf16 autocast on CPU / mixed precision on CUDA
+    channels_last: bool = False
+    model_kwargs: dict[str, Any] = field(default_factory=dict)
+    note: str = ""
+
+    def replace(self, **changes: Any) -> Recipe:
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+_HE2015 = "He, Zhang, Ren, Sun (2015). Deep Residual Learning for Image Recognition. arXiv:1512.03385, §4.2"
+
+RECIPES: dict[str, Recipe] = {
+    r.name: r
+    for r in [
+        Recipe(
+            name="resnet_cifar",
+            source=_HE2015,
+            summary="SGD 0.1, momentum 0.9, wd 1e-4, batch 128, ÷10 at 32k and 48k iterations, stop at 64k; "
+            "45k/5k train/val split; pad-4 crop + flip; He init",
+            iterations=64_000,
+            interval="step",
+            schedule_params={"milestones": [32_000, 48_000]},
+            val_size=5000,
+            init="he",
+        ),
+        Recipe(
+            name="resnet110_cifar",
+            source=_HE2015,
+            summary="resnet_cifar with a warm-up at 0.01 for the first 400 iterations (ResNet-110)",
+            iterations=64_000,
+            interval="step",
+            schedule_params={"milestones": [32_000 - 400, 48_000 - 400]},
+            warmup=400,
+            warmup_lr=0.01,
+            val_size=5000,
+            init="he",
+            note="the paper holds 0.01 until training error is below 80% (~400 iterations); here the rate rises "
+            "linearly from 0.01 to 0.1 over 400 iterations; milestones count from the end of the warm-up",
+        ),
+        Recipe(
+            name="preact_resnet_cifar",
+            source="He, Zhang, Ren, Sun (2016). Identity Mappings in Deep Residual Networks. arXiv:1603.05027, "
+            "§5 and Appendix",
+            summary="as resnet_cifar (0.1, ÷10 at 32k/48k, 64k iterations, wd 1e-4, batch 128) with warm-up at "
+            "0.01 for 400 iterations",
+            iterations=64_000,
+            interval="step",
+            schedule_params={"milestones": [32_000 - 400, 48_000 - 400]},
+            warmup=400,
+            warmup_lr=0.01,
+            init="he",
+            note="warm-up is a linear ramp 0.01→0.1 over 400 iterations",
+        ),
+        Recipe(
+            name="wrn_cifar",
+            source="Zagoruyko, Komodakis (2016). Wide Residual Networks. arXiv:1605.07146, §4",
+            summary="SGD Nesterov 0.9 (dampening 0), lr 0.1, wd 5e-4, batch 128, 200 epochs, ×0.2 at 60/120/160",
+            optimizer="nesterov",
+            weight_decay=5e-4,
+            epochs=200,
+            schedule_params={"milestones": [60, 120, 160], "gamma": 0.2},
+            init="he",
+        ),
+        Recipe(
+            name="densenet_cifar",
+            source="Huang, Liu, van der Maaten, Weinberger (2017). Densely Connected Convolutional Networks. "
+            "arXiv:1608.06993, §4.2",
+            summary="SGD Nesterov 0.9, lr 0.1, wd 1e-4, batch 64, 300 epochs, ÷10 at 50% and 75%",
+            optimizer="nesterov",
+            batch_size=64,
+            epochs=300,
+            schedule_params={"milestones": [150, 225]},
+            init="he",
+        ),
+        Recipe(
+            name="stochastic_depth_cifar",
+            source="Huang, Sun, Liu, Sedra, Weinberger (2016). Deep Networks with Stochastic Depth. "
+            "arXiv:1603.09382, §4",
+            summary="SGD Nesterov 0.9, lr 0.1, wd 1e-4, batch 128, 500 epochs, ÷10 at 250 and 375; "
+            "drop-path with linear decay to p_L = 0.5",
+            optimizer="nesterov",
+            epochs=500,
+            schedule_params={"milestones": [250, 375]},
+            init="he",
+            model_kwargs={"drop_path_rate": 0.5},
+        ),
+        Recipe(
+            name="alexnet",
+            source="Krizhevsky, Sutskever, Hinton (2012). ImageNet Classification with Deep Convolutional Neural "
+            "Networks. NeurIPS, §4.1, §5",
+            summary="SGD momentum 0.9, lr 0.01, wd 5e-4, batch 128, ÷10 when validation error stops improving, "
+            "~90 epochs; crops + flips + PCA lighting (σ=0.1)",
+            lr=0.01,
+            weight_decay=5e-4,
+            epochs=90,
+            schedule="plateau",
+            schedule_params={"patience": 5},
+            augment="scale:0.77-1,flip,lighting:0.1",
+            val_size=0.02,
+            note="random 224 crops of 256 images are approximated by a random-resized crop of 77-100% of the "
+            "area; the paper divided the rate by hand (3 times), here after 5 epochs without improvement",
+        ),
+        Recipe(
+            name="vgg",
+            source="Simonyan, Zisserman (2014). Very Deep Convolutional Networks for Large-Scale Image "
+            "Recognition. arXiv:1409.1556, §3.1",
+            summary="SGD momentum 0.9, lr 0.01, wd 5e-4, batch 256, ÷10 when validation accuracy stops "
+            "improving, 74 epochs; scale jittering + flips",
+            lr=0.01,
+            weight_decay=5e-4,
+            batch_size=256,
+            epochs=74,
+            schedule="plateau",
+            schedule_params={"patience": 5},
+            augment="scale:0.2-1,flip",
+            val_size=0.02,
+            note="scale jittering S∈[256,512] is approximated by a random-resized crop of 20-100% of the area",
+        ),
+        Recipe(
+            name="googlenet",
+            source="Szegedy et al. (2014). Going Deeper with Convolutions. arXiv:1409.4842, §6",
+            summary="SGD momentum 0.9, rate ×0.96 every 8 epochs, auxiliary losses ×0.3, crops of 8-100% area",
+            lr=0.01,
+            weight_decay=2e-4,
+            epochs=250,
+            schedule="step",
+            schedule_params={"step_size": 8, "gamma": 0.96},
+            augment="scale:0.08-1,flip",
+            val_size=0.02,
+            note="the paper gives neither the initial rate, the weight decay nor the batch size (asynchronous "
+            "SGD); 0.01, 2e-4 and 128 are our choices; no Polyak averaging",
+        ),
+        Recipe(
+            name="inception_v3",
+            source="Szegedy, Vanhoucke, Ioffe, Shlens, Wojna (2015). Rethinking the Inception Architecture for "
+            "Computer Vision. arXiv:1512.00567, §7, §8",
+            summary="RMSProp (decay 0.9, ε=1.0), lr 0.045 ×0.94 every 2 epochs, batch 32, 100 epochs, "
+            "gradient clipping 2.0, label smoothing 0.1",
+            optimizer="rmsprop",
+            lr=0.045,
+            momentum=0.0,
+            eps=1.0,
+            alpha=0.9,
+            weight_decay=4e-5,
+            batch_size=32,
+            epochs=100,
+            schedule="step",
+            schedule_params={"step_size": 2, "gamma": 0.94},
+            label_smoothing=0.1,
+            clip_grad=2.0,
+            augment="scale:0.08-1,flip",
+            val_size=0.02,
+            note="torch's RMSprop adds ε outside the square root (TensorFlow's inside); weight decay 4e-5 is from "
+            "the TF-slim reference, the paper does not state it",
+        ),
+        Recipe(
+            name="fast",
+            source="convzoo: a one-cycle schedule with label smoothing, bf16 autocast and channels_last for "
+            "quick CPU runs (the super-convergence idea of Smith & Topin 2017, arXiv:1708.07120)",
+            summary="SGD Nesterov 0.9, one-cycle to lr 0.4, wd 5e-4 (not on BN/bias), batch 256, 20 epochs, "
+            "label smoothing 0.1, bf16 autocast, channels_last",
+            optimizer="nesterov",
+            lr=0.4,
+            weight_decay=5e-4,
+            no_decay_bn_bias=True,
+            batch_size=256,
+            epochs=20,
+            schedule="onecycle",
+            interval="step",
+            schedule_params={"pct_start": 0.25, "div_factor": 10.0, "final_div_factor": 100.0},
+            label_smoothing=0.1,
+            init="he",
+            amp=True,
+            channels_last=True,
+        ),
+    ]
+}
+
+
+def get_recipe(name: str) -> Recipe:
+    """The recipe called ``name``; an unknown name raises an error that suggests the closest ones."""
+    try:
+        return RECIPES[name]
+    except KeyError:
+        close = difflib.get_close_matches(name, list(RECIPES), n=3, cutoff=0.4)
+        hint = f" Did you mean: {', '.join(close)}?" if close else ""
+        raise ValueError(f"unknown recipe {name!r}.{hint} Known recipes: {', '.join(RECIPES)}") from None
+
+
+def format_recipes(verbose: bool = False) -> str:
+    """The recipe table ``convzoo recipes`` prints."""
+    lines = []
+    for r in RECIPES.values():
+        lines.append(f"{r.name}\n  {r.summary}\n  source: {r.source}")
+        if r.note:
+            lines.append(f"  note: {r.note}")
+        if verbose:
+            fields = {k: v for k, v in r.to_dict().items() if k not in ("name", "source", "summary", "note")}
+            lines.append("  " + ", ".join(f"{k}={v}" for k, v in fields.items()))
+    return "\n".join(lines)

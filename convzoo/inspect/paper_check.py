@@ -18,7 +18,8 @@ from convzoo.registry import create_model, list_models, model_info, parse_figure
 
 @dataclass
 class Check:
-    """One model's comparison. ``status`` is ``ok``, ``noted`` (differs, explained) or ``MISMATCH``."""
+    """One model's comparison: ``status`` is ``ok``, ``noted`` (differs, explained), ``MISMATCH`` or ``no figure``
+    (the paper reports neither parameters nor multiply-adds for it)."""
 
     model: str
     params: int
@@ -67,7 +68,10 @@ def check_model(name: str) -> Check:
     rep = info.reported
     p_ok, m_ok = _compare(params, rep.params), _compare(macs, rep.macs)
     differs = p_ok is False or m_ok is False
-    status = ("noted" if info.note else "MISMATCH") if differs else "ok"
+    if differs:
+        status = "noted" if info.note else "MISMATCH"
+    else:
+        status = "ok" if (p_ok or m_ok) else "no figure"
     return Check(
         model=name,
         params=params,
@@ -132,6 +136,7 @@ def format_checks(checks: list[Check], fmt: str = "table") -> str:
     out.append("")
     out.append(
         f"{len(checks)} models: {sum(c.status == 'ok' for c in checks)} match, "
+        f"{sum(c.status == 'no figure' for c in checks)} have no published figure, "
         f"{sum(c.status == 'noted' for c in checks)} differ with a note, {len(bad)} differ without one"
         + (f" ({', '.join(bad)})" if bad else "")
     )

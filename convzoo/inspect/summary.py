@@ -345,7 +345,8 @@ def summary(
             if smallest and default_size
             else ""
         )
-        raise ShapeError(f"{err}{hint}") from None
+        msg = str(err).rstrip(".")
+        raise ShapeError(f"{msg}.{hint}") from None
     layers, not_run = _rows(model, records, tracer.macs, tracer.other_ops, depth)
     params = list(model.parameters())
     info_fn = getattr(model, "inspect_info", None)

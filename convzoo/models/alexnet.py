@@ -134,6 +134,7 @@ class AlexNet(ZooModel):
         self.feature_shape = (chans, size, size)
         self.img_size = img_size
         self.classifier = nn.Sequential()
+        self.classifier.add_module("flatten", nn.Flatten(1))
         for i, (fan_in, width) in enumerate(((chans * size * size, fc_width), (fc_width, fc_width)), 6):
             self.classifier.add_module(f"fc{i}", nn.Linear(fan_in, width))
             self.classifier.add_module(f"relu{i}", nn.ReLU(inplace=True))
@@ -164,7 +165,7 @@ class AlexNet(ZooModel):
                 f"input), got {'×'.join(map(str, x.shape[1:]))}: resize the input to {self.img_size}×{self.img_size} "
                 "or build the model with img_size=<your size>"
             )
-        return self.classifier(torch.flatten(x, 1))
+        return self.classifier(x)
 
     def get_classifier(self) -> nn.Module:
         return self.classifier.fc8

@@ -62,7 +62,7 @@ def _parse(layer: str) -> tuple[int, int] | None:
 
 class VGG(ZooModel):
     """``features.block1 … block5`` (``conv1``, ``bn1``, ``relu1``, …, ``lrn``, ``pool``), then
-    ``classifier.fc6 … fc8``. ``norm_layer="bn"`` adds batch norm after each convolution (torchvision's
+    ``classifier.flatten``, ``fc6 … fc8``. ``norm_layer="bn"`` adds batch norm after each convolution (torchvision's
     ``vgg*_bn``: the convolutions keep their biases). ``img_size`` is the crop fc6 is built for."""
 
     def __init__(
@@ -108,6 +108,7 @@ class VGG(ZooModel):
         side = img_size // 2 ** len(config)
         self.feature_shape = (chans, side, side)
         self.classifier = nn.Sequential()
+        self.classifier.add_module("flatten", nn.Flatten(1))
         for i, fan_in in ((6, chans * side * side), (7, fc_width)):
             self.classifier.add_module(f"fc{i}", nn.Linear(fan_in, fc_width))
             self.classifier.add_module(f"relu{i}", nn.ReLU(inplace=True))
@@ -135,7 +136,7 @@ class VGG(ZooModel):
     def forward_head(self, x: torch.Tensor) -> torch.Tensor:
         c, s, _ = self.feature_shape
         if tuple(x.shape[1:]) == self.feature_shape:
-            return self.classifier(torch.flatten(x, 1))
+            return self.classifier(x)
         if x.shape[1] != c or min(x.shape[-2:]) < s:
             raise ValueError(
                 f"VGG's fc6 needs at least {c}×{s}×{s} features (a {self.img_size}×{self.img_size} input), "
@@ -146,7 +147,7 @@ class VGG(ZooModel):
 
     def dense_head(self, x: torch.Tensor) -> torch.Tensor:
         """Dense evaluation (Section 3.2): the FC layers as convolutions over the whole map, scores averaged."""
-        for m in self.classifier:
+        for m in self.classifier[1:]:  # after the flatten
             if isinstance(m, nn.Linear):
                 k = self.feature_shape[1] if m is self.classifier.fc6 else 1
                 x = F.conv2d(x, m.weight.view(m.out_features, -1, k, k), m.bias)
@@ -176,8 +177,7 @@ def torchvision_rules(config: Sequence[Sequence[str]], batch_norm: bool) -> list
                 rules.append((rf"^features\.{i + 1}\.", f"features.block{b}.bn{j}."))
             i += 3 if batch_norm else 2  # conv, (bn,) relu
         i += 1  # pool
-    rules += [(r"^classifier\.0\.", "classifier.fc6."), (r"^classifier\.3\.", "classifier.fc7."),
-              (r"^classifier\.6\.", "classifier.fc8.")]  # fmt: skip
+    rules += [(rf"^classifier\.{i}\.", f"classifier.fc{i // 3 + 6}.") for i in (0, 3, 6)]
     return rules
 
 

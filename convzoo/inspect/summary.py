@@ -8,11 +8,13 @@ the window size per output element for pooling.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import csv
 import io
 import json
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -267,6 +269,50 @@ def _meta_copy(model: nn.Module) -> nn.Module:
     return clone
 
 
+_RESET_CLASSES = (nn.modules.conv._ConvNd, nn.Linear, nn.modules.batchnorm._NormBase)
+
+
+@contextlib.contextmanager
+def _meta_device_without_init() -> Iterator[None]:
+    """``torch.device("meta")`` with weight initialisation skipped in this thread (it is a no-op on meta
+    anyway, but dispatching it costs about a fifth of building a deep network)."""
+    me = threading.get_ident()
+    saved: list[tuple[Any, str, Any]] = []
+
+    def skip(original: Any, returns_arg: bool) -> Any:
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            if threading.get_ident() != me:
+                return original(*args, **kwargs)
+            return args[0] if returns_arg else None
+
+        return wrapper
+
+    for fname in (
+        "uniform_",
+        "normal_",
+        "trunc_normal_",
+        "constant_",
+        "ones_",
+        "zeros_",
+        "kaiming_uniform_",
+        "kaiming_normal_",
+        "xavier_uniform_",
+        "xavier_normal_",
+        "orthogonal_",
+    ):
+        saved.append((nn.init, fname, getattr(nn.init, fname)))
+    for cls in _RESET_CLASSES:
+        saved.append((cls, "reset_parameters", cls.__dict__["reset_parameters"]))
+    try:
+        for owner, attr, original in saved:
+            setattr(owner, attr, skip(original, owner is nn.init))
+        with torch.device("meta"):
+            yield
+    finally:
+        for owner, attr, original in saved:
+            setattr(owner, attr, original)
+
+
 def build_meta(name: str, **create_kwargs: Any) -> tuple[nn.Module, tuple[int, int, int]]:
     """Build a registered model (or lecture block) on the meta device, with its default input size."""
     try:
@@ -278,9 +324,9 @@ def build_meta(name: str, **create_kwargs: Any) -> tuple[nn.Module, tuple[int, i
             raise err from None
         if create_kwargs:
             raise TypeError(f"block {name!r} takes no options") from None
-        with torch.device("meta"):
+        with _meta_device_without_init():
             return block.fn(), block.input_size
-    with torch.device("meta"):
+    with _meta_device_without_init():
         model = create_model(name, **create_kwargs)
     return model, (create_kwargs.get("in_chans") or info.input_size[0], *info.input_size[1:])
 
@@ -375,37 +421,40 @@ def _rows(
     def level(name: str) -> int:
         return name.count(".") + 1 if name else 0
 
-    def under(name: str, prefix: str) -> bool:
-        return name == prefix or name.startswith(prefix + ".")
+    def ancestors(name: str) -> list[str]:
+        parts = name.split(".")
+        return [".".join(parts[:i]) for i in range(1, len(parts) + 1)]
 
     modules = dict(model.named_modules())
-    own_params = {n: sum(p.numel() for p in m.parameters(recurse=False)) for n, m in modules.items()}
-    shown: list[str] = []
+    own_params: dict[str, int] = dict.fromkeys(modules, 0)
+    subtree_params: dict[str, int] = dict.fromkeys(modules, 0)
+    for pname, p in model.named_parameters():
+        owner = pname.rpartition(".")[0]
+        own_params[owner] += p.numel()
+        for a in ancestors(owner) if owner else []:
+            subtree_params[a] += p.numel()
+    has_children = {n.rpartition(".")[0] for n in modules if n}
+
+    def cut(table: dict[str, int]) -> dict[str, int]:
+        """Per-module totals, with everything below ``depth`` added into its ancestor at ``depth``."""
+        if depth is None:
+            return table
+        out: dict[str, int] = {}
+        for k, v in table.items():
+            key = ".".join(k.split(".")[:depth]) if k else k
+            out[key] = out.get(key, 0) + v
+        return out
+
+    macs_at, other_at = cut(macs), cut(other)
+    rows = []
     for name in sorted(records, key=lambda n: records[n].order):
-        mod = modules[name]
-        is_leaf = next(iter(mod.children()), None) is None
+        is_leaf = name not in has_children
+        collapsed = depth is not None and level(name) == depth and not is_leaf
         if depth is not None and level(name) > depth:
             continue
-        if (
-            is_leaf
-            or (depth is not None and level(name) == depth)
-            or own_params[name]
-            or macs.get(name)
-            or other.get(name)
-        ):
-            shown.append(name)
-    collapsed = set(shown) if depth is not None else set()
-
-    def total(table: dict[str, int], name: str) -> int:
-        if name in collapsed:
-            return sum(v for k, v in table.items() if k and under(k, name))
-        return table.get(name, 0)
-
-    rows = []
-    for name in shown:
+        if not (is_leaf or collapsed or own_params[name] or macs_at.get(name) or other_at.get(name)):
+            continue
         rec, mod = records[name], modules[name]
-        is_leaf = next(iter(mod.children()), None) is None
-        params = sum(p.numel() for p in mod.parameters()) if name in collapsed else own_params[name]
         rf = rec.rf
         rf_val: int | list[int] | None = None
         if rf is not None:
@@ -414,21 +463,24 @@ def _rows(
         rows.append(
             LayerRow(
                 name=name,
-                type=type(mod).__name__ if (is_leaf or name in collapsed) else f"{type(mod).__name__} (own)",
+                type=type(mod).__name__ if (is_leaf or collapsed) else f"{type(mod).__name__} (own)",
                 output_shape=shapes[0] if len(shapes) == 1 else shapes,
-                params=params,
-                macs=total(macs, name),
+                params=subtree_params[name] if collapsed else own_params[name],
+                macs=macs_at.get(name, 0),
                 receptive_field=rf_val,
                 depth=level(name),
-                other_ops=total(other, name),
+                other_ops=other_at.get(name, 0),
                 spatial=rec.spatial,
             )
         )
     # parameters of modules that never ran (auxiliary heads in eval mode)
+    ran = {
+        a for name in records if name for a in ancestors(name)
+    }  # containers like ModuleList are never called
     not_run: list[tuple[str, int]] = []
-    for name, mod in modules.items():  # pre-order: a parent comes before its children
-        if name and name not in records and not any(under(name, k) for k, _ in not_run):
-            p = sum(x.numel() for x in mod.parameters())
-            if p:
-                not_run.append((name, p))
+    for name in modules:  # pre-order: a module's descendants follow it
+        if not name or name in ran or (not_run and name.startswith(not_run[-1][0] + ".")):
+            continue
+        if subtree_params[name]:
+            not_run.append((name, subtree_params[name]))
     return rows, not_run

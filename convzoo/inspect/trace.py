@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import gc
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,7 +17,6 @@ import torch
 from torch import nn
 from torch.nn.modules.module import register_module_forward_hook, register_module_forward_pre_hook
 from torch.utils._python_dispatch import TorchDispatchMode
-from torch.utils._pytree import tree_flatten
 from torch.utils.flop_counter import flop_registry
 
 from convzoo.inspect.output_size import ShapeError, formula, output_size
@@ -59,7 +58,7 @@ def _pair(v: Any, default: Sequence[int] | None = None) -> tuple[int, int]:
 
 def _other_ops(packet: Any, args: tuple[Any, ...], out: Any) -> int:
     """Non-MAC operations, one per output element; pooling counts its window, batch norm 2 (scale, shift)."""
-    outs = [t for t in tree_flatten(out)[0] if isinstance(t, torch.Tensor)]
+    outs = list(_tensors(out))
     if not outs:
         return 0
     n = outs[0].numel()
@@ -112,6 +111,59 @@ _FREE_OPS = {
 }
 
 
+def _tensors(x: Any) -> Iterator[torch.Tensor]:
+    """The tensors in a (nested) list or tuple of op arguments or results."""
+    if isinstance(x, torch.Tensor):
+        yield x
+    elif isinstance(x, list | tuple):
+        for y in x:
+            yield from _tensors(y)
+
+
+def _sig(a: Any) -> Any:
+    if isinstance(a, torch.Tensor):
+        if not a.is_meta:
+            raise TypeError
+        return (a.shape, a.stride(), a.dtype)
+    if isinstance(a, list | tuple):
+        return tuple(_sig(b) for b in a)
+    return a
+
+
+def _signature(func: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """A hashable key for an op on meta tensors, or None when the op's result cannot be reused."""
+    try:
+        key = (func, _sig(args), _sig(tuple(kwargs.items())) if kwargs else ())
+        hash(key)
+    except TypeError:
+        return None
+    return key
+
+
+def _template(out: Any, args: tuple[Any, ...]) -> Any:
+    """Shapes of an op's outputs, remembering which output is one of its tensor inputs (in-place ops)."""
+    if isinstance(out, torch.Tensor):
+        for i, a in enumerate(args):
+            if a is out:
+                return ("arg", i)
+        return ("new", out.shape, out.stride(), out.dtype)
+    if isinstance(out, list | tuple):
+        return ("seq", type(out) is tuple, tuple(_template(o, args) for o in out))
+    return ("value", out)
+
+
+def _rebuild(t: Any, args: tuple[Any, ...]) -> Any:
+    kind = t[0]
+    if kind == "new":
+        return torch.empty_strided(t[1], t[2], dtype=t[3], device="meta")
+    if kind == "arg":
+        return args[t[1]]
+    if kind == "seq":
+        items = [_rebuild(x, args) for x in t[2]]
+        return tuple(items) if t[1] else items
+    return t[1]
+
+
 def _eval_bn(packet: Any, args: tuple[Any, ...]) -> bool:
     if packet is aten._native_batch_norm_legit_no_training:
         return True
@@ -143,6 +195,8 @@ class Tracer(TorchDispatchMode):
         self._rf: dict[int, RF] = {}
         self._spatial: dict[int, bool] = {}
         self._keep: list[torch.Tensor] = []  # keeps ids unique while we hold them
+        # Repeated blocks run the same ops on the same shapes: meta results are reused by signature.
+        self._memo: dict[Any, tuple[Any, int]] = {}
 
     def seed(self, x: torch.Tensor) -> None:
         self._set(x, RF(), True)
@@ -158,26 +212,39 @@ class Tracer(TorchDispatchMode):
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
         kwargs = kwargs or {}
         packet = func.overloadpacket
-        if args and isinstance(args[0], torch.Tensor) and args[0].is_meta and _eval_bn(packet, args):
-            # eval-mode BN keeps the shape; its meta kernel is a slow Python decomposition
-            x = args[0]
-            out = (torch.empty_like(x), x.new_empty((0,)), x.new_empty((0,)))
+        key = _signature(func, args, kwargs)
+        hit = self._memo.get(key) if key is not None else None
+        if hit is not None:
+            out = _rebuild(hit[0], args)
+            macs = hit[1]
         else:
-            out = func(*args, **kwargs)
+            if args and isinstance(args[0], torch.Tensor) and args[0].is_meta and _eval_bn(packet, args):
+                # eval-mode BN keeps the shape; its meta kernel is a slow Python decomposition
+                x = args[0]
+                out = (torch.empty_like(x), x.new_empty((0,)), x.new_empty((0,)))
+            else:
+                out = func(*args, **kwargs)
+            macs = (
+                int(flop_registry[packet](*args, **kwargs, out_val=out)) // 2
+                if packet in flop_registry
+                else 0
+            )
+            if key is not None:
+                self._memo[key] = (_template(out, args), macs)
         owner = self.stack[-1]
-        if packet in flop_registry:
-            self.macs[owner] += int(flop_registry[packet](*args, **kwargs, out_val=out)) // 2
-        elif self.count_all:
+        if macs:
+            self.macs[owner] += macs
+        if self.count_all and packet not in flop_registry:
             self.other_ops[owner] += _other_ops(packet, args, out)
         if self.track_rf:
             self._propagate(packet, args, out)
         return out
 
     def _propagate(self, packet: Any, args: tuple[Any, ...], out: Any) -> None:
-        flat_in = [a for a in tree_flatten(args)[0] if isinstance(a, torch.Tensor) and id(a) in self._rf]
+        flat_in = [a for a in _tensors(args) if id(a) in self._rf]
         if not flat_in:
             return
-        outs = [t for t in tree_flatten(out)[0] if isinstance(t, torch.Tensor)]
+        outs = list(_tensors(out))
         if not outs:
             return
         x = args[0] if isinstance(args[0], torch.Tensor) else flat_in[0]
@@ -284,7 +351,7 @@ def trace(
             name = tracer.stack.pop()
             rec = records[name]
             rec.calls += 1
-            outs = [t for t in tree_flatten(output)[0] if isinstance(t, torch.Tensor)]
+            outs = list(_tensors(output))
             rec.output_shapes = [tuple(t.shape[1:]) for t in outs]
             if outs and track_rf:
                 rec.rf, rec.spatial = tracer.rf_of(outs[0])

@@ -216,6 +216,7 @@ class _RestrictedUnpickler(pickle.Unpickler):
         ("numpy", "dtype"),
         ("numpy.core.multiarray", "scalar"),
         ("numpy._core.multiarray", "scalar"),
+        ("_codecs", "encode"),  # how protocol-2 pickles store bytes; it only converts text to bytes
     }
 
     def find_class(self, module: str, name: str):  # type: ignore[no-untyped-def]

@@ -5,6 +5,8 @@ from __future__ import annotations
 import csv
 import io
 import json
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -191,3 +193,41 @@ def test_own_model_needs_input_size() -> None:
         convzoo.summary(nn.Conv2d(3, 3, 1), (3, 4, 4), num_classes=3)
     with pytest.raises(ValueError, match="depth"):
         convzoo.summary(nn.Conv2d(3, 3, 1), (3, 4, 4), depth=0)
+
+
+class WithAux(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.body = nn.Conv2d(3, 4, 3)
+        self.aux = nn.Sequential(nn.Flatten(), nn.Linear(4 * 6 * 6, 2))
+        self.heads = nn.ModuleList([nn.Conv2d(4, 4, 1), nn.Conv2d(4, 4, 1)])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.body(x)
+        for h in self.heads:
+            x = h(x)
+        return self.aux(x) if self.training else x
+
+
+def test_modules_that_do_not_run_in_eval_are_reported_not_lost() -> None:
+    s = convzoo.summary(WithAux(), (3, 8, 8))
+    assert s.not_run == [("aux", 4 * 6 * 6 * 2 + 2)]  # ModuleList containers are not "not run"
+    assert s.total_params == sum(p.numel() for p in WithAux().parameters())
+    t = convzoo.summary(WithAux(), (3, 8, 8), training=True)
+    assert t.not_run == [] and t.row("aux.1").macs == 4 * 6 * 6 * 2
+
+
+def test_summary_by_name_allocates_no_weights() -> None:
+    """VGG-E has 144 M parameters (575 MB in fp32); its summary must not allocate them."""
+    code = (
+        "import resource, convzoo\n"
+        "convzoo.summary('lenet5')\n"
+        "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+        "s = convzoo.summary('vgg19')\n"
+        "after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+        "print(s.total_params, (after - before) // 1024)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    params, grown_mib = map(int, out.stdout.split())
+    assert params == 143_667_240
+    assert grown_mib < 50, f"peak memory grew by {grown_mib} MiB"

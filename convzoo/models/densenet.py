@@ -108,7 +108,8 @@ class DenseLayer(nn.Module):
 
     Takes the list of all earlier feature maps and returns only its ``growth_rate`` new ones. Dropout, as the
     paper uses on CIFAR without augmentation, follows each convolution. ``attn_layer`` (e.g. SE) recalibrates
-    the new feature maps before they join the concatenation.
+    the new feature maps before they join the concatenation, so earlier features pass on unchanged, as SE in a
+    residual unit rescales only the residual branch.
     """
 
     def __init__(
@@ -124,10 +125,10 @@ class DenseLayer(nn.Module):
     ) -> None:
         super().__init__()
         mid = bottleneck_width * growth_rate if bottleneck_width else growth_rate
+        k1 = 1 if bottleneck_width else 3
         self.norm1 = norm_layer(in_channels)
         self.act1 = act_layer()
-        self.conv1 = nn.Conv2d(in_channels, mid, 1 if bottleneck_width else 3, padding=0 if bottleneck_width else 1,
-                               bias=False)
+        self.conv1 = nn.Conv2d(in_channels, mid, k1, padding=k1 // 2, bias=False)
         if bottleneck_width:
             self.norm2 = norm_layer(mid)
             self.act2 = act_layer()
@@ -266,7 +267,7 @@ class DenseNet(ZooModel):
         for m in self.modules():
             if isinstance(m, nn.Conv2d):
                 nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-            elif isinstance(m, nn.BatchNorm2d | nn.GroupNorm):
+            elif isinstance(m, nn.BatchNorm2d | nn.GroupNorm) and m.weight is not None:
                 nn.init.ones_(m.weight)
                 nn.init.zeros_(m.bias)
         nn.init.zeros_(self.fc.bias)

@@ -179,7 +179,9 @@ class AlexNet(ZooModel):
 
 
 _ALEXNET_BIAS_ONE = ("conv2", "conv4", "conv5", "fc6", "fc7")
-_ALEXNET_REPORTED = Reported(params="60M", top1_err=37.5, top5_err=17.0, source="Abstract, Table 1 (ILSVRC-2010 test)")
+_ALEXNET_REPORTED = Reported(
+    params="60M", top1_err=37.5, top5_err=17.0, source="Abstract, Table 1 (ILSVRC-2010 test)"
+)
 _ALEXNET_NOTE = (
     "Input 227×227: the paper's '224×224' does not give its 55×55 conv1 maps with an 11×11 stride-4 filter. "
     "Dropout follows the ReLUs of fc6 and fc7 (Section 4.2; torchvision puts it before fc6 and fc7). "
@@ -194,9 +196,7 @@ _ALEXNET_NOTE = (
     + "Single tower: conv2, conv4, conv5 see all maps of the layer below, so 62,378,344 parameters instead of "
     "the two-GPU network's 60,965,224 (the paper's '60 million'; see alexnet_2gpu).",
 )
-def alexnet(
-    num_classes: int = 1000, in_chans: int = 3, img_size: int = 227, dropout: float = 0.5
-) -> AlexNet:
+def alexnet(num_classes: int = 1000, in_chans: int = 3, img_size: int = 227, dropout: float = 0.5) -> AlexNet:
     """AlexNet, one tower: Krizhevsky, Sutskever, Hinton (2012), NIPS, Section 3 and Fig. 2 (no arXiv id).
 
     conv1 96@11×11/4, conv2 256@5×5, conv3-4 384@3×3, conv5 256@3×3, LRN after conv1-2, overlapping 3×3/2
@@ -239,7 +239,9 @@ _ZF_NOTE = (
 @register_model(
     paper=ZEILER_2013,
     input_size=(3, 224, 224),
-    reported=Reported(top1_err=38.4, top5_err=16.5, source="Table 2 (1 convnet as per Fig. 3, ILSVRC-2012 val)"),
+    reported=Reported(
+        top1_err=38.4, top5_err=16.5, source="Table 2 (1 convnet as per Fig. 3, ILSVRC-2012 val)"
+    ),
     note=_ZF_NOTE,
 )
 def zfnet(num_classes: int = 1000, in_chans: int = 3, img_size: int = 224, dropout: float = 0.5) -> AlexNet:

@@ -80,7 +80,9 @@ class AllConvNet(ZooModel):
                 convs += 1
                 width = layer.width or num_classes
                 pad = layer.kernel // 2 if layer.padding is None else layer.padding
-                self.features.add_module(f"conv{convs}", nn.Conv2d(chans, width, layer.kernel, layer.stride, pad))
+                self.features.add_module(
+                    f"conv{convs}", nn.Conv2d(chans, width, layer.kernel, layer.stride, pad)
+                )
                 self.features.add_module(f"relu{convs}", nn.ReLU(inplace=True))
                 chans = width
                 if layer.stride == 1:

@@ -99,7 +99,9 @@ class PartialConv2d(nn.Module):
         self.register_buffer("order", torch.tensor(order).argsort(), persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        parts = [getattr(self, f"fanin{n}")(x.index_select(1, getattr(self, f"gather{n}"))) for n in self.fan_ins]
+        parts = [
+            getattr(self, f"fanin{n}")(x.index_select(1, getattr(self, f"gather{n}"))) for n in self.fan_ins
+        ]
         return torch.cat(parts, 1).index_select(1, self.order)
 
     def extra_repr(self) -> str:
@@ -162,7 +164,9 @@ class LeNet5(ZooModel):
         if pool not in ("trainable", "max"):
             raise ValueError(f"pool must be 'trainable' (the paper's S2/S4) or 'max', got {pool!r}")
         if head not in ("rbf", "linear"):
-            raise ValueError(f"head must be 'rbf' (the paper's Euclidean RBF units) or 'linear', got {head!r}")
+            raise ValueError(
+                f"head must be 'rbf' (the paper's Euclidean RBF units) or 'linear', got {head!r}"
+            )
         act = get_act_layer(act_layer)
         if act is None:
             raise ValueError("LeNet-5 needs an activation; act_layer cannot be None")
@@ -202,14 +206,14 @@ class LeNet5(ZooModel):
                 nn.init.uniform_(m.bias, -2.4 / fan_in, 2.4 / fan_in)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        if x.shape[-2:] != (32, 32):
+            raise ValueError(
+                f"LeNet-5 takes 32×32 images (C5 must reduce them to 1×1), got {x.shape[-2]}×{x.shape[-1]}: "
+                "pad 28×28 MNIST digits by 2 pixels on each side"
+            )
         return self.features(x)
 
     def forward_head(self, x: torch.Tensor) -> torch.Tensor:
-        if x.shape[-2:] != (1, 1):
-            raise ValueError(
-                f"LeNet-5's C5 must reduce the image to 1×1 maps, got {x.shape[-2]}×{x.shape[-1]}: "
-                "feed 32×32 images (pad 28×28 MNIST digits by 2 on each side)"
-            )
         return self.classifier(torch.flatten(x, 1))
 
     def get_classifier(self) -> nn.Module:
@@ -224,7 +228,9 @@ class LeNet5(ZooModel):
     paper=LECUN_1998,
     input_size=(1, 32, 32),
     num_classes=10,
-    reported=Reported(params=60000, source="Section II-B (C1 156, S2 12, C3 1,516, S4 32, C5 48,120, F6 10,164)"),
+    reported=Reported(
+        params=60000, source="Section II-B (C1 156, S2 12, C3 1,516, S4 32, C5 48,120, F6 10,164)"
+    ),
     note=(
         "RBF centres: 7×12 digit bitmaps drawn after Fig. 3 (not pixel copies); other class counts use fixed "
         "random ±1 codes. Logits are minus the RBF distances, so cross-entropy on them is the paper's "

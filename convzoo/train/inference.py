@@ -76,7 +76,7 @@ def predict(
         if not Path(p).exists():
             raise FileNotFoundError(f"no such image: {p}")
         arr = read_image(p, "L" if c == 1 else "RGB", size=h)
-        batch.append(torch.from_numpy(arr).permute(2, 0, 1))
+        batch.append(torch.from_numpy(arr.copy()).permute(2, 0, 1))
     x = normalize(torch.stack(batch), meta["mean"], meta["std"])
     with torch.no_grad():
         prob = model(x).float().softmax(1)

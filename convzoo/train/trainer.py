@@ -32,7 +32,16 @@ from convzoo.train.optim import build_optimizer
 from convzoo.train.recipes import Recipe, get_recipe
 from convzoo.train.schedules import build_schedule
 
-__all__ = ["NonFiniteLossError", "TrainConfig", "TrainResult", "build_model", "evaluate", "train"]
+__all__ = [
+    "NonFiniteLossError",
+    "TrainConfig",
+    "TrainResult",
+    "build_model",
+    "evaluate",
+    "he_init",
+    "train",
+    "training_loss",
+]
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -138,7 +147,7 @@ def check_input_size(cfg: TrainConfig, size: tuple[int, int, int], num_classes: 
         m = build_model(cfg.model, num_classes, size[0], **cfg.model_kwargs).eval()
         try:
             out = m(torch.empty(1, *size))
-        except RuntimeError as e:
+        except (RuntimeError, ValueError) as e:
             default = ""
             if ":" not in cfg.model:
                 from convzoo.registry import model_info
@@ -177,11 +186,23 @@ def zero_init_residual(model: nn.Module, name: str) -> None:
     fn()
 
 
-def _split_outputs(out: Any) -> tuple[torch.Tensor, tuple[torch.Tensor, ...]]:
+def training_loss(
+    out: Any, y: torch.Tensor, aux_weights: tuple[float, ...], label_smoothing: float = 0.0
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Cross-entropy of the main logits plus each auxiliary head's, weighted by the model's ``aux_weights``.
+
+    ``out`` is a logits tensor, or (models with auxiliary classifiers in training mode) a named tuple with
+    ``.logits`` and ``.aux_logits``. Returns the loss and the main logits.
+    """
     aux = getattr(out, "aux_logits", None)
-    if aux is not None:
-        return out.logits, tuple(aux)
-    return out, ()
+    logits = out.logits if aux is not None else out
+    loss = F.cross_entropy(logits.float(), y, label_smoothing=label_smoothing)
+    aux = tuple(aux or ())
+    if len(aux) != len(aux_weights) and aux:
+        raise ValueError(f"the model returned {len(aux)} auxiliary outputs but has {len(aux_weights)} aux_weights")
+    for w, a in zip(aux_weights, aux, strict=False):
+        loss = loss + w * F.cross_entropy(a.float(), y, label_smoothing=label_smoothing)
+    return loss, logits
 
 
 @torch.no_grad()
@@ -538,10 +559,7 @@ def _train(
                 x = x.contiguous(memory_format=torch.channels_last)
             torch.manual_seed(_mix(cfg.seed, gstep, 3, info.rank))  # dropout, drop-path
             with torch.autocast(device.type, dtype=dtype or torch.bfloat16, enabled=dtype is not None):
-                logits, aux = _split_outputs(net(x))
-                loss = F.cross_entropy(logits.float(), y, label_smoothing=r.label_smoothing)
-                for w, a in zip(aux_weights, aux, strict=False):
-                    loss = loss + w * F.cross_entropy(a.float(), y, label_smoothing=r.label_smoothing)
+                loss, logits = training_loss(net(x), y, aux_weights, r.label_smoothing)
             bad = torch.tensor([0.0 if torch.isfinite(loss) else 1.0])
             zdist.all_reduce_sum(bad, info)
             if bad.item():

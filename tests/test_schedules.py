@@ -22,15 +22,26 @@ def _close(a: list[float], b: list[float]) -> None:
 
 def test_closed_forms() -> None:
     _close(schedule_curve("constant", total_steps=T, base_lr=A0), [A0] * T)
-    _close(schedule_curve("step", total_steps=T, base_lr=A0, step_size=10, gamma=0.5),
-           [A0 * 0.5 ** (t // 10) for t in range(T)])
-    _close(schedule_curve("multistep", total_steps=T, base_lr=A0, milestones=[5, 30]),
-           [A0 * 0.1 ** ((t >= 5) + (t >= 30)) for t in range(T)])
-    _close(schedule_curve("exponential", total_steps=T, base_lr=A0, k=0.05),
-           [A0 * math.exp(-0.05 * t) for t in range(T)])
-    _close(schedule_curve("inverse_time", total_steps=T, base_lr=A0, k=0.2), [A0 / (1 + 0.2 * t) for t in range(T)])
-    _close(schedule_curve("cosine", total_steps=T, base_lr=A0, min_lr=1e-3),
-           [1e-3 + (A0 - 1e-3) * (1 + math.cos(math.pi * t / T)) / 2 for t in range(T)])
+    _close(
+        schedule_curve("step", total_steps=T, base_lr=A0, step_size=10, gamma=0.5),
+        [A0 * 0.5 ** (t // 10) for t in range(T)],
+    )
+    _close(
+        schedule_curve("multistep", total_steps=T, base_lr=A0, milestones=[5, 30]),
+        [A0 * 0.1 ** ((t >= 5) + (t >= 30)) for t in range(T)],
+    )
+    _close(
+        schedule_curve("exponential", total_steps=T, base_lr=A0, k=0.05),
+        [A0 * math.exp(-0.05 * t) for t in range(T)],
+    )
+    _close(
+        schedule_curve("inverse_time", total_steps=T, base_lr=A0, k=0.2),
+        [A0 / (1 + 0.2 * t) for t in range(T)],
+    )
+    _close(
+        schedule_curve("cosine", total_steps=T, base_lr=A0, min_lr=1e-3),
+        [1e-3 + (A0 - 1e-3) * (1 + math.cos(math.pi * t / T)) / 2 for t in range(T)],
+    )
 
 
 def test_defaults_end_where_documented() -> None:
@@ -72,7 +83,7 @@ def test_plateau_divides_by_ten_after_patience() -> None:
 
 
 def _run(schedule_name: str, steps: int, resume_at: int | None, **kw) -> list[float]:
-    """Train a tiny model with SGD+momentum; optionally save at ``resume_at`` and resume into fresh objects."""
+    """Train a tiny model with SGD+momentum; optionally save at ``resume_at`` and resume in fresh objects."""
     torch.manual_seed(0)
     model = torch.nn.Linear(3, 1)
     data = torch.randn(16, 3)
@@ -86,7 +97,9 @@ def _run(schedule_name: str, steps: int, resume_at: int | None, **kw) -> list[fl
     for t in range(steps):
         if t == resume_at:
             buf = io.BytesIO()
-            torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict()}, buf)
+            torch.save(
+                {"model": model.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict()}, buf
+            )
             buf.seek(0)
             state = torch.load(buf, weights_only=True)
             model = torch.nn.Linear(3, 1)
@@ -156,6 +169,8 @@ def test_plateau_needs_the_metric() -> None:
         sched.step()
     with pytest.raises(ValueError, match="non-finite metric"):
         sched.step(float("nan"))
-    other = build_schedule(torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=A0), "cosine", total_steps=10)
+    other = build_schedule(
+        torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=A0), "cosine", total_steps=10
+    )
     with pytest.raises(ValueError, match="holds the state of schedule 'plateau'"):
         other.load_state_dict(sched.state_dict())

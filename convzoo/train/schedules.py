@@ -183,7 +183,9 @@ def _main_scheduler(optimizer: Optimizer, name: str, steps: int, params: dict[st
             raise ValueError(
                 f"multistep schedule: milestones must be distinct integers >= 1, got {p.get('milestones')}"
             )
-        return lrs.MultiStepLR(optimizer, milestones=milestones, gamma=_positive("gamma", p.get("gamma", 0.1)))
+        return lrs.MultiStepLR(
+            optimizer, milestones=milestones, gamma=_positive("gamma", p.get("gamma", 0.1))
+        )
     if name == "exponential":
         k = _positive("k", p.get("k", math.log(100.0) / max(1, steps - 1)), allow_zero=True)
         return lrs.LambdaLR(optimizer, lambda t: math.exp(-k * t))
@@ -208,7 +210,11 @@ def _main_scheduler(optimizer: Optimizer, name: str, steps: int, params: dict[st
         return lrs.CosineAnnealingLR(optimizer, T_max=steps, eta_min=min_lr)
     if name == "onecycle":
         max_lr = p.get("max_lr")
-        max_lr = [float(g["lr"]) for g in optimizer.param_groups] if max_lr is None else _positive("max_lr", max_lr)
+        max_lr = (
+            [float(g["lr"]) for g in optimizer.param_groups]
+            if max_lr is None
+            else _positive("max_lr", max_lr)
+        )
         pct_start = float(p.get("pct_start", 0.3))
         if not 0.0 < pct_start < 1.0:
             raise ValueError(f"onecycle schedule: pct_start must be in (0, 1), got {pct_start}")
@@ -267,7 +273,9 @@ def build_schedule(
     unknown = sorted(set(params) - set(_PARAMS[name]))
     if unknown:
         allowed = ", ".join(_PARAMS[name]) or "none"
-        raise ValueError(f"schedule {name!r} got unknown parameter(s) {', '.join(unknown)}; it accepts: {allowed}")
+        raise ValueError(
+            f"schedule {name!r} got unknown parameter(s) {', '.join(unknown)}; it accepts: {allowed}"
+        )
     for group in optimizer.param_groups:
         if isinstance(group["lr"], torch.Tensor):
             raise TypeError("build_schedule needs float learning rates in the optimizer, not tensors")
@@ -282,8 +290,9 @@ def build_schedule(
             for target, group in zip(main.get_last_lr(), optimizer.param_groups, strict=True)
         ]
         warmup = lrs.LambdaLR(optimizer, lambdas)
-    return Schedule(name, main, total_steps=total_steps, interval=interval, warmup=warmup,
-                    warmup_steps=warmup_steps)
+    return Schedule(
+        name, main, total_steps=total_steps, interval=interval, warmup=warmup, warmup_steps=warmup_steps
+    )
 
 
 def synthetic_val_error(lr: float, previous: float | None) -> float:
@@ -317,8 +326,15 @@ def schedule_curve(
     if metrics is not None and len(metrics) < total_steps:
         raise ValueError(f"metrics must give one value per step: need {total_steps}, got {len(metrics)}")
     optimizer = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=base_lr)
-    schedule = build_schedule(optimizer, name, total_steps=total_steps, interval="step",
-                              warmup_steps=warmup_steps, warmup_lr=warmup_lr, **params)
+    schedule = build_schedule(
+        optimizer,
+        name,
+        total_steps=total_steps,
+        interval="step",
+        warmup_steps=warmup_steps,
+        warmup_lr=warmup_lr,
+        **params,
+    )
     lrs_out: list[float] = []
     error: float | None = None
     for t in range(total_steps):

@@ -807,7 +807,7 @@ from_torchvision_resnet = _renamer(
         (r"^conv1\.", "stem.conv."),
         (r"^bn1\.", "stem.bn."),
         (r"^layer(\d)\.(\d+)\.", _stage),
-        (r"\.(conv|bn)(\d)\.", r".branch.\1\2."),
+        (r"^(stages\.\d\.\d+)\.(conv|bn)(\d)\.", r"\1.branch.\2\3."),
         (r"\.downsample\.0\.", ".shortcut.conv."),
         (r"\.downsample\.1\.", ".shortcut.bn."),
         (r"\.se\.", ".attn."),
@@ -818,7 +818,7 @@ from_timm_legacy_senet = _renamer(
     [
         (r"^layer0\.", "stem."),
         (r"^layer(\d)\.(\d+)\.", _stage),
-        (r"\.(conv|bn)(\d)\.", r".branch.\1\2."),
+        (r"^(stages\.\d\.\d+)\.(conv|bn)(\d)\.", r"\1.branch.\2\3."),
         (r"\.downsample\.0\.", ".shortcut.conv."),
         (r"\.downsample\.1\.", ".shortcut.bn."),
         (r"\.se_module\.", ".attn."),

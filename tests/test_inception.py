@@ -397,3 +397,18 @@ def test_mapping_errors_name_the_keys() -> None:
     ours = cpu_model("googlenet_tv", aux_logits=False)
     with pytest.raises(ValueError, match="unexpected: aux_heads"):
         convzoo.load_weights(ours, "torchvision", state_dict=peer_sd)
+
+
+def test_fuse_bn_keeps_the_function() -> None:
+    torch.manual_seed(0)
+    model = convzoo.create_model("googlenet_tv", aux_logits=False)
+    _randomize_bn(model)
+    model.eval()
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        before = model(x)
+        after = model.fuse_bn()(x)
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in model.modules())
+    assert (before - after).abs().max() < 1e-4
+    with pytest.raises(RuntimeError, match="eval"):
+        convzoo.create_model("googlenet_tv").fuse_bn()

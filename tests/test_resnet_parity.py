@@ -25,14 +25,16 @@ CASES = [
     ("resnet34", {}, "torchvision", "resnet34"),
     ("resnet50", {"v1_5": True}, "torchvision", "resnet50"),
     ("resnet101", {"v1_5": True}, "torchvision", "resnet101"),
-    pytest.param("resnet152", {"v1_5": True}, "torchvision", "resnet152", marks=pytest.mark.slow),
+    ("resnet152", {"v1_5": True}, "torchvision", "resnet152"),
     ("resnext50_32x4d", {}, "torchvision", "resnext50_32x4d"),
-    pytest.param("resnext101_32x8d", {}, "torchvision", "resnext101_32x8d", marks=pytest.mark.slow),
+    ("resnext101_32x8d", {}, "torchvision", "resnext101_32x8d"),
     ("wide_resnet50_2", {}, "torchvision", "wide_resnet50_2"),
     ("se_resnet50", {"v1_5": True}, "timm", "seresnet50"),
     ("se_resnext50_32x4d", {}, "timm", "seresnext50_32x4d"),
-    pytest.param("senet154", {}, "timm", "legacy_senet154", marks=pytest.mark.slow),
+    ("senet154", {}, "timm", "legacy_senet154"),
 ]
+SLOW = {"resnet152", "resnext101_32x8d", "senet154"}  # the biggest peers: run in CI, skipped by -m "not slow"
+PARAMS = [pytest.param(*c, id=c[0], marks=[pytest.mark.slow] if c[0] in SLOW else []) for c in CASES]
 MAX_ABS_DIFF = 1e-4
 
 
@@ -55,11 +57,7 @@ def compare(ours: nn.Module, theirs: nn.Module, size: int = 64) -> float:
         return (ours.eval()(x) - theirs(x)).abs().max().item()
 
 
-@pytest.mark.parametrize(
-    "name, overrides, source, peer_name",
-    CASES,
-    ids=[c[0] if isinstance(c, tuple) else c.values[0] for c in CASES],
-)
+@pytest.mark.parametrize("name, overrides, source, peer_name", PARAMS)
 def test_logits_match_peer(name, overrides, source, peer_name):
     theirs = peer(source, peer_name)
     ours = convzoo.create_model(name, **overrides)

@@ -19,10 +19,15 @@ MODELS = convzoo.list_models()
 GOLDEN = json.loads((Path(__file__).parent / "golden_counts.json").read_text())
 
 
+def small_kwargs(name: str) -> dict[str, int]:
+    """Models whose classifier is built for a fixed input (VGG's fc6) take img_size: test them at 32 px."""
+    return {"num_classes": 10, **({"img_size": 32} if "img_size" in convzoo.model_info(name).accepts else {})}
+
+
 @cache
 def test_input(name: str) -> tuple[int, int, int]:
     """The smallest input the model accepts, but not below 32 px (nor above the paper's size)."""
-    model, default = build_meta(name, num_classes=10)
+    model, default = build_meta(name, **small_kwargs(name))
     side = min_input_size(model, default) or default[1]
     side = min(max(side, 32), default[1])
     return (default[0], side, side)
@@ -39,7 +44,7 @@ def _logits(out: object) -> list[torch.Tensor]:
 @pytest.mark.parametrize("name", MODELS)
 def test_forward_backward_every_parameter_gets_gradient(name: str) -> None:
     torch.manual_seed(0)
-    model = convzoo.create_model(name, num_classes=10).train()
+    model = convzoo.create_model(name, **small_kwargs(name)).train()
     x = torch.randn(2, *test_input(name))
     outs = _logits(model(x))
     assert all(o.shape == (2, 10) for o in outs), [o.shape for o in outs]
@@ -52,7 +57,7 @@ def test_forward_backward_every_parameter_gets_gradient(name: str) -> None:
 @pytest.mark.parametrize("name", MODELS)
 def test_eval_mode_is_deterministic_and_plain(name: str) -> None:
     torch.manual_seed(0)
-    model = convzoo.create_model(name, num_classes=10).eval()
+    model = convzoo.create_model(name, **small_kwargs(name)).eval()
     x = torch.randn(2, *test_input(name))
     with torch.no_grad():
         a, b = model(x), model(x)
@@ -79,7 +84,9 @@ def test_golden_has_no_stale_models() -> None:
 @pytest.mark.parametrize("name", MODELS)
 def test_paper_figures_match_or_are_explained(name: str) -> None:
     c = check_model(name)
-    assert c.status != "MISMATCH", f"{name}: ours {c.params:,} params / {c.macs:,} MACs vs paper {c.paper_params} / {c.paper_macs}"
+    assert c.status != "MISMATCH", (
+        f"{name}: ours {c.params:,} params / {c.macs:,} MACs vs paper {c.paper_params} / {c.paper_macs}"
+    )
 
 
 @pytest.mark.parametrize("name", MODELS)

@@ -182,7 +182,7 @@ class Summary:
                     r.params,
                 )
             )
-        w = (34, 28, 12)
+        w = (max(34, *(len(r[0]) + 2 for r in rows)), max(28, *(len(r[1]) + 2 for r in rows)), 12)
         line = "_" * sum(w)
         out = [
             f'Model: "{self.model}"',

@@ -100,6 +100,37 @@ def test_counts_match_the_peers() -> None:
         assert n_params(meta_model(name)) == n_params(peer) == PARAMS[name][0], name
 
 
+# Exact MACs (eval mode, the registry's input size). torchvision publishes 1.498 and 5.713 "GFLOPS" (MACs)
+# for googlenet and inception_v3; the Inception-v3 abstract says "5 billion multiply-adds".
+MACS = {
+    "googlenet": 1_582_671_872,
+    "googlenet_tv": 1_498_376_192,
+    "bn_inception": 2_032_600_064,
+    "se_bn_inception": 2_033_239_424,
+    "inception_v3": 5_713_216_096,
+    "se_inception_v3": 5_714_867_040,
+    "inception_v4": 12_253_974_624,
+    "inception_resnet_v1": 6_206_361_696,
+    "inception_resnet_v2": 13_155_794_016,
+    "se_inception_resnet_v2": 13_164_990_944,
+}
+
+
+def test_macs() -> None:
+    import torchvision
+
+    for name, macs in MACS.items():
+        assert convzoo.summary(name).total_macs == macs, name
+    assert (
+        round(MACS["googlenet_tv"] / 1e9, 3)
+        == torchvision.models.GoogLeNet_Weights.IMAGENET1K_V1.meta["_ops"]
+    )
+    assert (
+        round(MACS["inception_v3"] / 1e9, 3)
+        == torchvision.models.Inception_V3_Weights.IMAGENET1K_V1.meta["_ops"]
+    )
+
+
 def test_inception_resnet_v1_block_from_figure_10() -> None:
     # Figure 10: 1×1 32 | 1×1 32 → 3×3 32 | 1×1 32 → 3×3 32 → 3×3 32, then a linear 1×1 back to 256.
     conv_bn = lambda cin, cout, k: cin * cout * k * k + 2 * cout  # noqa: E731

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import re
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -218,25 +218,11 @@ def make_op(spec: Op | LRN, in_ch: int, parts: Parts) -> tuple[nn.Module, int]:
     raise TypeError(f"not an Inception op: {spec!r}; use Conv, Pool, Split or LRN")
 
 
-def branches_out(in_ch: int, branches: Iterable[Branch]) -> int:
-    """Channels of the concatenated output of ``branches`` on ``in_ch`` input channels."""
-    total = 0
-    for branch in branches:
-        ch = in_ch
-        for op in branch:
-            ch = (
-                op.out
-                if isinstance(op, Conv)
-                else sum(p.out for p in op.parts)
-                if isinstance(op, Split)
-                else ch
-            )
-        total += ch
-    return total
-
-
 class InceptionBlock(nn.Module):
-    """Branches run on the same input and concatenated, then the optional attention (e.g. ``"se"``)."""
+    """Branches run on the same input and concatenated, then the optional attention (e.g. ``"se"``).
+
+    ``attn_channels``: the width the attention acts on (default: the concatenated output's).
+    """
 
     def __init__(
         self,
@@ -247,6 +233,7 @@ class InceptionBlock(nn.Module):
         act_layer: LayerSpec = "relu",
         bn_eps: float | None = None,
         attn_layer: LayerSpec = None,
+        attn_channels: int | None = None,
     ) -> None:
         super().__init__()
         if not branches or any(len(b) == 0 for b in branches):
@@ -263,10 +250,7 @@ class InceptionBlock(nn.Module):
             out += ch
         self.in_channels, self.out_channels = in_ch, out
         attn = get_attn_layer(attn_layer)
-        self.attn = attn(self._attn_channels()) if attn is not None else nn.Identity()
-
-    def _attn_channels(self) -> int:
-        return self.out_channels
+        self.attn = attn(attn_channels or out) if attn is not None else nn.Identity()
 
     def concat(self, x: torch.Tensor) -> torch.Tensor:
         return torch.cat([b(x) for b in self.branches], 1)
@@ -296,9 +280,14 @@ class InceptionResBlock(InceptionBlock):
         bn_eps: float | None = None,
         attn_layer: LayerSpec = None,
     ) -> None:
-        self._in = in_ch
         super().__init__(
-            in_ch, branches, norm_layer=norm_layer, act_layer=act_layer, bn_eps=bn_eps, attn_layer=attn_layer
+            in_ch,
+            branches,
+            norm_layer=norm_layer,
+            act_layer=act_layer,
+            bn_eps=bn_eps,
+            attn_layer=attn_layer,
+            attn_channels=in_ch,
         )
         self.proj = nn.Conv2d(self.out_channels, in_ch, 1, bias=True)
         self.scale = scale
@@ -306,9 +295,6 @@ class InceptionResBlock(InceptionBlock):
         act_fn = get_act_layer(act_layer) if act else None
         self.act = act_fn() if act_fn is not None else nn.Identity()
         self.out_channels = in_ch
-
-    def _attn_channels(self) -> int:
-        return self._in
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         res = self.attn(self.proj(self.concat(x)))

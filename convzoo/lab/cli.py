@@ -86,7 +86,9 @@ def _cmd_optim(args: argparse.Namespace) -> int:
         written.append(plots.plot_losses(surf, trajectories, out / f"{surf.name}_loss.png"))
         if not args.no_gif:
             written.append(
-                plots.animate_race(surf, trajectories, out / f"{surf.name}_race.gif", fps=args.fps)
+                plots.animate_race(
+                    surf, trajectories, out / f"{surf.name}_race.gif", frames=args.frames, fps=args.fps
+                )
             )
     if args.bias_correction:
         written.append(plots.plot_bias_correction(out / "adam_bias_correction.png"))
@@ -168,6 +170,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--steps", type=_positive_int, default=300, help="optimizer steps (default 300)")
     p.add_argument("--out", default="runs/lab/optim", help="output folder (default runs/lab/optim)")
     p.add_argument("--no-gif", action="store_true", help="skip the animation (the slow part)")
+    p.add_argument("--frames", type=_positive_int, default=60, help="animation frames at most (default 60)")
     p.add_argument("--fps", type=_positive_int, default=10, help="animation frames per second (default 10)")
     p.add_argument(
         "--bias-correction",

@@ -20,7 +20,7 @@ from matplotlib.animation import FuncAnimation, PillowWriter  # noqa: E402
 from convzoo.lab import rules  # noqa: E402
 from convzoo.lab.surfaces import Surface, get_surface  # noqa: E402
 from convzoo.lab.trajectories import Trajectory  # noqa: E402
-from convzoo.train.schedules import SCHEDULE_NAMES, schedule_curve  # noqa: E402
+from convzoo.train.schedules import SCHEDULE_NAMES, schedule_curve, synthetic_val_error  # noqa: E402
 
 __all__ = [
     "animate_race",
@@ -259,11 +259,12 @@ def plot_schedules(
     names: Sequence[str] | None = None,
     total_steps: int = 100,
     base_lr: float = 0.1,
-    warmup_steps: int = 5,
+    warmup_steps: int = 10,
 ) -> Path:
     """Every learning-rate schedule over a run of ``total_steps``, from the trainer's own code.
 
-    Besides each schedule alone, draws cosine with a linear warm-up of ``warmup_steps``.
+    Besides each schedule alone, draws cosine with a linear warm-up of ``warmup_steps`` (0: not drawn). The
+    plateau schedule is fed :func:`~convzoo.train.schedules.synthetic_val_error`, drawn dashed on its panel.
     """
     names = list(SCHEDULE_NAMES) if names is None else list(names)
     for name in names:
@@ -280,7 +281,15 @@ def plot_schedules(
         ax.plot(range(total_steps), curve, color="#1f77b4", lw=1.6)
         title = name + (f" + {kw['warmup_steps']}-step warm-up" if kw else "")
         if name == "plateau":
-            title += "\n(fed a synthetic validation-error curve)"
+            title += "\n(fed a synthetic validation error, dashed)"
+            errors, err = [], None
+            for lr in curve:
+                err = synthetic_val_error(lr / base_lr, err)
+                errors.append(err)
+            twin = ax.twinx()
+            twin.plot(range(total_steps), errors, color="0.5", ls="--", lw=1.2)
+            twin.set_ylabel("synthetic val. error", fontsize=8, color="0.4")
+            twin.set_ylim(bottom=0)
         ax.set_title(title, fontsize=9)
         ax.set_ylim(bottom=0)
         ax.grid(alpha=0.3)

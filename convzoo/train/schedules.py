@@ -295,14 +295,14 @@ def build_schedule(
     )
 
 
-def synthetic_val_error(lr: float, previous: float | None) -> float:
+def synthetic_val_error(lr_fraction: float, previous: float | None) -> float:
     """A made-up validation error for drawing the plateau schedule (no training involved).
 
-    The error relaxes by 15 % per step toward a floor that rises with the learning rate (0.05 + 2·lr) and is
-    rounded to 0.001 (as if measured on 1,000 images), so it flattens out, then falls again after each
-    reduction of the rate.
+    ``lr_fraction`` is the current rate over the base rate. The error relaxes by 15 % per step toward a floor
+    that rises with the rate (0.05 + 0.2·lr_fraction) and is rounded to 0.001 (as if measured on 1,000
+    images), so it flattens out, then falls again after each reduction of the rate.
     """
-    floor = 0.05 + 2.0 * lr
+    floor = 0.05 + 0.2 * lr_fraction
     current = 0.9 if previous is None else previous
     return round(current + 0.15 * (floor - current), 3)
 
@@ -341,6 +341,6 @@ def schedule_curve(
         lr = float(optimizer.param_groups[0]["lr"])
         lrs_out.append(lr)
         optimizer.step()  # no gradients: changes nothing, but keeps torch's step-order check satisfied
-        error = float(metrics[t]) if metrics is not None else synthetic_val_error(lr, error)
+        error = float(metrics[t]) if metrics is not None else synthetic_val_error(lr / base_lr, error)
         schedule.step(error if schedule.needs_metric else None)
     return lrs_out

@@ -38,7 +38,7 @@ from convzoo.data.datasets import _cifar10_jpg_default
 CIFAR10_JPG = _cifar10_jpg_default()
 
 
-# ------------------------------------------------------------------------------------------------ digits, stats
+# ---------------------------------------------------------------------------------------------- digits, stats
 
 
 def test_digits_split_and_range():
@@ -208,7 +208,7 @@ def test_safe_extract_refuses_path_traversal(tmp_path):
     assert not (tmp_path / "escaped.txt").exists()
 
 
-# ------------------------------------------------------------------------------------------------ image folders
+# ---------------------------------------------------------------------------------------------- image folders
 
 
 def _folder(root: Path, per_class: int = 3, size: int = 8) -> Path:
@@ -226,7 +226,11 @@ def test_image_folder_loads_and_caches(tmp_path):
     root = _folder(tmp_path / "ds")
     cache = tmp_path / "cache"
     s = load_image_folder(root, "train", cache_dir=cache)
-    assert s.images.shape == (6, 3, 8, 8) and s.classes == ["cat", "dog"] and s.labels.tolist() == [0] * 3 + [1] * 3
+    assert (
+        s.images.shape == (6, 3, 8, 8)
+        and s.classes == ["cat", "dog"]
+        and s.labels.tolist() == [0] * 3 + [1] * 3
+    )
     expected = np.array(Image.open(root / "train" / "dog" / "0.png"))
     assert torch.equal(s.images[3].permute(1, 2, 0), torch.from_numpy(expected))
     assert len(list(cache.glob("*.pt"))) == 1
@@ -245,7 +249,9 @@ def test_grayscale_rgba_palette_converted_consistently(tmp_path):
     rgba = np.zeros((8, 8, 4), np.uint8)
     rgba[..., :3], rgba[..., 3] = (10, 20, 30), 0
     Image.fromarray(rgba, mode="RGBA").save(d / "rgba.png")
-    Image.fromarray(np.full((8, 8, 3), (10, 20, 30), np.uint8)).convert("P", palette=Image.ADAPTIVE).save(d / "pal.png")
+    Image.fromarray(np.full((8, 8, 3), (10, 20, 30), np.uint8)).convert("P", palette=Image.ADAPTIVE).save(
+        d / "pal.png"
+    )
     s = load_image_folder(root, "train", cache_dir=tmp_path / "c")
     files = sorted(p.name for p in d.iterdir())
     px = {f: s.images[i, :, 0, 0].tolist() for i, f in enumerate(files)}
@@ -290,14 +296,19 @@ def test_test_split_uses_train_classes(tmp_path):
         load_data(str(root), cache_dir=tmp_path / "c")
 
 
-@pytest.mark.skipif(not CIFAR10_JPG.is_dir(), reason=f"shared CIFAR-10 JPEG folder not found at {CIFAR10_JPG}")
+@pytest.mark.skipif(
+    not CIFAR10_JPG.is_dir(), reason=f"shared CIFAR-10 JPEG folder not found at {CIFAR10_JPG}"
+)
 def test_cifar10_jpg_subset(tmp_path):
     d = load_data("cifar10-jpg", per_class=20, cache_dir=tmp_path)
     assert d.train.images.shape == (200, 3, 32, 32) and d.test.images.shape == (200, 3, 32, 32)
-    assert d.classes[:3] == ["airplane", "automobile", "bird"] and torch.bincount(d.train.labels).tolist() == [20] * 10
+    assert (
+        d.classes[:3] == ["airplane", "automobile", "bird"]
+        and torch.bincount(d.train.labels).tolist() == [20] * 10
+    )
 
 
-# ------------------------------------------------------------------------------------------------ augmentation
+# ----------------------------------------------------------------------------------------------- augmentation
 
 
 def test_augment_spec_parse_roundtrip():

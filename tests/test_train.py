@@ -27,7 +27,6 @@ from safetensors.torch import load_file
 from torch import nn
 
 from convzoo.data import load_data
-from convzoo.train import checkpoint as ckpt_mod
 from convzoo.train import (
     RECIPES,
     CheckpointError,
@@ -39,6 +38,7 @@ from convzoo.train import (
     save_checkpoint,
     train,
 )
+from convzoo.train import checkpoint as ckpt_mod
 from convzoo.train.cli import main, register
 from convzoo.train.optim import OPTIMIZER_NAMES
 from convzoo.train.schedules import build_schedule
@@ -54,7 +54,9 @@ ROOT = TESTS.parent
 class TinyNet(nn.Module):
     """conv-BN-ReLU-pool-dropout-linear: small enough for subprocess tests."""
 
-    def __init__(self, num_classes: int = 10, in_chans: int = 1, bn: bool = True, dropout: float = 0.2) -> None:
+    def __init__(
+        self, num_classes: int = 10, in_chans: int = 1, bn: bool = True, dropout: float = 0.2
+    ) -> None:
         super().__init__()
         self.conv = nn.Conv2d(in_chans, 8, 3, padding=1, bias=not bn)
         self.bn = nn.BatchNorm2d(8) if bn else nn.Identity()
@@ -79,7 +81,9 @@ def tiny_net_nobn(num_classes: int = 10, in_chans: int = 1) -> TinyNet:
 
 def fixed32_net(num_classes: int = 10, in_chans: int = 1) -> nn.Module:
     """Needs 32×32 input (a linear layer of fixed size after three 2× poolings)."""
-    return nn.Sequential(nn.Conv2d(in_chans, 4, 3, padding=1), nn.MaxPool2d(8), nn.Flatten(), nn.Linear(64, num_classes))
+    return nn.Sequential(
+        nn.Conv2d(in_chans, 4, 3, padding=1), nn.MaxPool2d(8), nn.Flatten(), nn.Linear(64, num_classes)
+    )
 
 
 class PoisonNet(TinyNet):
@@ -119,11 +123,23 @@ def aux_net(num_classes: int = 10, in_chans: int = 1) -> AuxNet:
 
 def _cfg(tmp_path: Path, model: str = "test_train:tiny_net", **over) -> TrainConfig:
     recipe = get_recipe("fast").replace(
-        epochs=over.pop("epochs", 2), batch_size=over.pop("batch_size", 32), lr=0.3, amp=False,
-        channels_last=False, augment=over.pop("augment", "crop:1"),
+        epochs=over.pop("epochs", 2),
+        batch_size=over.pop("batch_size", 32),
+        lr=0.3,
+        amp=False,
+        channels_last=False,
+        augment=over.pop("augment", "crop:1"),
     )
-    kw = dict(model=model, data="digits", recipe=recipe, per_class=over.pop("per_class", 20),
-              out_dir=str(tmp_path / "runs"), name="run", progress=False, threads=1)
+    kw = dict(
+        model=model,
+        data="digits",
+        recipe=recipe,
+        per_class=over.pop("per_class", 20),
+        out_dir=str(tmp_path / "runs"),
+        name="run",
+        progress=False,
+        threads=1,
+    )
     kw.update(over)
     return TrainConfig(**kw)
 
@@ -180,12 +196,30 @@ def test_every_recipe_builds_its_optimizer_schedule_and_augmentation(name):
     r = get_recipe(name)
     assert r.source and r.summary and (r.epochs is None) != (r.iterations is None)
     model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4))
-    opt = build_optimizer(model, r.optimizer, r.lr, momentum=r.momentum, weight_decay=r.weight_decay, eps=r.eps,
-                          alpha=r.alpha, no_decay_bn_bias=r.no_decay_bn_bias)
-    total = r.iterations if r.interval == "step" and r.iterations else int(r.epochs or 1) * (
-        390 if r.interval == "step" else 1)
-    sched = build_schedule(opt, r.schedule, total_steps=total, interval=r.interval, warmup_steps=r.warmup,
-                           warmup_lr=r.warmup_lr, **r.schedule_params)
+    opt = build_optimizer(
+        model,
+        r.optimizer,
+        r.lr,
+        momentum=r.momentum,
+        weight_decay=r.weight_decay,
+        eps=r.eps,
+        alpha=r.alpha,
+        no_decay_bn_bias=r.no_decay_bn_bias,
+    )
+    total = (
+        r.iterations
+        if r.interval == "step" and r.iterations
+        else int(r.epochs or 1) * (390 if r.interval == "step" else 1)
+    )
+    sched = build_schedule(
+        opt,
+        r.schedule,
+        total_steps=total,
+        interval=r.interval,
+        warmup_steps=r.warmup,
+        warmup_lr=r.warmup_lr,
+        **r.schedule_params,
+    )
     assert sched.interval == r.interval
     AugmentSpec.parse(r.augment)
 
@@ -193,7 +227,9 @@ def test_every_recipe_builds_its_optimizer_schedule_and_augmentation(name):
 def test_resnet_cifar_recipe_is_the_papers():
     r = get_recipe("resnet_cifar")
     assert (r.optimizer, r.lr, r.momentum, r.weight_decay, r.batch_size) == ("momentum", 0.1, 0.9, 1e-4, 128)
-    assert r.iterations == 64_000 and r.schedule_params["milestones"] == [32_000, 48_000] and r.val_size == 5000
+    assert (
+        r.iterations == 64_000 and r.schedule_params["milestones"] == [32_000, 48_000] and r.val_size == 5000
+    )
     opt = torch.optim.SGD(nn.Linear(1, 1).parameters(), lr=r.lr)
     s = build_schedule(opt, r.schedule, total_steps=r.iterations, interval="step", **r.schedule_params)
     lrs = []
@@ -203,7 +239,9 @@ def test_resnet_cifar_recipe_is_the_papers():
         opt.step()
         s.step()
     assert lrs == pytest.approx([0.1, 0.01, 0.01, 0.001])
-    assert get_recipe("resnet110_cifar").warmup_lr == 0.01 and get_recipe("inception_v3").label_smoothing == 0.1
+    assert (
+        get_recipe("resnet110_cifar").warmup_lr == 0.01 and get_recipe("inception_v3").label_smoothing == 0.1
+    )
 
 
 def test_unknown_recipe_suggests(capsys):
@@ -243,7 +281,9 @@ def test_he_init_and_zero_init_residual(tmp_path):
     he_init(conv)
     assert conv.weight.std().item() == pytest.approx((2 / (128 * 9)) ** 0.5, rel=0.05)  # fan_out
     with pytest.raises(ValueError, match="no residual branches"):
-        train(_cfg(tmp_path, recipe=get_recipe("fast").replace(zero_init_residual=True, epochs=1)), log=_quiet)
+        train(
+            _cfg(tmp_path, recipe=get_recipe("fast").replace(zero_init_residual=True, epochs=1)), log=_quiet
+        )
 
 
 def test_aux_model_trains(tmp_path):
@@ -261,7 +301,9 @@ def test_train_writes_a_complete_run_folder_then_eval_and_predict(tmp_path, caps
     config = json.loads((run / "config.json").read_text())
     assert config["model"] == "test_train:tiny_net" and config["resolved"]["train_images"] == 200
     rows = list(csv.DictReader(open(run / "metrics.csv")))
-    assert [int(r["epoch"]) for r in rows] == [1, 2, 3, 4, 5] and {"train_loss", "test_err", "lr"} <= set(rows[0])
+    assert [int(r["epoch"]) for r in rows] == [1, 2, 3, 4, 5] and {"train_loss", "test_err", "lr"} <= set(
+        rows[0]
+    )
     assert (run / "curves.png").stat().st_size > 1000
     assert float(rows[-1]["train_loss"]) < float(rows[0]["train_loss"])
     assert result.final_test_err < 75  # 10 classes: chance is 90% error
@@ -275,11 +317,16 @@ def test_train_writes_a_complete_run_folder_then_eval_and_predict(tmp_path, caps
 
     img = load_data("digits").test.images[0, 0].numpy()
     Image.fromarray(img).save(tmp_path / "digit.png")
-    Image.fromarray(np.stack([img] * 3, -1)).save(tmp_path / "digit_rgb.png")  # RGB converted to the model's gray
+    Image.fromarray(np.stack([img] * 3, -1)).save(
+        tmp_path / "digit_rgb.png"
+    )  # RGB converted to the model's gray
     assert main(["predict", str(run), str(tmp_path / "digit.png"), str(tmp_path / "digit_rgb.png")]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert len(lines) == 12 and lines[0].endswith("digit.png") and lines[1].strip().endswith(("0", "1", "2", "3", "4",
-                                                                                           "5", "6", "7", "8", "9"))
+    assert (
+        len(lines) == 12
+        and lines[0].endswith("digit.png")
+        and lines[1].strip().endswith(("0", "1", "2", "3", "4", "5", "6", "7", "8", "9"))
+    )
     assert lines[1] == lines[7]
 
     with pytest.raises(FileExistsError, match="--resume"):
@@ -289,15 +336,39 @@ def test_train_writes_a_complete_run_folder_then_eval_and_predict(tmp_path, caps
 def _env() -> dict[str, str]:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(TESTS), str(ROOT), env.get("PYTHONPATH", "")])
-    env.update(OMP_NUM_THREADS="1", CONVZOO_CACHE=env.get("CONVZOO_CACHE", str(Path.home() / ".cache" / "convzoo")))
+    env.update(
+        OMP_NUM_THREADS="1", CONVZOO_CACHE=env.get("CONVZOO_CACHE", str(Path.home() / ".cache" / "convzoo"))
+    )
     return env
 
 
-def _train_argv(out: Path, name: str, model: str = "test_train:tiny_net", epochs: int = 4, batch: int = 16) -> list[str]:
+def _train_argv(
+    out: Path, name: str, model: str = "test_train:tiny_net", epochs: int = 4, batch: int = 16
+) -> list[str]:
     return [
-        "train", model, "--data", "digits", "--per-class", "30", "--epochs", str(epochs), "--batch-size",
-        str(batch), "--lr", "0.05", "--no-amp", "--no-channels-last", "--augment", "crop:1,flip", "--threads", "1",
-        "--out", str(out), "--name", name, "--no-progress",
+        "train",
+        model,
+        "--data",
+        "digits",
+        "--per-class",
+        "30",
+        "--epochs",
+        str(epochs),
+        "--batch-size",
+        str(batch),
+        "--lr",
+        "0.05",
+        "--no-amp",
+        "--no-channels-last",
+        "--augment",
+        "crop:1,flip",
+        "--threads",
+        "1",
+        "--out",
+        str(out),
+        "--name",
+        name,
+        "--no-progress",
     ]
 
 
@@ -309,7 +380,9 @@ def _weights(run: Path) -> dict[str, torch.Tensor]:
 def test_resume_after_sigkill_is_bit_identical(tmp_path):
     """Kill a run with SIGKILL at a random moment (mid-epoch, maybe mid-save), resume it, compare weights."""
     py = [sys.executable, "-m", "convzoo.train"]
-    ref = subprocess.run(py + _train_argv(tmp_path, "ref"), env=_env(), capture_output=True, text=True, timeout=300)
+    ref = subprocess.run(
+        py + _train_argv(tmp_path, "ref"), env=_env(), capture_output=True, text=True, timeout=300
+    )
     assert ref.returncode == 0, ref.stderr
 
     argv = _train_argv(tmp_path, "killed") + ["--checkpoint-every", "1", "--resume"]
@@ -323,7 +396,9 @@ def test_resume_after_sigkill_is_bit_identical(tmp_path):
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert proc.returncode == -signal.SIGKILL
-    killed_at = torch.load(ckpt_mod.read_latest(latest.parent) / "state.pt", weights_only=True)["loop"]["global_step"]
+    killed_at = torch.load(ckpt_mod.read_latest(latest.parent) / "state.pt", weights_only=True)["loop"][
+        "global_step"
+    ]
     assert 0 < killed_at < 4 * (300 // 16)
 
     resumed = subprocess.run(py + argv, env=_env(), capture_output=True, text=True, timeout=300)
@@ -331,9 +406,14 @@ def test_resume_after_sigkill_is_bit_identical(tmp_path):
     assert f"resumed {tmp_path / 'killed'} at step {killed_at}" in resumed.stdout
     a, b = _weights(tmp_path / "ref"), _weights(tmp_path / "killed")
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a), f"killed at step {killed_at}"
-    drop = ("epoch_s", "images_per_s")
-    rows = [[{k: v for k, v in r.items() if k not in drop} for r in csv.DictReader(open(tmp_path / n / "metrics.csv"))]
-            for n in ("ref", "killed")]
+    drop = ("epoch_s", "images_per_s", "wall_s")
+    rows = [
+        [
+            {k: v for k, v in r.items() if k not in drop}
+            for r in csv.DictReader(open(tmp_path / n / "metrics.csv"))
+        ]
+        for n in ("ref", "killed")
+    ]
     assert rows[0] == rows[1]
 
 
@@ -345,13 +425,29 @@ def test_two_gloo_processes_match_one(tmp_path):
     remaining difference is float summation order in the gradient all-reduce.
     """
     model = "test_train:tiny_net_nobn"
-    one = subprocess.run([sys.executable, "-m", "convzoo.train"] + _train_argv(tmp_path, "one", model, 2, 32),
-                         env=_env(), capture_output=True, text=True, timeout=300)
+    one = subprocess.run(
+        [sys.executable, "-m", "convzoo.train"] + _train_argv(tmp_path, "one", model, 2, 32),
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert one.returncode == 0, one.stderr
     two = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "convzoo.train"]
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc_per_node=2",
+            "-m",
+            "convzoo.train",
+        ]
         + _train_argv(tmp_path, "two", model, 2, 32),
-        env=_env(), capture_output=True, text=True, timeout=300,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert two.returncode == 0, two.stderr[-3000:]
     assert "on 2 processes" in two.stdout and two.stdout.count("epoch 2/2") == 1  # rank 0 alone logs
@@ -367,8 +463,11 @@ def test_two_gloo_processes_match_one(tmp_path):
 
 def test_non_finite_loss_stops_and_keeps_the_last_checkpoint(tmp_path):
     cfg = _cfg(tmp_path, "test_train:poison_net", checkpoint_every=2, epochs=1)
-    with pytest.raises(NonFiniteLossError, match=r"loss became nan at step 6 .*last good checkpoint .*ckpt_000002.* "
-                                                 r"lower learning rate \(e\.g\. --lr 0\.03\)"):
+    with pytest.raises(
+        NonFiniteLossError,
+        match=r"loss became nan at step 6 .*last good checkpoint .*ckpt_000002.* "
+        r"lower learning rate \(e\.g\. --lr 0\.03\)",
+    ):
         train(cfg, log=_quiet)
     state = load_checkpoint(tmp_path / "runs" / "run", poison_net())
     assert state["loop"]["global_step"] == 4
@@ -418,7 +517,9 @@ def test_pickle_checkpoint_with_code_is_refused(tmp_path):
 
 def test_checkpoint_of_another_architecture_lists_the_keys(tmp_path):
     save_checkpoint(tmp_path, tiny_net(), {"loop": {}}, {"model": "tiny"}, index=1)
-    with pytest.raises(CheckpointError, match=r"does not fit.*missing: 0\.bias, 0\.weight.*unexpected: bn\.bias"):
+    with pytest.raises(
+        CheckpointError, match=r"does not fit.*missing: 0\.bias, 0\.weight.*unexpected: bn\.bias"
+    ):
         load_checkpoint(tmp_path, fixed32_net())
     with pytest.raises(CheckpointError, match="no such run or checkpoint"):
         load_checkpoint(tmp_path / "nothing", tiny_net())

@@ -69,7 +69,9 @@ class AugmentSpec:
 
 
 def lighting_pca(images: torch.Tensor, max_pixels: int = 2_000_000) -> tuple[torch.Tensor, torch.Tensor]:
-    """Eigenvalues and eigenvectors of the RGB covariance of uint8 images on the [0, 1] scale (AlexNet §4.1)."""
+    """Eigenvalues and eigenvectors of the RGB covariance of uint8 images on the [0, 1] scale (AlexNet
+    §4.1).
+    """
     c = images.shape[1]
     px = images.transpose(0, 1).reshape(c, -1)
     if px.shape[1] > max_pixels:

@@ -207,7 +207,7 @@ _CIFAR_DIRS = {
 
 
 class _RestrictedUnpickler(pickle.Unpickler):
-    """Unpickles plain data and numpy arrays only; any other global (a function that could run code) is refused."""
+    """Unpickles plain data and numpy arrays only; any other global (code it could run) is refused."""
 
     ALLOWED = {
         ("numpy.core.multiarray", "_reconstruct"),
@@ -292,9 +292,9 @@ def load_cifar(
 ) -> tuple[ImageSet, ImageSet]:
     """CIFAR-10 or CIFAR-100 (train 50k, test 10k) from its official binary or Python release under ``root``.
 
-    With ``download=True`` a missing release is fetched from the official address (``url``/``md5`` override it,
-    e.g. for a mirror) and verified by its published MD5 before extraction. The Python release is read only
-    through a restricted unpickler that cannot run code.
+    With ``download=True`` a missing release is fetched from the official address (``url``/``md5``
+    override it, e.g. for a mirror) and verified by its published MD5 before extraction. The Python release
+    is read only through a restricted unpickler that cannot run code.
     """
     if (which, release) not in CIFAR_URLS:
         raise ValueError(
@@ -305,8 +305,9 @@ def load_cifar(
     if not folder.is_dir():
         if not download:
             raise FileNotFoundError(
-                f"{which} ({release} release) not found at {folder}; pass --download (download=True) to fetch it "
-                f"from {CIFAR_URLS[(which, release)][0]}, or point --data-root at the folder holding it"
+                f"{which} ({release} release) not found at {folder}; pass --download (download=True) to "
+                f"fetch it from {CIFAR_URLS[(which, release)][0]}, or point --data-root at the folder "
+                "holding it"
             )
         official_url, official_md5 = CIFAR_URLS[(which, release)]
         archive = download_and_verify(

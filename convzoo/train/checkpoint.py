@@ -2,8 +2,9 @@
 
 A run folder keeps ``checkpoints/ckpt_NNNNNN/{model.safetensors,state.pt}`` and a pointer file
 ``checkpoints/latest`` naming the newest complete one. A checkpoint is written into a temporary folder,
-fsync'ed, renamed into place, and only then does the pointer move (itself written to a temporary file, fsync'ed
-and ``os.replace``'d), so a kill or a full disk at any moment leaves the previous checkpoint intact and named.
+fsync'ed, renamed into place, and only then does the pointer move (itself written to a temporary file,
+fsync'ed and ``os.replace``'d), so a kill or a full disk at any moment leaves the previous checkpoint intact
+and named.
 """
 
 from __future__ import annotations
@@ -83,8 +84,9 @@ def save_checkpoint(
 ) -> Path:
     """Save ``model``'s weights and the training ``state`` as checkpoint number ``index`` under ``folder``.
 
-    ``metadata`` (model name, classes, normalization...) is stored as JSON both in the safetensors header and in
-    the state, so the weights file alone is enough for ``predict``. The newest ``keep`` checkpoints are kept.
+    ``metadata`` (model name, classes, normalization...) is stored as JSON both in the safetensors header
+    and in the state, so the weights file alone is enough for ``predict``. The newest ``keep`` checkpoints
+    are kept.
     Raises :class:`CheckpointError` (after removing the partial files) if writing fails, e.g. on a full disk.
     """
     folder = Path(folder)
@@ -147,13 +149,13 @@ def find_checkpoint(path: str | os.PathLike[str]) -> Path:
 
 
 def safe_torch_load(path: str | os.PathLike[str]) -> Any:
-    """``torch.load(weights_only=True)``; a file with arbitrary Python objects (code) is refused, never run."""
+    """``torch.load(weights_only=True)``: a file with arbitrary Python objects (code) is refused, not run."""
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
         raise CheckpointError(
-            f"refusing to load {path}: it holds Python objects other than tensors and plain data, which could run "
-            "code when unpickled. convzoo only loads weights_only checkpoints; never load it with "
+            f"refusing to load {path}: it holds Python objects other than tensors and plain data, which "
+            "could run code when unpickled. convzoo only loads weights_only checkpoints; never load it with "
             "weights_only=False unless you wrote it yourself"
         ) from e
     except (RuntimeError, EOFError, OSError) as e:

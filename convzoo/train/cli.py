@@ -274,7 +274,9 @@ def register(subparsers: Any) -> None:
 
 
 def demo(out_dir: str = "runs") -> int:
-    """Train LeNet-5 (modern variant) on scikit-learn's 8×8 digits upscaled to 32×32; print accuracy and run folder."""
+    """Train LeNet-5 (modern variant) on scikit-learn's 8×8 digits upscaled to 32×32; print accuracy and run
+    folder.
+    """
     import time
 
     from convzoo.train.recipes import get_recipe

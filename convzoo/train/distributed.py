@@ -1,4 +1,6 @@
-"""Multi-process training under ``torchrun``: process group set-up and the few collectives the trainer needs."""
+"""Multi-process training under ``torchrun``: process group set-up and the few collectives the trainer
+needs.
+"""
 
 from __future__ import annotations
 

@@ -35,7 +35,9 @@ def evaluate_checkpoint(
     split: str = "test",
     batch_size: int = 500,
 ) -> dict[str, float]:
-    """Top-1 / top-5 error and loss of a checkpoint on the ``split`` of ``data`` (default: its training data)."""
+    """Top-1 / top-5 error and loss of a checkpoint on the ``split`` of ``data`` (default: its training
+    data).
+    """
     model, meta = load_trained(path)
     size = meta["image_size"]
     splits = load_data(
@@ -53,7 +55,8 @@ def evaluate_checkpoint(
         )
     if subset.classes != meta["classes"]:
         raise ValueError(
-            f"the data's classes {subset.classes[:5]}... differ from the checkpoint's {meta['classes'][:5]}..."
+            f"the data's classes {subset.classes[:5]}... differ from the checkpoint's "
+            f"{meta['classes'][:5]}..."
         )
     out = evaluate(model, subset, tuple(meta["mean"]), tuple(meta["std"]), batch_size=batch_size)
     return {**out, "images": float(len(subset))}

@@ -1,4 +1,4 @@
-"""Optimizers of the lectures, built on ``torch.optim``, with weight decay optionally kept off BN and biases."""
+"""Optimizers of the lectures, built on ``torch.optim``; weight decay optionally kept off BN and biases."""
 
 from __future__ import annotations
 
@@ -48,10 +48,11 @@ def build_optimizer(
 ) -> torch.optim.Optimizer:
     """Build a ``torch.optim`` optimizer by lecture name.
 
-    ``sgd`` is plain SGD (momentum 0); ``momentum`` is SGD with ``momentum``; ``nesterov`` is SGD with Nesterov
-    momentum; ``adagrad``; ``rmsprop`` (``alpha`` is the decay of the squared-gradient average, ``momentum`` its
-    momentum term: give ``momentum=0`` for the plain method); ``adam`` (``amsgrad=True`` or the name ``amsgrad``
-    gives AMSGrad); ``adamw`` (decoupled weight decay). ``eps`` defaults to each optimizer's own default.
+    ``sgd`` is plain SGD (momentum 0); ``momentum`` is SGD with ``momentum``; ``nesterov`` is SGD with
+    Nesterov momentum; ``adagrad``; ``rmsprop`` (``alpha`` is the decay of the squared-gradient average,
+    ``momentum`` its momentum term: give ``momentum=0`` for the plain method); ``adam`` (``amsgrad=True`` or
+    the name ``amsgrad`` gives AMSGrad); ``adamw`` (decoupled weight decay). ``eps`` defaults to each
+    optimizer's own default.
     """
     if lr <= 0:
         raise ValueError(f"learning rate must be positive, got {lr}")

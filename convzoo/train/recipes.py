@@ -82,15 +82,16 @@ RECIPES: dict[str, Recipe] = {
             warmup_lr=0.01,
             val_size=5000,
             init="he",
-            note="the paper holds 0.01 until training error is below 80% (~400 iterations); here the rate rises "
-            "linearly from 0.01 to 0.1 over 400 iterations; milestones count from the end of the warm-up",
+            note="the paper holds 0.01 until training error is below 80% (~400 iterations); here the rate "
+            "rises linearly from 0.01 to 0.1 over 400 iterations; milestones count from the end of the "
+            "warm-up",
         ),
         Recipe(
             name="preact_resnet_cifar",
-            source="He, Zhang, Ren, Sun (2016). Identity Mappings in Deep Residual Networks. arXiv:1603.05027, "
-            "§5 and Appendix",
-            summary="as resnet_cifar (0.1, ÷10 at 32k/48k, 64k iterations, wd 1e-4, batch 128) with warm-up at "
-            "0.01 for 400 iterations",
+            source="He, Zhang, Ren, Sun (2016). Identity Mappings in Deep Residual Networks. "
+            "arXiv:1603.05027, §5 and Appendix",
+            summary="as resnet_cifar (0.1, ÷10 at 32k/48k, 64k iterations, wd 1e-4, batch 128) with warm-up "
+            "at 0.01 for 400 iterations",
             iterations=64_000,
             interval="step",
             schedule_params={"milestones": [32_000 - 400, 48_000 - 400]},
@@ -102,7 +103,8 @@ RECIPES: dict[str, Recipe] = {
         Recipe(
             name="wrn_cifar",
             source="Zagoruyko, Komodakis (2016). Wide Residual Networks. arXiv:1605.07146, §4",
-            summary="SGD Nesterov 0.9 (dampening 0), lr 0.1, wd 5e-4, batch 128, 200 epochs, ×0.2 at 60/120/160",
+            summary="SGD Nesterov 0.9 (dampening 0), lr 0.1, wd 5e-4, batch 128, 200 epochs, ×0.2 at "
+            "60/120/160",
             optimizer="nesterov",
             weight_decay=5e-4,
             epochs=200,
@@ -134,10 +136,10 @@ RECIPES: dict[str, Recipe] = {
         ),
         Recipe(
             name="alexnet",
-            source="Krizhevsky, Sutskever, Hinton (2012). ImageNet Classification with Deep Convolutional Neural "
-            "Networks. NeurIPS, §4.1, §5",
-            summary="SGD momentum 0.9, lr 0.01, wd 5e-4, batch 128, ÷10 when validation error stops improving, "
-            "~90 epochs; crops + flips + PCA lighting (σ=0.1)",
+            source="Krizhevsky, Sutskever, Hinton (2012). ImageNet Classification with Deep Convolutional "
+            "Neural Networks. NeurIPS, §4.1, §5",
+            summary="SGD momentum 0.9, lr 0.01, wd 5e-4, batch 128, ÷10 when validation error stops "
+            "improving, ~90 epochs; crops + flips + PCA lighting (σ=0.1)",
             lr=0.01,
             weight_decay=5e-4,
             epochs=90,
@@ -162,12 +164,14 @@ RECIPES: dict[str, Recipe] = {
             schedule_params={"patience": 5},
             augment="scale:0.2-1,flip",
             val_size=0.02,
-            note="scale jittering S∈[256,512] is approximated by a random-resized crop of 20-100% of the area",
+            note="scale jittering S∈[256,512] is approximated by a random-resized crop of 20-100% of the "
+            "area",
         ),
         Recipe(
             name="googlenet",
             source="Szegedy et al. (2014). Going Deeper with Convolutions. arXiv:1409.4842, §6",
-            summary="SGD momentum 0.9, rate ×0.96 every 8 epochs, auxiliary losses ×0.3, crops of 8-100% area",
+            summary="SGD momentum 0.9, rate ×0.96 every 8 epochs, auxiliary losses ×0.3, crops of 8-100% "
+            "area",
             lr=0.01,
             weight_decay=2e-4,
             epochs=250,
@@ -175,13 +179,13 @@ RECIPES: dict[str, Recipe] = {
             schedule_params={"step_size": 8, "gamma": 0.96},
             augment="scale:0.08-1,flip",
             val_size=0.02,
-            note="the paper gives neither the initial rate, the weight decay nor the batch size (asynchronous "
-            "SGD); 0.01, 2e-4 and 128 are our choices; no Polyak averaging",
+            note="the paper gives neither the initial rate, the weight decay nor the batch size "
+            "(asynchronous SGD); 0.01, 2e-4 and 128 are our choices; no Polyak averaging",
         ),
         Recipe(
             name="inception_v3",
-            source="Szegedy, Vanhoucke, Ioffe, Shlens, Wojna (2015). Rethinking the Inception Architecture for "
-            "Computer Vision. arXiv:1512.00567, §7, §8",
+            source="Szegedy, Vanhoucke, Ioffe, Shlens, Wojna (2015). Rethinking the Inception Architecture "
+            "for Computer Vision. arXiv:1512.00567, §7, §8",
             summary="RMSProp (decay 0.9, ε=1.0), lr 0.045 ×0.94 every 2 epochs, batch 32, 100 epochs, "
             "gradient clipping 2.0, label smoothing 0.1",
             optimizer="rmsprop",
@@ -198,8 +202,8 @@ RECIPES: dict[str, Recipe] = {
             clip_grad=2.0,
             augment="scale:0.08-1,flip",
             val_size=0.02,
-            note="torch's RMSprop adds ε outside the square root (TensorFlow's inside); weight decay 4e-5 is from "
-            "the TF-slim reference, the paper does not state it",
+            note="torch's RMSprop adds ε outside the square root (TensorFlow's inside); weight decay 4e-5 "
+            "is from the TF-slim reference, the paper does not state it",
         ),
         Recipe(
             name="fast",

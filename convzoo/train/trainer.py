@@ -90,6 +90,7 @@ class TrainResult:
     final_val_err: float | None
     images_per_s: float
     wall_s: float
+    step_times: list[float] = field(default_factory=list)  # seconds per optimizer step of this session
 
 
 # ----------------------------------------------------------------------------------------------- helpers
@@ -118,7 +119,9 @@ def resolve_device(name: str) -> torch.device:
 
 
 def amp_dtype(device: torch.device) -> torch.dtype | None:
-    """bf16 where the device computes it natively (CPUs with AVX512-BF16/AMX, Ampere+ GPUs), else fp16 on CUDA."""
+    """bf16 where the device computes it natively (CPUs with AVX512-BF16/AMX, Ampere+ GPUs), else fp16 on
+    CUDA.
+    """
     if device.type == "cuda":
         return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
     try:
@@ -142,7 +145,9 @@ def build_model(name: str, num_classes: int, in_chans: int, **kwargs: Any) -> nn
 
 
 def check_input_size(cfg: TrainConfig, size: tuple[int, int, int], num_classes: int) -> None:
-    """Build the model on the meta device and feed it one image of the data's size: too small fails clearly."""
+    """Build the model on the meta device and feed it one image of the data's size: too small fails
+    clearly.
+    """
     with torch.device("meta"):
         m = build_model(cfg.model, num_classes, size[0], **cfg.model_kwargs).eval()
         try:
@@ -165,7 +170,9 @@ def check_input_size(cfg: TrainConfig, size: tuple[int, int, int], num_classes: 
 
 
 def he_init(model: nn.Module) -> None:
-    """Kaiming-normal (fan_out, ReLU) conv weights and zero conv biases; BN weight 1, bias 0 (He et al. 2015)."""
+    """Kaiming-normal (fan_out, ReLU) conv weights and zero conv biases; BN weight 1, bias 0 (He et al.
+    2015).
+    """
     for m in model.modules():
         if isinstance(m, nn.Conv2d):
             nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
@@ -199,7 +206,9 @@ def training_loss(
     loss = F.cross_entropy(logits.float(), y, label_smoothing=label_smoothing)
     aux = tuple(aux or ())
     if len(aux) != len(aux_weights) and aux:
-        raise ValueError(f"the model returned {len(aux)} auxiliary outputs but has {len(aux_weights)} aux_weights")
+        raise ValueError(
+            f"the model returned {len(aux)} auxiliary outputs but has {len(aux_weights)} aux_weights"
+        )
     for w, a in zip(aux_weights, aux, strict=False):
         loss = loss + w * F.cross_entropy(a.float(), y, label_smoothing=label_smoothing)
     return loss, logits
@@ -218,7 +227,9 @@ def evaluate(
     channels_last: bool = False,
     info: zdist.DistInfo | None = None,
 ) -> dict[str, float]:
-    """Loss, top-1 and top-5 error (%) of ``model`` on ``data`` (sharded across processes when distributed)."""
+    """Loss, top-1 and top-5 error (%) of ``model`` on ``data`` (sharded across processes when
+    distributed).
+    """
     info = info or zdist.DistInfo()
     device = device or next(model.parameters()).device
     was_training = model.training
@@ -526,11 +537,13 @@ def _train(
     say(
         f"training {cfg.model} on {cfg.data}: {n_train} train images {tuple(size)}, {num_classes} classes, "
         f"{total_steps} steps ({epochs} epochs of {spe}), batch {global_batch}"
-        f"{f' on {info.world_size} processes' if info.enabled else ''}, {r.optimizer} lr {r.lr}, {r.schedule} "
-        f"schedule, amp {dtype or 'off'}, channels_last {channels_last}, run folder {run_dir}"
+        f"{f' on {info.world_size} processes' if info.enabled else ''}, {r.optimizer} lr {r.lr}, "
+        f"{r.schedule} schedule, amp {dtype or 'off'}, channels_last {channels_last}, run folder {run_dir}"
     )
     progress = _Progress(info.is_main and cfg.progress is not False, cfg.progress)
     images_seen, t_train, wall0 = 0, 0.0, time.perf_counter()
+    step_times: list[float] = []
+    wall_before = float(rows[-1].get("wall_s", 0.0)) if rows else 0.0
     last_save = time.perf_counter()
     model.train()
     aux_weights = tuple(getattr(model, "aux_weights", ()))
@@ -566,14 +579,15 @@ def _train(
                 progress.close()
                 kept = read_latest(ckpt_dir)
                 raise NonFiniteLossError(
-                    f"the loss became {loss.item()} at step {gstep + 1} (epoch {epoch + 1}, step {step + 1} of "
-                    f"{spe}); training stopped. "
+                    f"the loss became {loss.item()} at step {gstep + 1} (epoch {epoch + 1}, step {step + 1} "
+                    f"of {spe}); training stopped. "
                     + (
                         f"The last good checkpoint {kept} is kept. "
                         if kept
                         else "No checkpoint was saved yet. "
                     )
-                    + f"Try a lower learning rate (e.g. --lr {r.lr / 10:g}) or gradient clipping (--clip-grad 1)"
+                    + f"Try a lower learning rate (e.g. --lr {r.lr / 10:g}) or gradient clipping "
+                    "(--clip-grad 1)"
                 )
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -588,6 +602,7 @@ def _train(
                     [loss.item() * len(y), (logits.argmax(1) == y).sum().item(), len(y)], dtype=torch.float64
                 )
             dt = time.perf_counter() - t0
+            step_times.append(dt)
             t_train += dt
             images_seen += global_batch
             loop.update(global_step=gstep, epoch_sums=sums.tolist(), epoch_time=loop["epoch_time"] + dt)
@@ -624,6 +639,7 @@ def _train(
                         }
                     )
         row["epoch_s"] = loop["epoch_time"]
+        row["wall_s"] = wall_before + time.perf_counter() - wall0  # since the run started, over resumes
         row["images_per_s"] = n / max(loop["epoch_time"], 1e-9)
         if schedule.interval == "epoch":
             metric = (
@@ -652,4 +668,5 @@ def _train(
         final_val_err=final.get("val_err"),
         images_per_s=images_seen / max(t_train, 1e-9),
         wall_s=wall,
+        step_times=step_times,
     )

@@ -1,0 +1,95 @@
+"""Time to accuracy: how long `convzoo train` with the ``fast`` recipe takes to reach a test accuracy.
+
+Trains on the shared CIFAR-10 JPEG folder (50,000 training images, 10,000 test images), evaluates the test set
+after every epoch, and reports the wall-clock time (from the start of this script, data loading included) at
+which the test accuracy first reaches ``--target``, with the whole curve.
+
+    python benchmarks/time_to_accuracy.py --model resnet20_cifar --epochs 10 --target 90 [--json out.json]
+
+Equivalent command line:  python -m convzoo train resnet20_cifar --data cifar10-jpg --recipe fast --epochs 10
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+T0 = time.perf_counter()
+
+import torch  # noqa: E402
+
+from convzoo.train import TrainConfig, get_recipe, train  # noqa: E402
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--model", default="resnet20_cifar")
+    p.add_argument("--epochs", type=float, default=10)
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--lr", type=float)
+    p.add_argument("--target", type=float, default=90.0, help="test accuracy to reach, in percent")
+    p.add_argument("--out", default="runs")
+    p.add_argument("--name", default=None)
+    p.add_argument("--resume", action="store_true")
+    p.add_argument("--json", help="also write the results here")
+    a = p.parse_args()
+    over = {"epochs": a.epochs, "iterations": None}
+    if a.batch_size:
+        over["batch_size"] = a.batch_size
+    if a.lr:
+        over["lr"] = a.lr
+    recipe = get_recipe("fast").replace(**over)
+    name = a.name or f"tta-{a.model}-{time.strftime('%Y%m%d-%H%M%S')}"
+    cfg = TrainConfig(
+        model=a.model,
+        data="cifar10-jpg",
+        recipe=recipe,
+        out_dir=a.out,
+        name=name,
+        resume=a.resume,
+        progress=False,
+    )
+    res = train(cfg)
+    setup = time.perf_counter() - T0 - res.wall_s  # imports, data loading, model building
+    curve = [
+        {
+            "epoch": r["epoch"],
+            "wall_s": round(setup + r["wall_s"], 1),
+            "test_acc": round(100 - r["test_err"], 2),
+            "train_loss": round(r["train_loss"], 4),
+        }
+        for r in res.metrics
+    ]
+    reached = next((c for c in curve if c["test_acc"] >= a.target), None)
+    total = time.perf_counter() - T0
+    print(
+        f"\n{a.model}, fast recipe, {a.epochs:g} epochs, {torch.get_num_threads()} threads: total wall "
+        f"{total / 60:.1f} min, final test accuracy {curve[-1]['test_acc']:.2f}%"
+    )
+    for c in curve:
+        print(f"  epoch {c['epoch']:>3}  {c['wall_s'] / 60:6.1f} min  test accuracy {c['test_acc']:6.2f}%")
+    if reached:
+        print(f"reached {a.target:g}% at epoch {reached['epoch']} after {reached['wall_s'] / 60:.1f} min")
+    else:
+        print(f"did not reach {a.target:g}% (best {max(c['test_acc'] for c in curve):.2f}%)")
+    if a.json:
+        Path(a.json).write_text(
+            json.dumps(
+                {
+                    "model": a.model,
+                    "epochs": a.epochs,
+                    "target": a.target,
+                    "total_wall_s": total,
+                    "reached": reached,
+                    "curve": curve,
+                    "run_dir": str(res.run_dir),
+                },
+                indent=2,
+            )
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -2,7 +2,8 @@
 
 For each pair (ours, torchvision's) the two models run alternately — repeat r times ours-then-theirs, then
 theirs-then-ours — so that drift in the machine's load hits both equally. Images/s come from the best (least
-disturbed) time per batch, the usual estimator on a shared machine; the ratio of medians is printed too. ``eval`` times a forward pass under ``torch.no_grad``; ``train`` a forward and backward pass.
+disturbed) time per batch, the usual estimator on a shared machine; the ratio of medians is printed too.
+``eval`` times a forward pass under ``torch.no_grad``; ``train`` a forward and backward pass.
 The ratio is ours / torchvision's throughput (≥ 1.0 means we are at least as fast).
 
     python benchmarks/residual_speed.py                       # batch 8, 224×224, the four nets, eval+train

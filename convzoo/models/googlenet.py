@@ -378,7 +378,7 @@ def build_layers(
     """Turn named layer specs into an ``nn.Sequential``; returns it and the output channels after each layer.
 
     The only place that computes per-block values: input widths, and the drop-path rate of each residual
-    block, rising linearly from 0 to ``drop_path_rate`` over the residual blocks (Huang et al. 2016).
+    block, l/L · ``drop_path_rate`` for the l-th of L residual blocks (the linear decay of Huang et al. 2016).
     """
     n_res = sum(1 for _, s in specs if isinstance(s, Mixed) and s.residual_scale is not None)
     layers: OrderedDict[str, nn.Module] = OrderedDict()
@@ -393,8 +393,8 @@ def build_layers(
             )  # fmt: skip
             ch = mod.out_channels  # type: ignore[assignment]
         elif isinstance(spec, Mixed) and spec.residual_scale is not None:
-            rate = drop_path_rate * i_res / max(n_res - 1, 1)
             i_res += 1
+            rate = drop_path_rate * i_res / n_res
             mod = InceptionResBlock(
                 ch, spec.branches, scale=spec.residual_scale, act=spec.residual_act, drop_path=rate,
                 attn_layer=parts.attn_layer if spec.attn else None, **kw,

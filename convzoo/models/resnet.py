@@ -718,10 +718,10 @@ def _preact_bottleneck_cifar(depth: int, num_classes: int, in_chans: int, kwargs
     input_size=CIFAR,
     num_classes=10,
     accepts=ResNet,
-    reported=Reported(params="1.7M", cifar10_err=5.46, source="Tables 4, 5"),
+    reported=Reported(params="1.7M", cifar10_err=5.46, source="Tables 3, 4"),
 )
 def preact_resnet164_cifar(num_classes: int = 10, in_chans: int = 3, **kwargs: Any) -> ResNet:
-    """Pre-activation ResNet-164 (He et al. 2016, arXiv:1603.05027, Tables 4-5): bottleneck blocks, 18 per stage."""
+    """Pre-activation ResNet-164 (He et al. 2016, arXiv:1603.05027, Tables 3-4): bottleneck blocks, 18 per stage."""
     return _preact_bottleneck_cifar(164, num_classes, in_chans, kwargs)
 
 
@@ -730,12 +730,12 @@ def preact_resnet164_cifar(num_classes: int = 10, in_chans: int = 3, **kwargs: A
     input_size=CIFAR,
     num_classes=10,
     accepts=ResNet,
-    reported=Reported(params="10.2M", cifar10_err=4.92, source="Tables 4, 5"),
+    reported=Reported(params="10.2M", cifar10_err=4.92, source="Tables 3, 4"),
     note="We count 10.33M parameters, 10.18M without BN's: the paper's 10.2M evidently leaves BN out. "
-    "Table 5 also reports 4.62% (mean 4.69 ± 0.20) with mini-batch 64",
+    "Table 4 also reports 4.62% (mean 4.69 ± 0.20) with mini-batch 64",
 )
 def preact_resnet1001_cifar(num_classes: int = 10, in_chans: int = 3, **kwargs: Any) -> ResNet:
-    """Pre-activation ResNet-1001 (He et al. 2016, arXiv:1603.05027, Tables 4-5): bottleneck blocks, 111 per stage.
+    """Pre-activation ResNet-1001 (He et al. 2016, arXiv:1603.05027, Tables 3-4): bottleneck blocks, 111 per stage.
 
     Pass ``checkpointing=True`` to train it in a few GiB (activations recomputed per √n-block segment).
     """

@@ -102,7 +102,9 @@ def wrn40_4_cifar(num_classes: int = 10, in_chans: int = 3, dropout: float = 0.0
     paper=WRN_PAPER,
     accepts=ResNet,
     note="Stride in the 3×3 as the authors' (fb.resnet.torch) model; exact count as torchvision's",
-    reported=Reported(params=68883240, top1_err=21.9, top5_err=6.03, source="Table 9 (single crop)"),
+    reported=Reported(
+        params=68883240, top1_err=21.9, top5_err=6.03, source="ImageNet results table (single crop)"
+    ),
 )
 def wide_resnet50_2(num_classes: int = 1000, in_chans: int = 3, **kwargs: Any) -> ResNet:
     """WRN-50-2-bottleneck (Zagoruyko & Komodakis 2016, arXiv:1605.07146, §4.2): ResNet-50 with 2× wider 3×3."""

@@ -187,7 +187,11 @@ def register(subparsers: Any) -> None:
         "CIFAR-10 subset (CONVZOO_CIFAR10_JPG or ../shared/datasets/cifar10-jpg) and plot the curves "
         "together.",
     )
-    c.add_argument("--model", default="resnet20_cifar", help="zoo model (default resnet20_cifar)")
+    c.add_argument(
+        "--model",
+        default="lenet5_modern",
+        help="zoo model (default lenet5_modern; resnet20_cifar is ~60x slower)",
+    )
     c.add_argument(
         "--optimizers",
         nargs="+",
@@ -203,14 +207,14 @@ def register(subparsers: Any) -> None:
         metavar="LR|NAME=LR",
         help="learning rate for all, or NAME=LR (default: a usual rate per optimizer)",
     )
-    c.add_argument("--epochs", type=_positive_int, default=3, help="epochs (default 3)")
+    c.add_argument("--epochs", type=_positive_int, default=5, help="epochs (default 5)")
     c.add_argument(
         "--per-class",
         type=_positive_int,
         default=200,
         help="training images per class (default 200: a fixed 2,000-image subset)",
     )
-    c.add_argument("--batch-size", type=_positive_int, default=64, help="batch size (default 64)")
+    c.add_argument("--batch-size", type=_positive_int, default=32, help="batch size (default 32)")
     c.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
     c.add_argument("--out", default="runs/lab/optim_cnn", help="output folder (default runs/lab/optim_cnn)")
     c.set_defaults(func=_cmd_cnn)

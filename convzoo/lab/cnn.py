@@ -59,13 +59,13 @@ class CNNComparison:
 
 
 def compare_optimizers(
-    model: str = "resnet20_cifar",
+    model: str = "lenet5_modern",
     optimizers: Sequence[str] = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam"),
     *,
     lrs: float | Mapping[str, float] | None = None,
-    epochs: int = 3,
+    epochs: int = 5,
     per_class: int = 200,
-    batch_size: int = 64,
+    batch_size: int = 32,
     out_dir: str | Path = "runs/lab/optim_cnn",
     device: str = "auto",
     data: str = "cifar10-jpg",

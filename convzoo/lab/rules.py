@@ -9,11 +9,13 @@ Where ``torch.optim`` writes the same method differently:
   weighted form ``v = βv + (1-β)dW`` with rate ``α`` gives the same points as torch with rate ``α(1-β)``.
   torch's ``dampening=β`` is *not* that form: torch skips the damping on the very first step (``v₁ = dW``).
 * **Nesterov.** The lecture form evaluates the gradient at the look-ahead point ``w + βv``; torch stores that
-  look-ahead point itself as the parameter (Sutskever et al. 2013 rewritten as in Bengio et al. 2012), so
+  look-ahead point itself as the parameter (Sutskever et al. 2013 rewritten as in Bengio et al. 2012,
+  arXiv:1212.0901), so
   torch's parameters equal the lecture's ``w + βv`` (:meth:`Nesterov.lookahead`), not its ``w``.
 * **AdaGrad / RMSProp.** torch adds ε *outside* the square root, ``dW / (√cache + ε)``, as cs231n writes it;
-  some lectures (Ng's RMSProp) write ``dW / √(cache + ε)``. ``eps_inside=True`` gives that form; the two
-  differ while the cache is small. torch's RMSProp calls the decay rate ``alpha`` (default 0.99).
+  TensorFlow's ``ApplyRMSProp`` op (and some course notes) use ``dW / √(cache + ε)``. ``eps_inside=True``
+  gives that form; the two differ while the cache is small. torch's RMSProp calls the decay rate ``alpha``
+  (default 0.99).
 * **Adam.** torch computes ``α/(1-β₁ᵗ) · m / (√v/√(1-β₂ᵗ) + ε)``, which is the bias-corrected lecture form
   ``α m̂ / (√v̂ + ε)`` rearranged (ε outside the root, added after the correction). The Adam paper's
   "more efficient" variant (Kingma & Ba 2014, end of §2) puts ε before the correction instead.

@@ -441,7 +441,7 @@ def test_two_gloo_processes_match_one(tmp_path):
             "--standalone",
             "--nproc_per_node=2",
             "-m",
-            "convzoo.train",
+            "convzoo",  # the lead's entry point dispatches to convzoo.train.cli
         ]
         + _train_argv(tmp_path, "two", model, 2, 32),
         env=_env(),

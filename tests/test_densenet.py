@@ -145,6 +145,8 @@ def test_cifar_feature_map_sizes_and_receptive_field():
     assert list(s.row("stages.dense3").output_shape) == [448, 8, 8]
     # DenseNet-BC (100, 12): 16 layers per block; the 1×1 bottlenecks add nothing to the receptive field.
     assert convzoo.summary("densenet_bc100_k12_cifar", depth=2).row("stages.dense1").receptive_field == 1 + 2 * 17
+    efficient = convzoo.summary("densenet_bc100_k12_cifar", depth=2, memory_efficient=True)
+    assert efficient.row("stages.dense1").receptive_field == 35 and efficient.total_macs == 287_929_692
     rows = convzoo.summary("densenet_bc100_k12_cifar", depth=3)
     assert [rows.row(f"stages.dense1.layer{i}").receptive_field for i in (1, 2, 16)] == [5, 7, 35]
 

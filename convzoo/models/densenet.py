@@ -143,7 +143,7 @@ class DenseLayer(nn.Module):
         return self.conv1(self.act1(self.norm1(torch.cat(features, 1))))
 
     def forward(self, features: list[torch.Tensor]) -> torch.Tensor:
-        if self.memory_efficient and torch.is_grad_enabled() and any(f.requires_grad for f in features):
+        if self.memory_efficient and torch.is_grad_enabled():
             out = checkpoint(
                 self.first_conv,
                 *features,
@@ -153,10 +153,12 @@ class DenseLayer(nn.Module):
         else:
             out = self.first_conv(*features)
         if self.bottleneck:
-            out = F.dropout(out, self.drop_rate, self.training)
-            out = self.conv2(self.act2(self.norm2(out)))
-        out = F.dropout(out, self.drop_rate, self.training)
+            out = self.conv2(self.act2(self.norm2(self._drop(out))))
+        out = self._drop(out)
         return out if self.attn is None else self.attn(out)
+
+    def _drop(self, x: torch.Tensor) -> torch.Tensor:
+        return F.dropout(x, self.drop_rate, self.training) if self.drop_rate > 0 else x
 
 
 class DenseBlock(nn.ModuleDict):

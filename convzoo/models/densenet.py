@@ -298,7 +298,6 @@ class DenseNet(ZooModel):
         self.num_classes = num_classes
 
 
-
 # --- registered variants -------------------------------------------------------------------------------------
 
 _IMAGENET_NOTE = (

@@ -370,3 +370,10 @@ def test_bad_structures_are_explained():
         ResNet([], "basic")
     with pytest.raises(TypeError, match="does not take"):
         convzoo.create_model("resnet18", widths=3)
+
+
+def test_receptive_field_runs_through_option_a_shortcuts():
+    # stem 3; stage 1: six 3×3 convs (+2 each) → 15; stage 2: +2, then five at jump 2 → 37;
+    # stage 3: +4, then five at jump 4 → 81; global 8×8 pool at jump 4 → 81 + 7·4 = 109
+    for shortcut in "AB":
+        assert convzoo.summary("resnet20_cifar", shortcut=shortcut).layers[-1].receptive_field == 109

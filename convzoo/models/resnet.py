@@ -76,8 +76,8 @@ class ZeroPadShortcut(nn.Module):
         self.extra = extra
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.stride > 1:
-            x = x[:, :, :: self.stride, :: self.stride]
+        if self.stride > 1:  # a 1×1 pooling with stride s keeps every s-th pixel, as x[:, :, ::s, ::s]
+            x = F.avg_pool2d(x, 1, self.stride)
         return F.pad(x, (0, 0, 0, 0, 0, self.extra))
 
     def extra_repr(self) -> str:

@@ -77,15 +77,19 @@ def main() -> None:
         help="batch for the run without checkpointing (default: --batch-size); scaled linearly",
     )
     p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--skip-plain", action="store_true", help="measure only the checkpointed step")
+    p.add_argument(
+        "--only", choices=["checkpointing", "plain"], default=None, help="measure one configuration"
+    )
     p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--checkpointing", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.child:
         child(args)
         return
-    rows = [("checkpointing", measure(args, True, args.batch_size), args.batch_size)]
-    if not args.skip_plain:
+    rows = []
+    if args.only != "plain":
+        rows.append(("checkpointing", measure(args, True, args.batch_size), args.batch_size))
+    if args.only != "checkpointing":
         plain_batch = args.plain_batch_size or args.batch_size
         rows.append(("plain", measure(args, False, plain_batch), plain_batch))
     print(f"{args.model}, one SGD step at batch {args.batch_size}, {args.threads} threads (peak RSS)")

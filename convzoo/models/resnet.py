@@ -504,7 +504,8 @@ def _imagenet_resnet(
 @register_model(
     paper=RESNET_PAPER,
     accepts=ResNet,
-    note=_V1_NOTE.replace("; stride in", ". Stride in", 1),
+    note="Option-B shortcuts as torchvision (Table 2's 27.88% is with option A: pass shortcut='A'); BN after "
+    "every conv. Parameter figure as torchvision counts it; the paper gives none",
     reported=Reported(params=11689512, macs="1.8G", top1_err=27.88, source="Tables 1, 2 (10-crop)"),
 )
 def resnet18(num_classes: int = 1000, in_chans: int = 3, **kwargs: Any) -> ResNet:

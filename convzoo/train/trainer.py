@@ -405,6 +405,7 @@ def _train(
     if r.zero_init_residual:
         zero_init_residual(model, cfg.model)
     dtype = amp_dtype(device) if (r.amp if cfg.amp is None else cfg.amp) else None
+    scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)  # loss scaling for fp16
     if cfg.amp and dtype is None:
         say("note: this CPU has no native bf16; training in fp32")
     channels_last = r.channels_last if cfg.channels_last is None else cfg.channels_last
@@ -493,6 +494,8 @@ def _train(
             )
         optimizer.load_state_dict(state["optimizer"])
         schedule.load_state_dict(state["schedule"])
+        if state.get("scaler"):
+            scaler.load_state_dict(state["scaler"])
         loop = state["loop"]
         rows = list(state["metrics"])
         best = float(state["best"])
@@ -527,6 +530,7 @@ def _train(
             state = {
                 "optimizer": optimizer.state_dict(),
                 "schedule": schedule.state_dict(),
+                "scaler": scaler.state_dict(),
                 "loop": dict(loop),
                 "metrics": rows,
                 "best": best,
@@ -590,10 +594,12 @@ def _train(
                     "(--clip-grad 1)"
                 )
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            scaler.scale(loss).backward()  # fp16 on CUDA only; a pass-through otherwise
             if r.clip_grad:
+                scaler.unscale_(optimizer)
                 nn.utils.clip_grad_norm_(model.parameters(), r.clip_grad)
-            optimizer.step()
+            scaler.step(optimizer)
+            scaler.update()
             gstep += 1
             if schedule.interval == "step":
                 schedule.step()

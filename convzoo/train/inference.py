@@ -35,8 +35,8 @@ def evaluate_checkpoint(
     split: str = "test",
     batch_size: int = 500,
 ) -> dict[str, float]:
-    """Top-1 / top-5 error and loss of a checkpoint on the ``split`` of ``data`` (default: its training
-    data).
+    """Top-1 / top-5 error and loss of a checkpoint on the ``split`` of ``data`` (default: the data it was
+    trained on), resized as in training.
     """
     model, meta = load_trained(path)
     size = meta["image_size"]
@@ -44,7 +44,7 @@ def evaluate_checkpoint(
         data or meta["data"],
         root=data_root,
         per_class=per_class,
-        image_size=size[1] if size[1] == size[2] else None,
+        image_size=meta.get("resize"),
     )
     subset = {"test": splits.test, "train": splits.train}.get(split)
     if subset is None:

@@ -485,6 +485,7 @@ def _train(
         "std": list(data.std),
         "data": cfg.data,
         "model_kwargs": cfg.model_kwargs,
+        "resize": cfg.image_size,  # --image-size used in training (None: the data's own size)
     }
     if latest is not None:
         state = load_checkpoint(latest, model)

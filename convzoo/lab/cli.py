@@ -146,7 +146,8 @@ def register(subparsers: Any) -> None:
         nargs="+",
         default=["ravine"],
         choices=(*_SURFACES, "all"),
-        help="surface(s) to run on (default: ravine)",
+        metavar="NAME",
+        help=f"surface(s) to run on: {', '.join(_SURFACES)} or all (default: ravine)",
     )
     p.add_argument(
         "--optimizers",

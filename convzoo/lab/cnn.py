@@ -18,17 +18,20 @@ import matplotlib
 matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from convzoo.lab.plots import COLORS  # noqa: E402
 from convzoo.lab.trajectories import OPTIMIZERS, check_lr  # noqa: E402
 
 __all__ = ["CNN_LR", "CNNComparison", "compare_optimizers"]
 
-# Usual starting rates for a small BN network: SGD family 0.1 (He et al. 2015), adaptive ones their defaults.
+# Usual starting rates: SGD 0.1 (He et al. 2015); momentum and Nesterov 0.01, the same rate once the
+# momentum sum's 1/(1-β) = 10 gain is counted (see the two momentum forms in rules.py); the adaptive methods
+# at torch's defaults (AdaGrad 0.01, RMSProp and Adam 1e-3).
 CNN_LR: dict[str, float] = {
     "sgd": 0.1,
-    "momentum": 0.05,
-    "nesterov": 0.05,
+    "momentum": 0.01,
+    "nesterov": 0.01,
     "adagrad": 0.01,
     "rmsprop": 1e-3,
     "adam": 1e-3,
@@ -171,6 +174,7 @@ def _plot(
     a1.set_ylabel("training loss")
     a2.set_ylabel("test error (%)")
     for ax in (a1, a2):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_xlabel("epoch")
         ax.grid(alpha=0.3)
     a1.legend(fontsize=7.5)

@@ -116,7 +116,8 @@ def load_weights(
 ) -> nn.Module:
     """Load ``source``'s weights into ``model``, downloading the peer's pretrained file when no state_dict is given.
 
-    Shapes and key sets must match exactly; a mismatch lists the offending keys.
+    Shapes and key sets must match exactly; a mismatch lists the offending keys. Keys under a model's
+    ``optional_state_prefixes`` (auxiliary heads) may be absent from the model and are then skipped.
     """
     name = name or _model_name(model)
     if state_dict is None:
@@ -124,10 +125,26 @@ def load_weights(
         if ws is None or ws.url is None:
             raise ValueError(f"no downloadable {source!r} weights are known for {name!r}")
         path = download(ws.url, ws.sha256, cache_dir=cache_dir)
-        state_dict = torch.load(path, map_location="cpu", weights_only=True)
+        state_dict = read_state_dict(path)
     mapped = convert_state_dict(name, source, state_dict)
+    optional = tuple(getattr(model, "optional_state_prefixes", ()))
+    if optional:  # e.g. auxiliary heads the peer's file has but a model built with aux_logits=False lacks
+        own = model.state_dict()
+        mapped = {k: v for k, v in mapped.items() if k in own or not k.startswith(optional)}
     load_state_dict_strict(model, mapped)
     return model
+
+
+def read_state_dict(path: str | os.PathLike[str]) -> StateDict:
+    """Read weights from a ``.safetensors`` file or a tensors-only PyTorch file (never unpickling code)."""
+    if str(path).endswith(".safetensors"):
+        from safetensors.torch import load_file
+
+        return load_file(str(path))
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
+        state = state["state_dict"]
+    return state
 
 
 def load_state_dict_strict(model: nn.Module, state_dict: Mapping[str, torch.Tensor]) -> None:

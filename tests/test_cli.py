@@ -60,3 +60,13 @@ def test_console_script_runs_as_a_process() -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert "| Layer | Type |" in proc.stdout
+
+
+def test_summary_compares_several_side_by_side(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "summary", "inception_naive_lecture", "inception_reduced_lecture")
+    assert code == 0
+    last = out.strip().splitlines()[-2:]
+    assert last[0].startswith("inception_naive_lecture") and "854,196,224" in last[0]
+    assert last[1].startswith("inception_reduced_lecture") and "271,351,808" in last[1] and "0.318" in last[1]
+    code, out, _ = run(capsys, "summary", "lenet5", "lenet5_modern", "--format", "json")
+    assert code == 0 and [d["model"] for d in json.loads(out)] == ["lenet5", "lenet5_modern"]

@@ -72,3 +72,28 @@ def test_rename_and_strict_load() -> None:
         load_state_dict_strict(m, {"0.weight": torch.ones(2, 2), "0.bias": torch.zeros(3)})
     with pytest.raises(ValueError, match="two keys"):
         rename_keys(theirs, [(r"\.(weight|bias)$", "")])
+
+
+def test_read_state_dict_safetensors_and_torch(tmp_path: Path) -> None:
+    from safetensors.torch import save_file
+
+    from convzoo.hub import read_state_dict
+
+    sd = {"a": torch.arange(4.0)}
+    save_file(sd, str(tmp_path / "w.safetensors"))
+    torch.save({"state_dict": sd}, tmp_path / "w.pth")
+    assert torch.equal(read_state_dict(tmp_path / "w.safetensors")["a"], sd["a"])
+    assert torch.equal(read_state_dict(tmp_path / "w.pth")["a"], sd["a"])
+
+
+def test_peer_file_with_aux_heads_loads_into_model_without_them() -> None:
+    import torchvision
+
+    import convzoo
+
+    tv = torchvision.models.inception_v3(weights=None, aux_logits=True, init_weights=False).eval()
+    ours = convzoo.create_model("inception_v3", aux_logits=False).eval()
+    convzoo.load_weights(ours, "torchvision", state_dict=tv.state_dict())
+    x = torch.randn(1, 3, 75, 75)
+    with torch.no_grad():
+        assert (ours(x) - tv(x)).abs().max() < 1e-4

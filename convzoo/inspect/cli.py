@@ -54,17 +54,46 @@ def _summary(args: argparse.Namespace) -> int:
     kwargs = {}
     if args.num_classes is not None:
         kwargs["num_classes"] = args.num_classes
-    s = summary(
-        args.name,
-        args.input,
-        depth=args.depth,
-        count_all=args.all_ops,
-        strict=args.strict,
-        training=args.train_mode,
-        **kwargs,
-    )
-    print(s.format(args.format))
+    sums = [
+        summary(
+            name,
+            args.input,
+            depth=args.depth,
+            count_all=args.all_ops,
+            strict=args.strict,
+            training=args.train_mode,
+            **kwargs,
+        )
+        for name in args.name
+    ]
+    if args.format == "json" and len(sums) > 1:
+        print(json.dumps([s.to_dict() for s in sums], indent=2))
+        return 0
+    for s in sums:
+        print(s.format(args.format))
+        print()
+    if len(sums) > 1:
+        print(compare(sums))
     return 0
+
+
+def compare(sums: list) -> str:  # type: ignore[type-arg]
+    """Totals side by side, each relative to the first."""
+    first = sums[0]
+    head = ("Model", "Input", "Params", "MACs", "MACs vs first", "Params vs first")
+    rows = [
+        (
+            s.model,
+            "×".join(map(str, s.input_size)),
+            f"{s.total_params:,}",
+            f"{s.total_macs:,}",
+            f"{s.total_macs / first.total_macs:.3f}" if first.total_macs else "-",
+            f"{s.total_params / first.total_params:.3f}" if first.total_params else "-",
+        )
+        for s in sums
+    ]
+    widths = [max(len(x) for x in col) for col in zip(head, *rows, strict=True)]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in [head, *rows])
 
 
 def _paper_check(args: argparse.Namespace) -> int:
@@ -99,7 +128,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         description="Layer table of a model or lecture block, computed on the meta device (no weights allocated). "
         "MACs are multiply-accumulates of conv and FC layers; FLOPs = 2 × MACs.",
     )
-    p.add_argument("name", help="a model (`convzoo list`) or block (`convzoo list --blocks`)")
+    p.add_argument(
+        "name",
+        nargs="+",
+        help="models (`convzoo list`) or blocks (`convzoo list --blocks`); several are compared",
+    )
     p.add_argument("--input", help="input size CxHxW, e.g. 3x227x227 (default: the paper's)")
     p.add_argument("--depth", type=int, help="collapse modules deeper than this")
     p.add_argument("--format", choices=["table", "markdown", "csv", "json", "keras"], default="table")

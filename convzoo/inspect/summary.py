@@ -38,7 +38,7 @@ class LayerRow:
     receptive_field: int | list[int] | None
     depth: int
     other_ops: int = 0
-    spatial: bool = True
+    is_global: bool = False  # every unit sees the same region: the union over all positions
 
     def to_dict(self, count_all: bool) -> dict[str, Any]:
         d = {
@@ -251,7 +251,7 @@ def _rf(r: LayerRow) -> str:
         return "-"
     rf = r.receptive_field
     text = f"{rf[0]}×{rf[1]}" if isinstance(rf, list) else str(rf)
-    return text if r.spatial else f"{text} (global)"
+    return f"{text} (global)" if r.is_global else text
 
 
 def _meta_copy(model: nn.Module) -> nn.Module:
@@ -470,7 +470,7 @@ def _rows(
                 receptive_field=rf_val,
                 depth=level(name),
                 other_ops=other_at.get(name, 0),
-                spatial=rec.spatial,
+                is_global=bool(rf and rf.is_global),
             )
         )
     # parameters of modules that never ran (auxiliary heads in eval mode)

@@ -2,7 +2,7 @@
 
 MACs come from PyTorch's own FLOP formulas (``torch.utils.flop_counter.flop_registry``; MACs = FLOPs / 2).
 Receptive fields propagate (size, jump, start) per spatial axis through every aten op, so they are right
-for branches and merges too: adds and concatenations take the widest input.
+for branches and merges too: adds and concatenations take the widest input per axis.
 """
 
 from __future__ import annotations
@@ -26,25 +26,47 @@ aten = torch.ops.aten
 
 @dataclass(frozen=True)
 class RF:
-    """Receptive field along (height, width): size in input pixels, jump (stride product), centre of the first unit."""
+    """Receptive field along (height, width): size in input pixels, jump (stride product), centre of the
+    first unit. ``is_global``: every unit sees the same region, the union over all positions (after a global
+    pooling, a flatten, or a squeeze-excitation gate); further layers no longer widen it."""
 
     size: tuple[int, int] = (1, 1)
     jump: tuple[int, int] = (1, 1)
     start: tuple[float, float] = (0.5, 0.5)
+    is_global: bool = False
 
     def conv(self, k: Sequence[int], s: Sequence[int], p: Sequence[int], d: Sequence[int]) -> RF:
+        if self.is_global:
+            return self
         size = tuple(self.size[i] + (d[i] * (k[i] - 1)) * self.jump[i] for i in range(2))
         start = tuple(self.start[i] + ((d[i] * (k[i] - 1)) / 2 - p[i]) * self.jump[i] for i in range(2))
         jump = tuple(self.jump[i] * s[i] for i in range(2))
         return RF(size, jump, start)  # type: ignore[arg-type]
 
     def span(self, n: Sequence[int]) -> RF:
-        """An op that mixes ``n`` adjacent positions per axis with stride ``n`` (global pooling, flatten → FC)."""
-        return self.conv(n, n, (0, 0), (1, 1))
+        """An op that mixes all ``n`` positions per axis (global pooling, flatten → FC): the union of fields."""
+        if self.is_global:
+            return self
+        size = tuple(self.size[i] + (n[i] - 1) * self.jump[i] for i in range(2))
+        start = tuple(self.start[i] + (n[i] - 1) / 2 * self.jump[i] for i in range(2))
+        return RF(size, self.jump, start, True)  # type: ignore[arg-type]
 
     @staticmethod
-    def widest(rfs: Sequence[RF]) -> RF:
-        return max(rfs, key=lambda r: (r.size[0] * r.size[1], r.jump))
+    def merge(rfs: Sequence[RF], aligned: Sequence[RF] | None = None) -> RF:
+        """Where branches meet (concatenation, add, gating): the widest field per axis.
+
+        Jump and start come from ``aligned``, the inputs on the output's own grid; an input broadcast
+        onto it (a 1×1 squeeze-excitation gate) contributes its extent only.
+        """
+        grid = list(aligned or ()) or list(rfs)
+        size = tuple(max(r.size[i] for r in rfs) for i in range(2))
+        pick = [max(grid, key=lambda r, i=i: r.size[i]) for i in range(2)]
+        return RF(
+            size,  # type: ignore[arg-type]
+            (pick[0].jump[0], pick[1].jump[1]),
+            (pick[0].start[0], pick[1].start[1]),
+            any(r.is_global for r in rfs),
+        )
 
 
 def _pair(v: Any, default: Sequence[int] | None = None) -> tuple[int, int]:
@@ -250,12 +272,9 @@ class Tracer(TorchDispatchMode):
         x = args[0] if isinstance(args[0], torch.Tensor) else flat_in[0]
         rf, spatial = self.rf_of(x)
         if rf is None:
-            rf, spatial = (
-                RF.widest([self._rf[id(a)] for a in flat_in]),
-                all(self._spatial[id(a)] for a in flat_in),
-            )
+            rf, spatial = self._merge(flat_in, outs[0]), all(self._spatial[id(a)] for a in flat_in)
         if not spatial:
-            new, new_spatial = RF.widest([self._rf[id(a)] for a in flat_in]), False
+            new, new_spatial = self._merge(flat_in, outs[0]), False
         elif packet in (aten.convolution, aten._convolution) and x.dim() == 4:
             k = tuple(args[1].shape[-2:])
             new, new_spatial = rf.conv(k, _pair(args[3]), _pair(args[4]), _pair(args[5])), True
@@ -275,16 +294,18 @@ class Tracer(TorchDispatchMode):
             new, new_spatial = rf.conv(k, (h // oh, w // ow), (0, 0), (1, 1)), True
         elif x.dim() == 4 and outs[0].dim() == 4 and outs[0].shape[-2:] != x.shape[-2:]:
             # a spatial reduction (mean over H, W with keepdim) or resize: treat as mixing the whole extent
-            new, new_spatial = self._merge(flat_in).span(tuple(x.shape[-2:])), True
+            new, new_spatial = self._merge(flat_in, x).span(tuple(x.shape[-2:])), True
         elif x.dim() == 4 and outs[0].dim() < 4:
-            new, new_spatial = self._merge(flat_in).span(tuple(x.shape[-2:])), False
+            new, new_spatial = self._merge(flat_in, x).span(tuple(x.shape[-2:])), False
         else:
-            new, new_spatial = self._merge(flat_in), all(self._spatial[id(a)] for a in flat_in)
+            new, new_spatial = self._merge(flat_in, outs[0]), all(self._spatial[id(a)] for a in flat_in)
         for t in outs:
             self._set(t, new, new_spatial)
 
-    def _merge(self, tensors: list[torch.Tensor]) -> RF:
-        return RF.widest([self._rf[id(a)] for a in tensors])
+    def _merge(self, tensors: list[torch.Tensor], like: torch.Tensor) -> RF:
+        grid = like.shape[-2:] if like.dim() == 4 else None
+        aligned = [self._rf[id(a)] for a in tensors if grid is not None and a.dim() == 4 and a.shape[-2:] == grid]
+        return RF.merge([self._rf[id(a)] for a in tensors], aligned)
 
 
 _CHECKED = (nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d)
@@ -360,7 +381,9 @@ def trace(
         # two global hooks cost far less than a pair per module on graphs with thousands of modules
         handles.append(register_module_forward_pre_hook(pre))
         handles.append(register_module_forward_hook(post))
-    x = torch.empty((1, *input_size), device="meta")
+    # training-mode batch norm needs two values per channel, even on a 1×1 map: run a batch of 2, count per image
+    batch = 2 if model.training else 1
+    x = torch.empty((batch, *input_size), device="meta")
     tracer.seed(x)
     gc_was_enabled = gc.isenabled()
     gc.disable()  # the trace makes many short-lived objects and no cycles worth collecting
@@ -377,6 +400,10 @@ def trace(
             h.remove()
         if gc_was_enabled:
             gc.enable()
+    if batch > 1:
+        for table in (tracer.macs, tracer.other_ops):
+            for k in table:
+                table[k] //= batch
     return tracer, records, warnings
 
 

@@ -421,6 +421,7 @@ class InceptionNet(ZooModel):
     """
 
     aux_weights: tuple[float, ...] = ()
+    optional_state_prefixes = ("aux_heads.",)  # peers' files carry aux heads; aux_logits=False models skip them
 
     def __init__(
         self,

@@ -216,7 +216,8 @@ class ResNet(ZooModel):
         drop_path_mode: ``"batch"`` (the paper: whole mini-batch) or ``"row"`` (per sample).
         dropout: dropout between the convolutions of each block (Wide ResNet).
         head_dropout: dropout before the classifier (SENet-154: 0.2).
-        checkpointing: recompute activations in the backward pass (√n segments per stage) to save memory.
+        checkpointing: recompute activations in the backward pass (√n segments per stage) to save memory;
+            gradients are unchanged, BN running statistics take a second momentum update from the recompute.
     """
 
     def __init__(

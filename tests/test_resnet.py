@@ -255,7 +255,11 @@ def test_plugin_matrix_forward_backward_and_eval_determinism(family, plugin):
     assert out.shape == (2, 5)
     out.square().sum().backward()
     missing = [n for n, p in model.named_parameters() if p.grad is None]
-    assert not missing
+    if kw.get("drop_path_rate") and kw.get("drop_path_mode", "batch") == "batch":
+        # a mini-batch that drops a block skips computing its branch, so only branch parts lack gradients
+        assert all(any(part in n for part in (".branch.", ".attn.", ".preact.")) for n in missing), missing
+    else:
+        assert not missing
     model.eval()
     with torch.no_grad():
         assert torch.equal(model(x), model(x))
@@ -377,3 +381,20 @@ def test_receptive_field_runs_through_option_a_shortcuts():
     # stage 3: +4, then five at jump 4 → 81; global 8×8 pool at jump 4 → 81 + 7·4 = 109
     for shortcut in "AB":
         assert convzoo.summary("resnet20_cifar", shortcut=shortcut).layers[-1].receptive_field == 109
+
+
+def test_batch_mode_drop_path_skips_computing_the_dropped_branch():
+    """The stochastic-depth speed-up: a dropped branch is not run at all in training."""
+    torch.manual_seed(0)
+    model = ResNet(num_classes=5, drop_path_rate=0.9, **TINY["cifar_basic_A"]).train()
+    calls = {"n": 0}
+    blocks = [b for stage in model.stages for b in stage]
+    for b in blocks:
+        b.branch.register_forward_hook(lambda *a: calls.__setitem__("n", calls["n"] + 1))
+    for _ in range(20):
+        model(torch.randn(2, 3, 16, 16))
+    assert 0 < calls["n"] < 20 * len(blocks)  # some branches ran, some were skipped
+    calls["n"] = 0
+    model.eval()
+    model(torch.randn(2, 3, 16, 16))
+    assert calls["n"] == len(blocks)  # eval mode runs every branch, scaled by its survival probability

@@ -31,6 +31,21 @@ class DropPath(nn.Module):
     def survival(self) -> float:
         return 1.0 - self.drop_prob
 
+    def skips_batch(self) -> bool:
+        """In training with ``mode="batch"``, draw once whether this mini-batch drops the branch.
+
+        A block that asks first can skip computing a dropped branch altogether — the training speed-up of
+        the paper; it then scales a kept branch by :attr:`kept_scale` instead of calling this module.
+        """
+        if not (self.training and self.mode == "batch" and self.drop_prob > 0.0):
+            return False
+        return bool(torch.rand(()) >= self.survival)
+
+    @property
+    def kept_scale(self) -> float:
+        """Factor for a kept branch in training: 1 (paper form) or 1/survival (``scale="train"``)."""
+        return 1.0 / self.survival if self.scale == "train" else 1.0
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.drop_prob == 0.0:
             return x

@@ -180,13 +180,25 @@ class ResidualBlock(nn.Module):
         self._inplace_add = unit != "relu_before_add"
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        dp = self.drop_path
+        batch_drop = self.residual and dp is not None and dp.training and dp.mode == "batch"
+        if batch_drop and dp.skips_batch():  # type: ignore[union-attr]
+            # stochastic depth: this mini-batch bypasses the branch, which is not computed at all
+            if self.shortcut is None:
+                out = x if self.post is None else x.clone()  # post may act in place on a saved tensor
+            else:
+                out = self.shortcut(self.preact(x) if self.shortcut_sees_preact else x)  # type: ignore[misc]
+            return self.post(out) if self.post is not None else out
         xp = self.preact(x) if self.preact is not None else x
         out = self.branch(xp)
         if self.attn is not None:
             out = self.attn(out)
         if self.residual:
-            if self.drop_path is not None:
-                out = self.drop_path(out)
+            if batch_drop:
+                scale = dp.kept_scale  # type: ignore[union-attr]
+                out = out * scale if scale != 1.0 else out
+            elif dp is not None:
+                out = dp(out)
             sc = x if self.shortcut is None else self.shortcut(xp if self.shortcut_sees_preact else x)
             out = out.add_(sc) if self._inplace_add else out + sc
         if self.post is not None:

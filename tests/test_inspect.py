@@ -231,3 +231,19 @@ def test_summary_by_name_allocates_no_weights() -> None:
     params, grown_mib = map(int, out.stdout.split())
     assert params == 143_667_240
     assert grown_mib < 50, f"peak memory grew by {grown_mib} MiB"
+
+
+class StridedSlice(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.c1 = _conv()
+        self.c2 = _conv()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.c2(self.c1(x)[:, :, ::2, ::2])  # subsampling shortcut (ResNet option A)
+
+
+def test_strided_slicing_subsamples_the_grid() -> None:
+    s = convzoo.summary(StridedSlice(), (4, 16, 16))
+    assert s.row("c1").receptive_field == 3
+    assert s.row("c2").receptive_field == 3 + 2 * 2  # the next 3×3 steps over every other position

@@ -288,6 +288,15 @@ class Tracer(TorchDispatchMode):
             pad = list(args[1]) + [0, 0, 0, 0]
             new = RF(rf.size, rf.jump, (rf.start[0] - pad[2] * rf.jump[0], rf.start[1] - pad[0] * rf.jump[1]))
             new_spatial = True
+        elif packet is aten.slice and x.dim() == 4 and len(args) > 1 and args[1] % 4 in (2, 3):
+            # x[:, :, a::s] keeps every s-th row (or column) from a: a subsampling, not a mixing
+            axis = args[1] % 4 - 2
+            begin = args[2] if len(args) > 2 and args[2] is not None else 0
+            step = args[4] if len(args) > 4 else 1
+            jump, start = list(rf.jump), list(rf.start)
+            start[axis] += max(0, begin) * jump[axis]
+            jump[axis] *= step
+            new, new_spatial = RF(rf.size, tuple(jump), tuple(start), rf.is_global), True  # type: ignore[arg-type]
         elif x.dim() == 4 and packet in (aten._adaptive_avg_pool2d, aten.adaptive_max_pool2d):
             (h, w), (oh, ow) = x.shape[-2:], outs[0].shape[-2:]
             k = (h - (oh - 1) * (h // oh), w - (ow - 1) * (w // ow))

@@ -75,7 +75,10 @@ def test_eval_mode_is_deterministic_and_plain(name: str) -> None:
         a, b = model(x), model(x)
         split = model.forward_head(model.forward_features(x))
     assert isinstance(a, torch.Tensor) and a.shape == (2, 10)
-    assert torch.equal(a, b) and torch.allclose(a, split)
+    # equal_nan: randomly initialised 1000-layer nets overflow in eval mode (BN still holds its initial
+    # statistics, so nothing rescales 500 residual sums); they must still do it deterministically
+    assert torch.allclose(a, b, rtol=0, atol=0, equal_nan=True)
+    assert torch.allclose(a, split, equal_nan=True)
     model.reset_classifier(5)
     with torch.no_grad():
         assert model(x).shape == (2, 5)

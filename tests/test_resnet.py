@@ -398,3 +398,18 @@ def test_batch_mode_drop_path_skips_computing_the_dropped_branch():
     model.eval()
     model(torch.randn(2, 3, 16, 16))
     assert calls["n"] == len(blocks)  # eval mode runs every branch, scaled by its survival probability
+
+
+@pytest.mark.parametrize("unit", ["original", "full_preact", "bn_after_add"])
+def test_zero_init_residual_makes_every_branch_output_zero(unit):
+    """Goyal et al. 2017: each residual block starts as the identity (the trainer's --zero-init-residual)."""
+    model = ResNet(num_classes=5, unit=unit, **TINY["imagenet_bottleneck"]).eval()
+    model.zero_init_residual_bns()
+    outputs = []
+    for stage in model.stages:
+        for block in stage:
+            block.branch.register_forward_hook(lambda m, i, o: outputs.append(o.clone()))  # added to in place later
+    with torch.no_grad():
+        model(torch.randn(2, 3, 32, 32))
+    assert len(outputs) == sum(len(s) for s in model.stages)
+    assert all(torch.count_nonzero(o) == 0 for o in outputs)

@@ -411,6 +411,22 @@ class ResNet(ZooModel):
         self.num_classes = num_classes
         self.fc = nn.Linear(self.num_features, num_classes, device=self.fc.weight.device)
 
+    @torch.no_grad()
+    def zero_init_residual_bns(self) -> None:
+        """Start every residual block as the identity (Goyal et al. 2017, arXiv:1706.02677, §5.1): zero the
+        scale of the last BN of each branch, or, where the branch ends in a convolution (pre-activation
+        units, BN after the addition), that convolution's weights."""
+        for block in self.modules():
+            if not isinstance(block, ResidualBlock) or not block.residual:
+                continue
+            layers = list(block.branch)
+            last_conv = max(i for i, m in enumerate(layers) if isinstance(m, nn.Conv2d))
+            norms = [m for m in layers[last_conv + 1 :] if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+            if norms and norms[-1].weight is not None:
+                norms[-1].weight.zero_()
+            else:
+                layers[last_conv].weight.zero_()
+
     def inspect_info(self) -> dict[str, Any]:
         """Depth in residual blocks, and with stochastic depth the expected depth during training
         (Huang et al. 2016, Eq. 5: E[L̃] = Σ_l p_l)."""

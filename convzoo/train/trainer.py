@@ -26,6 +26,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from convzoo.data import AugmentSpec, BatchAugment, DataSplits, ImageSet, lighting_pca, load_data, normalize
+from convzoo.layers import DropPath
 from convzoo.train import distributed as zdist
 from convzoo.train.checkpoint import CheckpointError, load_checkpoint, read_latest, save_checkpoint
 from convzoo.train.optim import build_optimizer
@@ -457,8 +458,10 @@ def _train(
     augment = BatchAugment(AugmentSpec.parse(r.augment), data.mean, data.std, pca)
     net: nn.Module = model
     if info.enabled:
+        # stochastic depth skips whole residual branches in some steps: their parameters get no gradient
+        skips = any(isinstance(m, DropPath) and m.drop_prob > 0 and m.mode == "batch" for m in model.modules())
         net = nn.parallel.DistributedDataParallel(
-            model, device_ids=[device.index] if device.type == "cuda" else None
+            model, device_ids=[device.index] if device.type == "cuda" else None, find_unused_parameters=skips
         )
 
     # --- run folder and resume

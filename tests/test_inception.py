@@ -424,7 +424,10 @@ def test_transform_input_matches_torchvision() -> None:
 def test_mapping_errors_name_the_keys() -> None:
     peer_sd = _peer("googlenet_tv").state_dict()
     ours = cpu_model("googlenet_tv", aux_logits=False)
-    with pytest.raises(ValueError, match="unexpected: aux_heads"):
+    convzoo.load_weights(ours, "torchvision", state_dict=peer_sd)  # aux heads are optional keys
+    del peer_sd["fc.bias"]
+    peer_sd["extra.weight"] = torch.zeros(1)
+    with pytest.raises(ValueError, match=r"missing: fc\.bias.*unexpected: features\.extra\.weight"):
         convzoo.load_weights(ours, "torchvision", state_dict=peer_sd)
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from convzoo.cli import main
+from convzoo.data.datasets import _cifar10_jpg_default
 from convzoo.lab.cnn import compare_optimizers
 
 
@@ -21,6 +22,10 @@ def test_bad_arguments_fail_before_any_data_is_read(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.skipif(
+    not (_cifar10_jpg_default() / "train").is_dir(),
+    reason=f"CIFAR-10 JPEG folder not found at {_cifar10_jpg_default()} (set CONVZOO_CIFAR10_JPG)",
+)
 def test_compare_optimizers_on_a_tiny_subset(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code = main(
         [

@@ -34,7 +34,7 @@ def small_kwargs(name: str) -> dict[str, int]:
 
 
 @cache
-def test_input(name: str, training: bool = True) -> tuple[int, int, int]:
+def input_for(name: str, training: bool = True) -> tuple[int, int, int]:
     """The smallest input the model accepts, but not below 32 px (nor above the paper's size)."""
     model, default = build_meta(name, **small_kwargs(name))
     side = min_input_size(model.train(training), default) or default[1]
@@ -57,7 +57,7 @@ def test_forward_backward_every_parameter_gets_gradient(name: str) -> None:
     if "drop_path_rate" in convzoo.model_info(name).accepts:
         kwargs["drop_path_rate"] = 0.0  # stochastic depth skips whole branches, which then get no gradient
     model = convzoo.create_model(name, **kwargs).train()
-    x = torch.randn(2, *test_input(name))
+    x = torch.randn(2, *input_for(name))
     outs = _logits(model(x))
     assert all(o.shape == (2, 10) for o in outs), [o.shape for o in outs]
     sum(o.float().pow(2).mean() for o in outs).backward()
@@ -88,7 +88,7 @@ def calibrate_batch_norm(model: torch.nn.Module, x: torch.Tensor) -> None:
 def test_eval_mode_is_deterministic_and_plain(name: str) -> None:
     torch.manual_seed(0)
     model = convzoo.create_model(name, **small_kwargs(name))
-    x = torch.randn(2, *test_input(name, training=False))
+    x = torch.randn(2, *input_for(name, training=False))
     calibrate_batch_norm(model, x)
     with torch.no_grad():
         a, b = model(x), model(x)

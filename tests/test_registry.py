@@ -94,3 +94,29 @@ def test_meta_build_allocates_nothing(tiny_registered: str) -> None:
     with torch.device("meta"):
         m = convzoo.create_model(tiny_registered)
     assert all(p.is_meta for p in m.parameters())
+
+
+def test_paper_check_exits_nonzero_on_an_unexplained_difference(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from convzoo.cli import main
+
+    monkeypatch.setattr(registry, "_REGISTRY", dict(registry._REGISTRY))
+
+    @register_model(paper=PAPER, input_size=(3, 8, 8), num_classes=10, reported={"params": "1M"}, accepts=Tiny)
+    def tiny_wrong(**kwargs: object) -> Tiny:
+        """A tiny net whose paper claims 1M parameters."""
+        return Tiny(**kwargs)  # type: ignore[arg-type]
+
+    @register_model(
+        paper=PAPER, input_size=(3, 8, 8), num_classes=10, reported={"params": "1M"}, note="we drop a layer", accepts=Tiny
+    )
+    def tiny_noted(**kwargs: object) -> Tiny:
+        """The same, with a note explaining the difference."""
+        return Tiny(**kwargs)  # type: ignore[arg-type]
+
+    assert main(["paper-check", "tiny_wrong"]) == 1
+    assert "MISMATCH" in capsys.readouterr().out
+    assert main(["paper-check", "tiny_noted"]) == 0
+    out = capsys.readouterr().out
+    assert "noted" in out and "we drop a layer" in out

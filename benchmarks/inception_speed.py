@@ -23,18 +23,7 @@ from torch import nn
 
 import convzoo
 
-INCEPTION_NETS = [
-    "googlenet",
-    "googlenet_tv",
-    "bn_inception",
-    "se_bn_inception",
-    "inception_v3",
-    "se_inception_v3",
-    "inception_v4",
-    "inception_resnet_v1",
-    "inception_resnet_v2",
-    "se_inception_resnet_v2",
-]
+INCEPTION_NETS = convzoo.list_models(family="googlenet") + convzoo.list_models(family="inception")
 
 
 def _time_once(model: nn.Module, x: torch.Tensor) -> float:

@@ -15,18 +15,7 @@ from convzoo.layers import SqueezeExcite
 from convzoo.models.googlenet import GoogLeNet, InceptionModule, InceptionOutputs, InceptionResBlock, Pool
 from convzoo.models.inception import InceptionResNet, InceptionV3
 
-INCEPTION_MODELS = [
-    "googlenet",
-    "googlenet_tv",
-    "bn_inception",
-    "se_bn_inception",
-    "inception_v3",
-    "se_inception_v3",
-    "inception_v4",
-    "inception_resnet_v1",
-    "inception_resnet_v2",
-    "se_inception_resnet_v2",
-]
+INCEPTION_MODELS = convzoo.list_models(family="googlenet") + convzoo.list_models(family="inception")
 
 
 @pytest.fixture(autouse=True, scope="module")

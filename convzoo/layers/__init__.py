@@ -3,6 +3,7 @@
 from convzoo.layers.conv_norm_act import ConvNormAct, same_padding
 from convzoo.layers.drop_path import DropPath
 from convzoo.layers.factories import ScaledTanh, get_act_layer, get_attn_layer, get_norm_layer
+from convzoo.layers.init import he_normal_
 from convzoo.layers.lrn import paper_lrn
 from convzoo.layers.squeeze_excite import SqueezeExcite
 
@@ -14,6 +15,7 @@ __all__ = [
     "get_act_layer",
     "get_attn_layer",
     "get_norm_layer",
+    "he_normal_",
     "paper_lrn",
     "same_padding",
 ]

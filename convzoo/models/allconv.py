@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from convzoo.layers import he_normal_
 from convzoo.models._base import ZooModel
 from convzoo.registry import Paper, Reported, register_model
 
@@ -100,10 +101,7 @@ class AllConvNet(ZooModel):
     @torch.no_grad()
     def reset_parameters(self) -> None:
         """He-normal weights (fan-in) and zero biases (the paper states no initialisation)."""
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
-                nn.init.zeros_(m.bias)
+        he_normal_(self)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """Everything up to the class maps of the last 1×1 convolution."""
@@ -119,8 +117,7 @@ class AllConvNet(ZooModel):
         """Replace the last 1×1 convolution (one map per class): there is no fully connected layer."""
         old = self.get_classifier()
         new = nn.Conv2d(old.in_channels, num_classes, 1, device=old.weight.device)
-        nn.init.kaiming_normal_(new.weight, nonlinearity="relu")
-        nn.init.zeros_(new.bias)
+        he_normal_(new)
         setattr(self.features, self.classifier_name, new)
         self.num_classes = num_classes
 

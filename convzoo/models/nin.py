@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from convzoo.layers import he_normal_
 from convzoo.models._base import ZooModel
 from convzoo.registry import Paper, Reported, register_model
 
@@ -98,10 +99,7 @@ class NIN(ZooModel):
     @torch.no_grad()
     def reset_parameters(self) -> None:
         """He-normal weights (fan-in) and zero biases (the paper states no initialisation)."""
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
-                nn.init.zeros_(m.bias)
+        he_normal_(self)
 
     def _last_conv_name(self) -> str:
         return [n for n, m in self.features.named_children() if isinstance(m, nn.Conv2d)][-1]
@@ -121,8 +119,7 @@ class NIN(ZooModel):
         name = self._last_conv_name()
         old = getattr(self.features, name)
         new = nn.Conv2d(old.in_channels, num_classes, 1, device=old.weight.device)
-        nn.init.kaiming_normal_(new.weight, nonlinearity="relu")
-        nn.init.zeros_(new.bias)
+        he_normal_(new)
         setattr(self.features, name, new)
         self.num_classes = num_classes
 

@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from convzoo.data import AugmentSpec, BatchAugment, DataSplits, ImageSet, lighting_pca, load_data, normalize
-from convzoo.layers import DropPath
+from convzoo.layers import DropPath, he_normal_
 from convzoo.train import distributed as zdist
 from convzoo.train.checkpoint import CheckpointError, load_checkpoint, read_latest, save_checkpoint
 from convzoo.train.optim import build_optimizer
@@ -174,14 +174,7 @@ def he_init(model: nn.Module) -> None:
     """Kaiming-normal (fan_out, ReLU) conv weights and zero conv biases; BN weight 1, bias 0 (He et al.
     2015).
     """
-    for m in model.modules():
-        if isinstance(m, nn.Conv2d):
-            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-            if m.bias is not None:
-                nn.init.zeros_(m.bias)
-        elif isinstance(m, nn.BatchNorm2d | nn.GroupNorm):
-            nn.init.ones_(m.weight)
-            nn.init.zeros_(m.bias)
+    he_normal_(model, mode="fan_out")
 
 
 def zero_init_residual(model: nn.Module, name: str) -> None:

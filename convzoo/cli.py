@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import importlib.util
 import os
 import sys
 from collections.abc import Sequence
@@ -23,25 +22,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
-        if importlib.util.find_spec(name) is not None:
-            importlib.import_module(name).register(sub)
+        importlib.import_module(name).register(sub)
     p = sub.add_parser("demo", help="the main job on the embedded default (what `make demo` runs)")
     p.set_defaults(func=_demo)
     return parser
 
 
 def _demo(args: argparse.Namespace) -> int:
-    if importlib.util.find_spec("convzoo.train.cli") is not None:
-        train_cli = importlib.import_module("convzoo.train.cli")
-        if hasattr(train_cli, "demo"):
-            return int(train_cli.demo())
-    from convzoo.inspect.paper_check import format_checks, paper_check
-    from convzoo.inspect.summary import summary
+    from convzoo.train.cli import demo
 
-    print(format_checks(paper_check()))
-    print()
-    print(summary("alexnet"))
-    return 0
+    return int(demo())
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -10,10 +10,9 @@ import json
 from dataclasses import asdict, dataclass
 from typing import Any
 
-import torch
-
+from convzoo.inspect.summary import build_meta
 from convzoo.inspect.trace import trace
-from convzoo.registry import create_model, list_models, model_info, parse_figure
+from convzoo.registry import list_models, model_info, parse_figure
 
 
 @dataclass
@@ -59,10 +58,8 @@ def _accuracy(rep: Any) -> str:
 def check_model(name: str) -> Check:
     """Count ``name`` on the meta device at its paper's input size and compare with the paper."""
     info = model_info(name)
-    with torch.device("meta"):
-        model = create_model(name)
-    model.eval()
-    tracer, _, _ = trace(model, info.input_size, track_rf=False, per_module=False)
+    model, input_size = build_meta(name)
+    tracer, _, _ = trace(model.eval(), input_size, track_rf=False, per_module=False)
     params = sum(p.numel() for p in model.parameters())
     macs = sum(tracer.macs.values())
     rep = info.reported

@@ -4,6 +4,7 @@ needs.
 
 from __future__ import annotations
 
+import gc
 import os
 from dataclasses import dataclass
 from typing import Any
@@ -46,9 +47,20 @@ def setup(device: torch.device) -> DistInfo:
     return DistInfo(rank=rank, world_size=world, local_rank=local)
 
 
-def cleanup() -> None:
-    if dist.is_available() and dist.is_initialized():
-        dist.destroy_process_group()
+def cleanup(*, synchronize: bool = True) -> None:
+    """Leave the process group: wait for every rank (``synchronize``), then destroy it.
+
+    The collector runs first so DDP's reducer, which sits in reference cycles, releases its gloo work
+    objects while the interpreter is fully alive: left to interpreter shutdown they can abort the process
+    ("terminate called without an active exception"). Pass ``synchronize=False`` on an error path, where the
+    other ranks may never arrive at the barrier.
+    """
+    if not (dist.is_available() and dist.is_initialized()):
+        return
+    gc.collect()
+    if synchronize:
+        dist.barrier()
+    dist.destroy_process_group()
 
 
 def all_reduce_sum(t: torch.Tensor, info: DistInfo) -> torch.Tensor:

@@ -360,9 +360,12 @@ def train(
         torch.set_num_threads(cfg.threads)
     say = log if info.is_main else (lambda s: None)
     try:
-        return _train(cfg, r, data, device, info, say)
-    finally:
-        zdist.cleanup()
+        result = _train(cfg, r, data, device, info, say)
+    except BaseException:
+        zdist.cleanup(synchronize=False)
+        raise
+    zdist.cleanup()
+    return result
 
 
 def _train(

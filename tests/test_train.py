@@ -26,7 +26,7 @@ from PIL import Image
 from safetensors.torch import load_file
 from torch import nn
 
-from convzoo.data import load_data
+from convzoo.data import ImageSet, load_data, normalize
 from convzoo.train import (
     RECIPES,
     CheckpointError,
@@ -42,7 +42,7 @@ from convzoo.train import checkpoint as ckpt_mod
 from convzoo.train.cli import main, register
 from convzoo.train.optim import OPTIMIZER_NAMES
 from convzoo.train.schedules import build_schedule
-from convzoo.train.trainer import _mix, he_init, training_loss
+from convzoo.train.trainer import _mix, evaluate, he_init, training_loss
 
 TESTS = Path(__file__).resolve().parent
 ROOT = TESTS.parent
@@ -129,6 +129,7 @@ def _cfg(tmp_path: Path, model: str = "test_train:tiny_net", **over) -> TrainCon
         amp=False,
         channels_last=False,
         augment=over.pop("augment", "crop:1"),
+        tta=over.pop("tta", "none"),
     )
     kw = dict(
         model=model,
@@ -331,6 +332,29 @@ def test_train_writes_a_complete_run_folder_then_eval_and_predict(tmp_path, caps
 
     with pytest.raises(FileExistsError, match="--resume"):
         train(_cfg(tmp_path), log=_quiet)
+
+
+def test_flip_tta_averages_the_softmax_of_image_and_mirror(tmp_path, capsys):
+    """``tta="flip"`` scores each image by the mean of its and its mirror's softmax; the loss is the NLL of it."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(3 * 4 * 5, 6)).eval()  # not mirror-symmetric
+    images = torch.randint(0, 256, (50, 3, 4, 5), dtype=torch.uint8)
+    data = ImageSet(images, torch.randint(0, 6, (50,)), [str(i) for i in range(6)])
+    mean, std = (0.5, 0.4, 0.3), (0.2, 0.25, 0.3)
+    x = normalize(images, mean, std)
+    with torch.no_grad():
+        p = (model(x).softmax(1) + model(x.flip(3)).softmax(1)) / 2
+    out = evaluate(model, data, mean, std, batch_size=16, tta="flip")
+    assert out["err"] == pytest.approx(100 - 100 * (p.argmax(1) == data.labels).float().mean().item())
+    assert out["loss"] == pytest.approx(-p[torch.arange(50), data.labels].log().mean().item(), rel=1e-5)
+    plain = evaluate(model, data, mean, std, batch_size=16)
+    assert plain["loss"] != pytest.approx(out["loss"])
+    with pytest.raises(ValueError, match="unknown test-time augmentation 'ten'.*none, flip"):
+        evaluate(model, data, mean, std, tta="ten")
+
+    result = train(_cfg(tmp_path, epochs=1, tta="flip"), log=_quiet)
+    assert main(["eval", str(result.run_dir), "--per-class", "20", "--json", "--tta", "flip"]) == 0
+    assert json.loads(capsys.readouterr().out)["err"] == pytest.approx(result.final_test_err, abs=1e-6)
 
 
 def _env() -> dict[str, str]:

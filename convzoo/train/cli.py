@@ -80,6 +80,9 @@ def _add_train(sub: Any) -> None:
         help="bf16 autocast on CPUs that support it, fp16/bf16 on CUDA",
     )
     g.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None)
+    g.add_argument(
+        "--tta", choices=("none", "flip"), help="test-time augmentation of the evaluations: none or flip"
+    )
     p.add_argument(
         "--model-arg",
         type=_kv,
@@ -128,6 +131,7 @@ def build_config(args: argparse.Namespace) -> Any:
         "zero_init_residual",
         "amp",
         "channels_last",
+        "tta",
         "batch_size",
     ):
         value = getattr(args, key)
@@ -213,7 +217,12 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 
     try:
         m = evaluate_checkpoint(
-            args.checkpoint, args.data, data_root=args.data_root, per_class=args.per_class, split=args.split
+            args.checkpoint,
+            args.data,
+            data_root=args.data_root,
+            per_class=args.per_class,
+            split=args.split,
+            tta=args.tta,
         )
     except _USER_ERRORS as e:
         return _fail(e)
@@ -259,6 +268,12 @@ def register(subparsers: Any) -> None:
     p.add_argument("--data", help="dataset spec (default: the one it was trained on)")
     p.add_argument("--data-root")
     p.add_argument("--split", default="test", choices=("test", "train"))
+    p.add_argument(
+        "--tta",
+        choices=("none", "flip"),
+        default="none",
+        help="test-time augmentation: flip averages each image's and its mirror's softmax",
+    )
     p.add_argument("--per-class", type=int)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_cmd_eval)

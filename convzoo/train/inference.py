@@ -34,9 +34,10 @@ def evaluate_checkpoint(
     per_class: int | None = None,
     split: str = "test",
     batch_size: int = 500,
+    tta: str = "none",
 ) -> dict[str, float]:
     """Top-1 / top-5 error and loss of a checkpoint on the ``split`` of ``data`` (default: the data it was
-    trained on), resized as in training.
+    trained on), resized as in training; ``tta="flip"`` also averages over mirror images.
     """
     model, meta = load_trained(path)
     size = meta["image_size"]
@@ -58,7 +59,7 @@ def evaluate_checkpoint(
             f"the data's classes {subset.classes[:5]}... differ from the checkpoint's "
             f"{meta['classes'][:5]}..."
         )
-    out = evaluate(model, subset, tuple(meta["mean"]), tuple(meta["std"]), batch_size=batch_size)
+    out = evaluate(model, subset, tuple(meta["mean"]), tuple(meta["std"]), batch_size=batch_size, tta=tta)
     return {**out, "images": float(len(subset))}
 
 

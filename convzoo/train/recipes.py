@@ -45,6 +45,7 @@ class Recipe:
     zero_init_residual: bool = False
     amp: bool = False  # bf16 autocast on CPU / mixed precision on CUDA
     channels_last: bool = False
+    tta: str = "none"  # test-time augmentation of the val/test evaluations: "none" or "flip"
     model_kwargs: dict[str, Any] = field(default_factory=dict)
     note: str = ""
 

@@ -208,6 +208,9 @@ def training_loss(
     return loss, logits
 
 
+TTA_MODES: tuple[str, ...] = ("none", "flip")
+
+
 @torch.no_grad()
 def evaluate(
     model: nn.Module,
@@ -220,10 +223,17 @@ def evaluate(
     amp: torch.dtype | None = None,
     channels_last: bool = False,
     info: zdist.DistInfo | None = None,
+    tta: str = "none",
 ) -> dict[str, float]:
     """Loss, top-1 and top-5 error (%) of ``model`` on ``data`` (sharded across processes when
     distributed).
+
+    ``tta="flip"`` averages the softmax of each image and its mirror image (test-time augmentation, as
+    AlexNet averaged its predictions over patches and their reflections); the loss is then the negative log
+    of the averaged probability.
     """
+    if tta not in TTA_MODES:
+        raise ValueError(f"unknown test-time augmentation {tta!r}; choose one of: {', '.join(TTA_MODES)}")
     info = info or zdist.DistInfo()
     device = device or next(model.parameters()).device
     was_training = model.training
@@ -239,7 +249,11 @@ def evaluate(
         y = data.labels[j].to(device)
         with torch.autocast(device.type, dtype=amp or torch.bfloat16, enabled=amp is not None):
             logits = model(x)
+            if tta == "flip":
+                flipped = model(x.flip(3))
         logits = logits.float()
+        if tta == "flip":
+            logits = torch.logaddexp(logits.log_softmax(1), flipped.float().log_softmax(1)) - math.log(2)
         sums[0] += F.cross_entropy(logits, y, reduction="sum").item()
         top = logits.topk(k, dim=1).indices
         sums[1] += (top[:, 0] == y).sum().item()
@@ -633,7 +647,7 @@ def _train(
         }
         last = gstep >= stop_step
         if epoch_done % cfg.eval_every == 0 or last:
-            ev = dict(device=device, amp=dtype, channels_last=channels_last, info=info)
+            ev = dict(device=device, amp=dtype, channels_last=channels_last, info=info, tta=r.tta)
             for split_name, split in (("val", data.val), ("test", data.test)):
                 if split is not None:
                     m = evaluate(model, split, data.mean, data.std, **ev)  # type: ignore[arg-type]

@@ -58,6 +58,11 @@ def test_onecycle_rises_then_anneals() -> None:
     assert lrs[0] == pytest.approx(1.0 / 25) and lrs[peak] == pytest.approx(1.0) and peak in (24, 25)
     assert lrs[-1] == pytest.approx(1.0 / 25 / 1e4)
     assert all(a <= b for a, b in zip(lrs[:peak], lrs[1 : peak + 1], strict=True))
+    linear = schedule_curve(
+        "onecycle", total_steps=101, base_lr=A0, max_lr=1.0, pct_start=21 / 101, anneal_strategy="linear"
+    )
+    line = [1.0 - (1.0 - 1.0 / 25 / 1e4) * t / 80 for t in range(81)]  # peak at step 20, then straight down
+    assert linear[20:] == pytest.approx(line, rel=1e-6)
 
 
 def test_warmup_is_linear_and_composes_with_every_schedule() -> None:
@@ -151,6 +156,8 @@ def test_steps_past_the_end_keep_the_rate() -> None:
         ({"name": "plateau", "factor": 2.0}, "factor must be < 1"),
         ({"name": "multistep", "milestones": [0, 4]}, "milestones must be distinct integers >= 1"),
         ({"name": "onecycle", "pct_start": 1.5}, "pct_start must be in (0, 1)"),
+        ({"name": "onecycle", "anneal_strategy": "exp"}, "anneal_strategy must be 'cos' or 'linear'"),
+        ({"name": "onecycle", "pct_start": 0.1}, "a rising phase of one step; change pct_start"),
     ],
 )
 def test_bad_arguments(kwargs: dict, message: str) -> None:

@@ -21,15 +21,34 @@ OPTIMIZER_NAMES: tuple[str, ...] = (
 )
 
 
-def param_groups(model: nn.Module, weight_decay: float, no_decay_bn_bias: bool) -> list[dict]:
+def param_groups(
+    model: nn.Module, weight_decay: float, no_decay_bn_bias: bool, lr: float = 1.0, bn_lr_scale: float = 1.0
+) -> list[dict]:
     """One group with ``weight_decay``; with ``no_decay_bn_bias`` a second, undecayed group for biases and
-    normalization weights (every parameter with fewer than two dimensions)."""
+    normalization weights (every parameter with fewer than two dimensions).
+
+    ``bn_lr_scale`` ≠ 1 puts the parameters of normalization layers in a group of their own whose learning
+    rate is ``lr × bn_lr_scale`` and whose weight decay is divided by the same factor, so the decay each step
+    applies (learning rate × weight decay) stays the same (airbench scales its BN biases' rate by 64).
+    """
     params = [p for p in model.parameters() if p.requires_grad]
+    groups: list[dict] = []
+    if bn_lr_scale != 1.0:
+        if bn_lr_scale <= 0:
+            raise ValueError(f"bn_lr_scale must be positive, got {bn_lr_scale}")
+        norm_types = (nn.modules.batchnorm._NormBase, nn.GroupNorm, nn.LayerNorm, nn.LocalResponseNorm)
+        norm = {
+            id(p) for m in model.modules() if isinstance(m, norm_types) for p in m.parameters(recurse=False)
+        }
+        bn = [p for p in params if id(p) in norm]
+        params = [p for p in params if id(p) not in norm]
+        bn_decay = 0.0 if no_decay_bn_bias else weight_decay / bn_lr_scale
+        groups.append({"params": bn, "lr": lr * bn_lr_scale, "weight_decay": bn_decay})
     if not no_decay_bn_bias or weight_decay == 0:
-        return [{"params": params, "weight_decay": weight_decay}]
+        return [{"params": params, "weight_decay": weight_decay}, *groups]
     decay = [p for p in params if p.ndim > 1]
     no_decay = [p for p in params if p.ndim <= 1]
-    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}, *groups]
 
 
 def build_optimizer(
@@ -45,6 +64,7 @@ def build_optimizer(
     eps: float | None = None,
     amsgrad: bool = False,
     alpha: float = 0.99,
+    bn_lr_scale: float = 1.0,
 ) -> torch.optim.Optimizer:
     """Build a ``torch.optim`` optimizer by lecture name.
 
@@ -52,7 +72,7 @@ def build_optimizer(
     Nesterov momentum; ``adagrad``; ``rmsprop`` (``alpha`` is the decay of the squared-gradient average,
     ``momentum`` its momentum term: give ``momentum=0`` for the plain method); ``adam`` (``amsgrad=True`` or
     the name ``amsgrad`` gives AMSGrad); ``adamw`` (decoupled weight decay). ``eps`` defaults to each
-    optimizer's own default.
+    optimizer's own default. ``bn_lr_scale``: see :func:`param_groups`.
     """
     if lr <= 0:
         raise ValueError(f"learning rate must be positive, got {lr}")
@@ -63,7 +83,7 @@ def build_optimizer(
         close = difflib.get_close_matches(key, OPTIMIZER_NAMES, n=3, cutoff=0.4)
         hint = f" Did you mean: {', '.join(close)}?" if close else ""
         raise ValueError(f"unknown optimizer {name!r}; choose one of {', '.join(OPTIMIZER_NAMES)}.{hint}")
-    groups = param_groups(model, weight_decay, no_decay_bn_bias)
+    groups = param_groups(model, weight_decay, no_decay_bn_bias, lr, bn_lr_scale)
     extra = {} if eps is None else {"eps": eps}
     if key == "sgd":
         return torch.optim.SGD(groups, lr=lr, momentum=0.0)

@@ -20,8 +20,8 @@ plateau          divide by 10 when the metric stops          patience (10), fact
                  improving (``step(metric)``, lower=better)  (1e-4, relative), min_lr (0), cooldown (0)
 cosine           min_lr + (a0 - min_lr)(1 + cos(pi t/T))/2   min_lr (0)
 onecycle         rise from max_lr/div to max_lr over         max_lr (a0), pct_start (0.3), div_factor
-                 pct_start of T, then anneal (cosine)        (25), final_div_factor (1e4),
-                                                             cycle_momentum (False)
+                 pct_start of T, then anneal (cosine or      (25), final_div_factor (1e4),
+                 linear) to max_lr/div/final_div             cycle_momentum (False), anneal_strategy (cos)
 ===============  ==========================================  ==========================================
 
 ``T`` is ``total_steps - warmup_steps``.
@@ -59,7 +59,7 @@ _PARAMS: dict[str, tuple[str, ...]] = {
     "inverse_time": ("k",),
     "plateau": ("patience", "factor", "threshold", "min_lr", "cooldown"),
     "cosine": ("min_lr",),
-    "onecycle": ("max_lr", "pct_start", "div_factor", "final_div_factor", "cycle_momentum"),
+    "onecycle": ("max_lr", "pct_start", "div_factor", "final_div_factor", "cycle_momentum", "anneal_strategy"),
 }
 
 Interval = Literal["epoch", "step"]
@@ -218,6 +218,11 @@ def _main_scheduler(optimizer: Optimizer, name: str, steps: int, params: dict[st
         pct_start = float(p.get("pct_start", 0.3))
         if not 0.0 < pct_start < 1.0:
             raise ValueError(f"onecycle schedule: pct_start must be in (0, 1), got {pct_start}")
+        if float(pct_start * steps) - 1 == 0:  # torch's rising phase would end where it starts (÷0)
+            raise ValueError(
+                f"onecycle schedule: pct_start {pct_start} of {steps} steps is a rising phase of one step; "
+                "change pct_start, or train for more steps (more epochs or a smaller batch)"
+            )
         return lrs.OneCycleLR(
             optimizer,
             max_lr=max_lr,
@@ -226,8 +231,15 @@ def _main_scheduler(optimizer: Optimizer, name: str, steps: int, params: dict[st
             div_factor=_positive("div_factor", p.get("div_factor", 25.0)),
             final_div_factor=_positive("final_div_factor", p.get("final_div_factor", 1e4)),
             cycle_momentum=bool(p.get("cycle_momentum", False)),
+            anneal_strategy=_anneal(p.get("anneal_strategy", "cos")),
         )
     raise AssertionError(name)  # names are validated by build_schedule
+
+
+def _anneal(value: Any) -> Literal["cos", "linear"]:
+    if value not in ("cos", "linear"):
+        raise ValueError(f"onecycle schedule: anneal_strategy must be 'cos' or 'linear', got {value!r}")
+    return value  # type: ignore[no-any-return]
 
 
 def _warmup_lambda(start: float, target: float, base: float, steps: int) -> Callable[[int], float]:

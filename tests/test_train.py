@@ -187,6 +187,25 @@ def test_optimizer_options_reach_torch():
         build_optimizer(model, "sgd", 0.0)
 
 
+
+def test_bn_lr_scale_keeps_the_decay_per_step():
+    """airbench's BN scaling: BN parameters at lr × s with weight decay ÷ s; everything else unchanged."""
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.Flatten(), nn.Linear(4, 2))
+    opt = build_optimizer(model, "nesterov", 0.5, momentum=0.85, weight_decay=1e-3, bn_lr_scale=64)
+    bn = {id(p) for p in model[1].parameters()}
+    by_group = [({id(p) for p in g["params"]}, g["lr"], g["weight_decay"]) for g in opt.param_groups]
+    assert by_group[-1] == (bn, 32.0, pytest.approx(1e-3 / 64))
+    assert all(not (ids & bn) and lr == 0.5 and wd == 1e-3 for ids, lr, wd in by_group[:-1])
+    undecayed = build_optimizer(model, "sgd", 0.5, weight_decay=1e-3, no_decay_bn_bias=True, bn_lr_scale=2)
+    assert [(len(g["params"]), g["weight_decay"]) for g in undecayed.param_groups] == [(2, 1e-3), (2, 0.0), (2, 0.0)]
+    schedule = build_schedule(opt, "onecycle", total_steps=10, interval="step")
+    for _ in range(3):
+        opt.step()
+        schedule.step()
+    assert opt.param_groups[-1]["lr"] == pytest.approx(64 * opt.param_groups[0]["lr"])  # scaled all along
+    with pytest.raises(ValueError, match="bn_lr_scale must be positive"):
+        build_optimizer(model, "sgd", 0.1, bn_lr_scale=0.0)
+
 # ------------------------------------------------------------------------------------------------ recipes
 
 

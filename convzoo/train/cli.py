@@ -67,6 +67,7 @@ def _add_train(sub: Any) -> None:
     )
     g.add_argument("--warmup", type=int, help="warm-up length in schedule intervals")
     g.add_argument("--warmup-lr", type=float)
+    g.add_argument("--bn-lr-scale", type=float, help="learning rate × this for BN layers (weight decay ÷ it)")
     g.add_argument("--label-smoothing", type=float)
     g.add_argument("--clip-grad", type=float, help="clip the gradient norm to this value")
     g.add_argument("--augment", help="e.g. crop:4,flip or scale:0.08-1,flip,lighting:0.1 or none")
@@ -120,6 +121,7 @@ def build_config(args: argparse.Namespace) -> Any:
         "momentum",
         "weight_decay",
         "no_decay_bn_bias",
+        "bn_lr_scale",
         "schedule",
         "interval",
         "warmup",
@@ -297,8 +299,15 @@ def demo(out_dir: str = "runs") -> int:
     from convzoo.train.recipes import get_recipe
     from convzoo.train.trainer import TrainConfig, train
 
-    recipe = get_recipe("fast").replace(
-        epochs=12, batch_size=64, lr=0.1, augment="none", label_smoothing=0.0, channels_last=False
+    recipe = get_recipe("fast").replace(  # digits are not mirror-symmetric: no flips, not even at test time
+        epochs=12,
+        batch_size=64,
+        lr=0.1,
+        augment="none",
+        tta="none",
+        label_smoothing=0.0,
+        init="he",
+        channels_last=False,
     )
     cfg = TrainConfig(
         model=DEMO_MODEL,

@@ -415,6 +415,10 @@ def _train(
         raise ValueError(f"unknown init {r.init!r}: use 'he' or 'default'")
     if r.zero_init_residual:
         zero_init_residual(model, cfg.model)
+    init_from_data = getattr(model, "init_from_data", None)
+    if callable(init_from_data):  # data-dependent initialisation, e.g. airbench's whitening filters
+        pick = torch.randperm(len(data.train), generator=torch.Generator().manual_seed(cfg.seed))[:5000]
+        init_from_data(normalize(data.train.images[pick], data.mean, data.std))
     dtype = amp_dtype(device) if (r.amp if cfg.amp is None else cfg.amp) else None
     scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)  # loss scaling for fp16
     if cfg.amp and dtype is None:
@@ -453,6 +457,7 @@ def _train(
         no_decay_bn_bias=r.no_decay_bn_bias,
         eps=r.eps,
         alpha=r.alpha,
+        bn_lr_scale=r.bn_lr_scale,
     )
     sched_total = total_steps if r.interval == "step" else epochs
     schedule = build_schedule(

@@ -1,7 +1,7 @@
 """Training throughput of ``convzoo train`` beside a reference loop written the common way, in one run.
 
 Ours: the trainer itself (uint8 images in memory, pad-and-crop + flip as batch tensor ops, bf16 autocast where
-the CPU has native bf16, channels_last) with the ``fast`` recipe's settings at batch 128.
+the CPU has native bf16, channels_last) with the ``fast`` recipe's settings at batch 128 and the reference's pad-4 crops.
 Reference: ``torchvision.datasets.ImageFolder`` of PIL images, ``DataLoader`` (2 workers), ``RandomCrop(32,
 4)``,
 ``RandomHorizontalFlip``, ``ToTensor``, ``Normalize``, fp32, NCHW, SGD with momentum.
@@ -53,7 +53,9 @@ def train_flops_per_image(model_name: str, batch: int = 8) -> float:
 
 
 def ours(model: str, data: DataSplits, batch: int, steps: int, warmup: int, out: Path) -> float:
-    recipe = get_recipe("fast").replace(batch_size=batch, iterations=warmup + steps, epochs=None)
+    recipe = get_recipe("fast").replace(  # the reference's augmentation: pad-4 crops and flips
+        batch_size=batch, iterations=warmup + steps, epochs=None, augment="crop:4,flip"
+    )
     cfg = TrainConfig(
         model=model,
         data="cifar10-jpg",

@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import copy
 import csv
-import gc
 import io
 import json
 import threading
@@ -23,7 +22,7 @@ import torch
 from torch import nn
 
 from convzoo.inspect.output_size import ShapeError
-from convzoo.inspect.trace import ModuleRecord, min_input_size, trace
+from convzoo.inspect.trace import ModuleRecord, gc_paused, min_input_size, trace
 from convzoo.registry import UnknownModelError, block_info, create_model, model_info
 
 
@@ -314,20 +313,7 @@ def _meta_device_without_init() -> Iterator[None]:
             setattr(owner, attr, original)
 
 
-@contextlib.contextmanager
-def _gc_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector: a deep network allocates tens of thousands of small objects, and
-    the collections they trigger cost about a third of a summary of ResNet-1202."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
-
-
-@_gc_paused()
+@gc_paused()
 def build_meta(name: str, **create_kwargs: Any) -> tuple[nn.Module, tuple[int, int, int]]:
     """Build a registered model (or lecture block) on the meta device, with its default input size."""
     try:
@@ -364,7 +350,7 @@ def parse_input_size(text: str | Sequence[int]) -> tuple[int, ...]:
     return dims
 
 
-@_gc_paused()
+@gc_paused()
 def summary(
     model_or_name: nn.Module | str,
     input_size: Sequence[int] | str | None = None,

@@ -7,6 +7,7 @@ for branches and merges too: adds and concatenations take the widest input per a
 
 from __future__ import annotations
 
+import contextlib
 import gc
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
@@ -67,6 +68,20 @@ class RF:
             (pick[0].start[0], pick[1].start[1]),
             any(r.is_global for r in rfs),
         )
+
+
+@contextlib.contextmanager
+def gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector: building and tracing a deep network makes tens of thousands of
+    small objects and no cycles worth collecting; the collections they trigger cost about a third of a
+    summary of ResNet-1202."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def _pair(v: Any, default: Sequence[int] | None = None) -> tuple[int, int]:
@@ -394,10 +409,8 @@ def trace(
     batch = 2 if model.training else 1
     x = torch.empty((batch, *input_size), device="meta")
     tracer.seed(x)
-    gc_was_enabled = gc.isenabled()
-    gc.disable()  # the trace makes many short-lived objects and no cycles worth collecting
     try:
-        with torch.no_grad(), tracer:
+        with torch.no_grad(), tracer, gc_paused():
             model(x)
     except ShapeError:
         raise
@@ -407,8 +420,6 @@ def trace(
     finally:
         for h in handles:
             h.remove()
-        if gc_was_enabled:
-            gc.enable()
     if batch > 1:
         for table in (tracer.macs, tracer.other_ops):
             for k in table:

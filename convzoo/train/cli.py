@@ -11,6 +11,8 @@ import json
 import sys
 from typing import Any
 
+from convzoo.train.recipes import TTA_MODES
+
 __all__ = ["DEMO_MODEL", "build_config", "demo", "main", "register"]
 
 DEMO_MODEL = "lenet5_modern"
@@ -82,7 +84,7 @@ def _add_train(sub: Any) -> None:
     )
     g.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None)
     g.add_argument(
-        "--tta", choices=("none", "flip"), help="test-time augmentation of the evaluations: none or flip"
+        "--tta", choices=TTA_MODES, help="test-time augmentation of the evaluations: none or flip"
     )
     p.add_argument(
         "--model-arg",
@@ -272,7 +274,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--split", default="test", choices=("test", "train"))
     p.add_argument(
         "--tta",
-        choices=("none", "flip"),
+        choices=TTA_MODES,
         default="none",
         help="test-time augmentation: flip averages each image's and its mirror's softmax",
     )

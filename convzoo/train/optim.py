@@ -36,7 +36,7 @@ def param_groups(
     if bn_lr_scale != 1.0:
         if bn_lr_scale <= 0:
             raise ValueError(f"bn_lr_scale must be positive, got {bn_lr_scale}")
-        norm_types = (nn.modules.batchnorm._NormBase, nn.GroupNorm, nn.LayerNorm, nn.LocalResponseNorm)
+        norm_types = (nn.modules.batchnorm._NormBase, nn.GroupNorm, nn.LayerNorm)
         norm = {
             id(p) for m in model.modules() if isinstance(m, norm_types) for p in m.parameters(recurse=False)
         }

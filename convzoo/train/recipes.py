@@ -46,7 +46,7 @@ class Recipe:
     zero_init_residual: bool = False
     amp: bool = False  # bf16 autocast on CPU / mixed precision on CUDA
     channels_last: bool = False
-    tta: str = "none"  # test-time augmentation of the val/test evaluations: "none" or "flip"
+    tta: str = "none"  # test-time augmentation of the val/test evaluations: one of TTA_MODES
     model_kwargs: dict[str, Any] = field(default_factory=dict)
     note: str = ""
 
@@ -56,6 +56,8 @@ class Recipe:
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
+
+TTA_MODES: tuple[str, ...] = ("none", "flip")  # test-time augmentation: none, or each image and its mirror
 
 _JORDAN2024 = "Jordan (2024). 94% on CIFAR-10 in 3.29 Seconds on a Single GPU. arXiv:2404.00498, §2-3"
 _HE2015 = "He, Zhang, Ren, Sun (2015). Deep Residual Learning for Image Recognition. arXiv:1512.03385, §4.2"

@@ -30,7 +30,7 @@ from convzoo.layers import DropPath, he_normal_
 from convzoo.train import distributed as zdist
 from convzoo.train.checkpoint import CheckpointError, load_checkpoint, read_latest, save_checkpoint
 from convzoo.train.optim import build_optimizer
-from convzoo.train.recipes import Recipe, get_recipe
+from convzoo.train.recipes import TTA_MODES, Recipe, get_recipe
 from convzoo.train.schedules import build_schedule
 
 __all__ = [
@@ -206,9 +206,6 @@ def training_loss(
     for w, a in zip(aux_weights, aux, strict=False):
         loss = loss + w * F.cross_entropy(a.float(), y, label_smoothing=label_smoothing)
     return loss, logits
-
-
-TTA_MODES: tuple[str, ...] = ("none", "flip")
 
 
 @torch.no_grad()

@@ -345,6 +345,72 @@ def test_flip_and_identity():
     assert all(f or k for f, k in zip(flipped, kept, strict=True)) and any(flipped) and any(kept)
 
 
+def test_reflect_crop_is_a_window_of_the_reflection_padded_image():
+    x = _ramp()
+    aug = BatchAugment(AugmentSpec.parse("crop:2:reflect"), (0.0,) * 3, (1 / 255,) * 3)
+    out = aug(x, torch.Generator().manual_seed(0))
+    padded = torch.nn.functional.pad(x.float(), (2, 2, 2, 2), mode="reflect")
+    windows = [
+        [padded[i, :, a : a + 8, b : b + 8] for a in range(5) for b in range(5)] for i in range(len(x))
+    ]
+    hits = [[k for k, w in enumerate(ws) if torch.equal(out[i], w)] for i, ws in enumerate(windows)]
+    assert all(hits) and len({h[0] for h in hits}) > 1  # every image a window, not all the same one
+    with pytest.raises(ValueError, match="reflection padding of 8 needs images larger than 8×8"):
+        BatchAugment(AugmentSpec(crop_pad=8, crop_mode="reflect"), (0.0,) * 3, (1.0,) * 3)(x)
+    with pytest.raises(ValueError, match="unknown crop padding 'wrap'.*zeros, reflect"):
+        AugmentSpec.parse("crop:2:wrap")
+
+
+def test_alternating_flips_see_each_image_both_ways_every_two_epochs():
+    n = 64
+    x = _ramp(n)
+    spec = AugmentSpec.parse("crop:2:reflect,flip:alt")
+    assert (
+        spec.flip_alternate
+        and str(spec) == "crop:2:reflect,flip:alt"
+        and AugmentSpec.parse(str(spec)) == spec
+    )
+    aug = BatchAugment(AugmentSpec.parse("flip:alt"), (0.0,) * 3, (1 / 255,) * 3, num_images=n, seed=3)
+    index = torch.arange(n)
+
+    def flipped(epoch: int, rows: torch.Tensor) -> torch.Tensor:
+        out = aug(x[rows], torch.Generator().manual_seed(epoch), index=rows, epoch=epoch)
+        return torch.tensor([not torch.equal(o, x[r].float()) for o, r in zip(out, rows, strict=True)])
+
+    e0, e1, e2 = flipped(0, index), flipped(1, index), flipped(2, index)
+    assert 16 < e0.sum() < 48  # a random half in the first epoch
+    assert torch.equal(e1, ~e0) and torch.equal(e2, e0)  # then every other epoch
+    perm = torch.randperm(n, generator=torch.Generator().manual_seed(1))  # any order and batching
+    assert torch.equal(flipped(1, perm[:20]), ~e0[perm[:20]])
+    same_seed = BatchAugment(AugmentSpec.parse("flip:alt"), (0.0,) * 3, (1 / 255,) * 3, num_images=n, seed=3)
+    assert torch.equal(same_seed.first_flip, aug.first_flip)
+    with pytest.raises(ValueError, match="need num_images"):
+        BatchAugment(spec, (0.0,) * 3, (1.0,) * 3)
+    with pytest.raises(ValueError, match="need the images' dataset index"):
+        aug(x)
+    with pytest.raises(ValueError, match="unknown flip mode 'sometimes'"):
+        AugmentSpec.parse("flip:sometimes")
+
+
+def test_window_returns_a_random_part_of_each_augmented_image():
+    x = _ramp(6, 8)
+    aug = BatchAugment(AugmentSpec(flip=True), (0.0,) * 3, (1 / 255,) * 3)
+    full = aug(x, torch.Generator().manual_seed(2))
+    part = aug(x, torch.Generator().manual_seed(2), window=5)  # the same flips, then a 5×5 window
+    assert part.shape == (6, 3, 5, 5)
+    spots = [
+        [(a, b) for a in range(4) for b in range(4) if torch.equal(part[i], full[i, :, a : a + 5, b : b + 5])]
+        for i in range(6)
+    ]
+    assert all(spots) and len({s[0] for s in spots}) > 1
+    halves = [
+        aug(x[i : i + 3], torch.Generator().manual_seed(2), offset=i, total=6, window=5) for i in (0, 3)
+    ]
+    assert torch.equal(torch.cat(halves), part)
+    with pytest.raises(ValueError, match="window 9 must be between 1 and the image size 8"):
+        aug(x, window=9)
+
+
 def test_slices_of_a_global_batch_match_the_whole():
     x = _ramp(8)
     spec = AugmentSpec(crop_pad=4, flip=True, lighting=0.1, scale=(0.5, 1.0))

@@ -10,6 +10,7 @@ import argparse
 import csv
 import errno
 import json
+import math
 import os
 import random
 import signal
@@ -40,9 +41,9 @@ from convzoo.train import (
 )
 from convzoo.train import checkpoint as ckpt_mod
 from convzoo.train.cli import main, register
-from convzoo.train.optim import OPTIMIZER_NAMES
+from convzoo.train.optim import OPTIMIZER_NAMES, Lookahead
 from convzoo.train.schedules import build_schedule
-from convzoo.train.trainer import _mix, evaluate, he_init, training_loss
+from convzoo.train.trainer import _mix, evaluate, he_init, training_loss, tta_views
 
 TESTS = Path(__file__).resolve().parent
 ROOT = TESTS.parent
@@ -77,6 +78,16 @@ def tiny_net(num_classes: int = 10, in_chans: int = 1, **kw) -> TinyNet:
 def tiny_net_nobn(num_classes: int = 10, in_chans: int = 1) -> TinyNet:
     """No BN (per-process batch statistics) and no dropout: for comparing 2 processes with 1."""
     return TinyNet(num_classes, in_chans, bn=False, dropout=0.0)
+
+
+class FreezeNet(TinyNet):
+    """A TinyNet whose classifier bias trains for the first 1.5 epochs only (as airbench's whitening bias)."""
+
+    freeze_after = {"fc.bias": 1.5}
+
+
+def freeze_net(num_classes: int = 10, in_chans: int = 1) -> FreezeNet:
+    return FreezeNet(num_classes, in_chans)
 
 
 def fixed32_net(num_classes: int = 10, in_chans: int = 1) -> nn.Module:
@@ -130,6 +141,9 @@ def _cfg(tmp_path: Path, model: str = "test_train:tiny_net", **over) -> TrainCon
         channels_last=False,
         augment=over.pop("augment", "crop:1"),
         tta=over.pop("tta", "none"),
+        lookahead={},
+        small_crops={},
+        bn_lr_scale=1.0,
     )
     kw = dict(
         model=model,
@@ -187,7 +201,6 @@ def test_optimizer_options_reach_torch():
         build_optimizer(model, "sgd", 0.0)
 
 
-
 def test_bn_lr_scale_keeps_the_decay_per_step():
     """airbench's BN scaling: BN parameters at lr × s with weight decay ÷ s; everything else unchanged."""
     model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.Flatten(), nn.Linear(4, 2))
@@ -197,7 +210,11 @@ def test_bn_lr_scale_keeps_the_decay_per_step():
     assert by_group[-1] == (bn, 32.0, pytest.approx(1e-3 / 64))
     assert all(not (ids & bn) and lr == 0.5 and wd == 1e-3 for ids, lr, wd in by_group[:-1])
     undecayed = build_optimizer(model, "sgd", 0.5, weight_decay=1e-3, no_decay_bn_bias=True, bn_lr_scale=2)
-    assert [(len(g["params"]), g["weight_decay"]) for g in undecayed.param_groups] == [(2, 1e-3), (2, 0.0), (2, 0.0)]
+    assert [(len(g["params"]), g["weight_decay"]) for g in undecayed.param_groups] == [
+        (2, 1e-3),
+        (2, 0.0),
+        (2, 0.0),
+    ]
     schedule = build_schedule(opt, "onecycle", total_steps=10, interval="step")
     for _ in range(3):
         opt.step()
@@ -205,6 +222,7 @@ def test_bn_lr_scale_keeps_the_decay_per_step():
     assert opt.param_groups[-1]["lr"] == pytest.approx(64 * opt.param_groups[0]["lr"])  # scaled all along
     with pytest.raises(ValueError, match="bn_lr_scale must be positive"):
         build_optimizer(model, "sgd", 0.1, bn_lr_scale=0.0)
+
 
 # ------------------------------------------------------------------------------------------------ recipes
 
@@ -376,6 +394,144 @@ def test_flip_tta_averages_the_softmax_of_image_and_mirror(tmp_path, capsys):
     assert json.loads(capsys.readouterr().out)["err"] == pytest.approx(result.final_test_err, abs=1e-6)
 
 
+def test_flip_translate_tta_weighs_six_views():
+    x = torch.arange(2 * 3 * 4 * 5, dtype=torch.float32).view(2, 3, 4, 5)
+    views = tta_views(x, "flip-translate")
+    assert [w for w, _ in views] == [0.25, 0.25, 0.125, 0.125, 0.125, 0.125]
+    assert torch.equal(views[1][1], x.flip(3))
+    up_left, down_right = views[2][1], views[4][1]  # shifted by one pixel, the edge reflected
+    assert torch.equal(up_left[..., 1:, 1:], x[..., :-1, :-1]) and torch.equal(
+        up_left[..., 0, 1:], x[..., 1, :-1]
+    )
+    assert torch.equal(down_right[..., :-1, :-1], x[..., 1:, 1:]) and torch.equal(
+        views[5][1], down_right.flip(3)
+    )
+    assert [w for w, _ in tta_views(x, "flip")] == [0.5, 0.5] and tta_views(x, "none")[0][1] is x
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(3 * 4 * 5, 6)).eval()
+    images = torch.randint(0, 256, (40, 3, 4, 5), dtype=torch.uint8)
+    data = ImageSet(images, torch.randint(0, 6, (40,)), [str(i) for i in range(6)])
+    mean, std = (0.5, 0.4, 0.3), (0.2, 0.25, 0.3)
+    with torch.no_grad():
+        p = sum(w * model(v).softmax(1) for w, v in tta_views(normalize(images, mean, std), "flip-translate"))
+    out = evaluate(model, data, mean, std, batch_size=16, tta="flip-translate")
+    assert out["err"] == pytest.approx(100 - 100 * (p.argmax(1) == data.labels).float().mean().item())
+    assert out["loss"] == pytest.approx(-p[torch.arange(40), data.labels].log().mean().item(), rel=1e-5)
+
+
+def test_lookahead_moves_the_slow_weights_part_way_every_k_steps():
+    """slow ← slow + α(fast − slow), fast ← slow every k steps, α = 1 − decay·(t/T)^power (Zhang et al. 2019
+    with power 0; Jordan 2024's growing average with power 3)."""
+    model = nn.Sequential(nn.Linear(3, 2), nn.BatchNorm1d(2))
+    la = Lookahead(model, total_steps=10, every=2, decay=0.5, power=0.0)
+    assert la.alpha(7) == 0.5 and Lookahead(model, 10, 2, 0.5, 3.0).alpha(5) == pytest.approx(1 - 0.5 / 8)
+    w0 = model[0].weight.detach().clone()
+    with torch.no_grad():
+        model[0].weight.add_(1.0)
+        model[1].running_mean.add_(4.0)  # buffers are averaged too
+    la.step(1)  # not a multiple of every: nothing happens
+    assert torch.equal(model[0].weight, w0 + 1)
+    la.step(2)
+    assert torch.allclose(model[0].weight, w0 + 0.5) and torch.allclose(
+        model[1].running_mean, torch.full((2,), 2.0)
+    )
+    assert torch.allclose(la.slow["0.weight"], w0 + 0.5)
+    with torch.no_grad():
+        model[0].weight.add_(1.0)
+    la.finish(3)  # one last update for the step since the previous one, then the slow weights
+    assert torch.allclose(model[0].weight, w0 + 1.0) and torch.allclose(la.slow["0.weight"], w0 + 1.0)
+    with torch.no_grad():
+        model[0].weight.add_(1.0)
+    la.finish(4)  # on an update step (already taken): just the slow weights
+    assert torch.allclose(model[0].weight, w0 + 1.0)
+    copy = Lookahead(model, 10, 2, 0.5)
+    copy.load_state_dict({k: v + 1 for k, v in la.state_dict().items()})
+    assert torch.allclose(copy.slow["0.weight"], w0 + 2.0)
+    assert model[1].num_batches_tracked.dtype == torch.int64 and "1.num_batches_tracked" not in la.slow
+    with pytest.raises(ValueError, match="do not match|does not match"):
+        copy.load_state_dict({"x": torch.zeros(1)})
+    with pytest.raises(ValueError, match="'decay' must be in"):
+        Lookahead(model, 10, 2, decay=1.0)
+
+
+def test_a_parameter_frozen_after_some_epochs_stops_changing(tmp_path, monkeypatch):
+    """``freeze_after`` (airbench's whitening bias: 3 epochs) trains the parameter for 1.5 epochs here."""
+    from convzoo.train import trainer as trainer_mod
+
+    states: dict[int, dict[str, torch.Tensor]] = {}
+    real_save = trainer_mod.save_checkpoint
+
+    def recording_save(ckpt_dir, model, state, metadata, index):
+        states[state["loop"]["global_step"]] = {k: v.clone() for k, v in model.state_dict().items()}
+        return real_save(ckpt_dir, model, state, metadata, index=index)
+
+    monkeypatch.setattr(trainer_mod, "save_checkpoint", recording_save)
+    result = train(_cfg(tmp_path, "test_train:freeze_net", epochs=3, checkpoint_every=1), log=_quiet)
+    spe = 200 // 32
+    last, frozen_at = 3 * spe, math.ceil(1.5 * spe)
+    assert set(states) == set(range(1, last + 1))
+    assert not torch.equal(states[frozen_at - 1]["fc.bias"], states[frozen_at]["fc.bias"])  # trained until
+    assert torch.equal(states[frozen_at]["fc.bias"], states[last]["fc.bias"])  # then never again
+    assert not torch.equal(states[frozen_at]["fc.weight"], states[last]["fc.weight"])
+    assert result.model.fc.bias.requires_grad is False
+
+    class Bad(TinyNet):
+        freeze_after = {"whiten.bias": 3}
+
+    with pytest.raises(
+        ValueError, match="freeze_after names parameters the model does not have: whiten.bias"
+    ):
+        trainer_mod.frozen_after(Bad(), 10)
+
+
+def test_small_crops_are_skipped_where_they_cannot_apply(tmp_path):
+    """A model with a fixed-size classifier, or images no larger than the crops: full-size training, said so."""
+    recipe = get_recipe("fast").replace(epochs=1, small_crops={"size": 24, "epochs": 1}, amp=False)
+    said: list[str] = []
+    cfg = _cfg(tmp_path, "test_train:fixed32_net", image_size=32, recipe=recipe, name="fixed")
+    assert np.isfinite(train(cfg, log=said.append).metrics[-1]["train_loss"])
+    assert any("cannot take the recipe's 24×24 small crops; training at full size" in s for s in said)
+    assert np.isfinite(train(_cfg(tmp_path, recipe=recipe, name="digits8"), log=_quiet).metrics[-1]["train_loss"])
+    bad = _cfg(tmp_path, recipe=recipe.replace(small_crops={"size": 4, "epoch": 1}), name="bad")
+    with pytest.raises(ValueError, match="small_crops takes size and epochs"):
+        train(bad, log=_quiet)
+
+
+def test_lookahead_from_the_command_line(tmp_path, capsys):
+    assert (
+        main(
+            _train_argv(tmp_path, "la", epochs=1, augment="crop:1:reflect,flip:alt")
+            + ["--lookahead", "every=4", "--lookahead", "decay=0.5", "--tta", "flip-translate"]
+        )
+        == 0
+    )
+    config = json.loads((tmp_path / "la" / "config.json").read_text())
+    assert config["recipe"]["lookahead"] == {"every": 4, "decay": 0.5, "power": 3}  # merged with the recipe's
+    assert (
+        config["recipe"]["augment"] == "crop:1:reflect,flip:alt"
+        and config["recipe"]["tta"] == "flip-translate"
+    )
+    state = torch.load(ckpt_mod.read_latest(tmp_path / "la" / "checkpoints") / "state.pt", weights_only=True)
+    assert set(state["lookahead"]) == set(_weights(tmp_path / "la")) - {"bn.num_batches_tracked"}
+    assert (
+        main(_train_argv(tmp_path, "sc", epochs=2) + ["--small-crops", "size=6", "--small-crops", "epochs=1"])
+        == 0
+    )
+    assert json.loads((tmp_path / "sc" / "config.json").read_text())["recipe"]["small_crops"] == {
+        "size": 6,
+        "epochs": 1,
+    }
+    capsys.readouterr()
+    assert main(_train_argv(tmp_path, "sc2", epochs=1) + ["--small-crops", "size=0"]) != 0
+    assert "small_crops size must be at least 1 pixel, got 0" in capsys.readouterr().err
+    capsys.readouterr()
+    assert main(_train_argv(tmp_path, "la2", epochs=1) + ["--lookahead", "rate=3"]) != 0
+    assert "--lookahead knows every, decay, power, not rate" in capsys.readouterr().err
+    assert main(_train_argv(tmp_path, "la3", epochs=1) + ["--lookahead", "every=0"]) == 0
+    assert json.loads((tmp_path / "la3" / "config.json").read_text())["recipe"]["lookahead"] == {}
+
+
 def _env() -> dict[str, str]:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(TESTS), str(ROOT), env.get("PYTHONPATH", "")])
@@ -386,7 +542,12 @@ def _env() -> dict[str, str]:
 
 
 def _train_argv(
-    out: Path, name: str, model: str = "test_train:tiny_net", epochs: int = 4, batch: int = 16
+    out: Path,
+    name: str,
+    model: str = "test_train:tiny_net",
+    epochs: int = 4,
+    batch: int = 16,
+    augment: str = "crop:1,flip",
 ) -> list[str]:
     return [
         "train",
@@ -404,7 +565,7 @@ def _train_argv(
         "--no-amp",
         "--no-channels-last",
         "--augment",
-        "crop:1,flip",
+        augment,
         "--threads",
         "1",
         "--out",
@@ -421,14 +582,29 @@ def _weights(run: Path) -> dict[str, torch.Tensor]:
 
 @pytest.mark.slow
 def test_resume_after_sigkill_is_bit_identical(tmp_path):
-    """Kill a run with SIGKILL at a random moment (mid-epoch, maybe mid-save), resume it, compare weights."""
+    """Kill a run with SIGKILL at a random moment (mid-epoch, maybe mid-save), resume it, compare weights.
+
+    The run carries every piece of state the loop has: BN statistics, dropout, momentum, the schedule,
+    reflection-padded crops with alternating flips, Lookahead's slow weights and a parameter frozen after
+    1.5 epochs.
+    """
     py = [sys.executable, "-m", "convzoo.train"]
+    extra = ["--lookahead", "every=3", "--lookahead", "decay=0.6", "--lookahead", "power=1"]
     ref = subprocess.run(
-        py + _train_argv(tmp_path, "ref"), env=_env(), capture_output=True, text=True, timeout=300
+        py + _train_argv(tmp_path, "ref", "test_train:freeze_net", augment="crop:1:reflect,flip:alt") + extra,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert ref.returncode == 0, ref.stderr
 
-    argv = _train_argv(tmp_path, "killed") + ["--checkpoint-every", "1", "--resume"]
+    argv = _train_argv(tmp_path, "killed", "test_train:freeze_net", augment="crop:1:reflect,flip:alt") + [
+        *extra,
+        "--checkpoint-every",
+        "1",
+        "--resume",
+    ]
     proc = subprocess.Popen(py + argv, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     latest = tmp_path / "killed" / "checkpoints" / "latest"
     deadline = time.time() + 120

@@ -110,6 +110,10 @@ def compare_optimizers(
         amp=False,
         channels_last=False,
         weight_decay=5e-4,
+        lookahead={},  # the optimizer alone, not Lookahead on top of it
+        small_crops={},
+        augment="crop:2,flip",
+        tta="flip",
     )
     runs: dict[str, list[dict[str, Any]]] = {}
     for name in names:

@@ -72,7 +72,27 @@ def _add_train(sub: Any) -> None:
     g.add_argument("--bn-lr-scale", type=float, help="learning rate × this for BN layers (weight decay ÷ it)")
     g.add_argument("--label-smoothing", type=float)
     g.add_argument("--clip-grad", type=float, help="clip the gradient norm to this value")
-    g.add_argument("--augment", help="e.g. crop:4,flip or scale:0.08-1,flip,lighting:0.1 or none")
+    g.add_argument(
+        "--augment",
+        help="e.g. crop:4,flip or scale:0.08-1,flip,lighting:0.1 or none; crop:2:reflect pads by reflection, "
+        "flip:alt alternates each image's flip between epochs",
+    )
+    g.add_argument(
+        "--lookahead",
+        type=_kv,
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="Lookahead over the optimizer: every=5 decay=0.77 power=3 (repeatable; every=0 turns it off)",
+    )
+    g.add_argument(
+        "--small-crops",
+        type=_kv,
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="train the first epochs on random windows: size=24 epochs=4 (repeatable; epochs=0 turns it off)",
+    )
     g.add_argument("--val-size", type=float, help="hold out this many (or this fraction of) training images")
     g.add_argument("--init", choices=("he", "default"))
     g.add_argument("--zero-init-residual", action=argparse.BooleanOptionalAction, default=None)
@@ -84,7 +104,10 @@ def _add_train(sub: Any) -> None:
     )
     g.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None)
     g.add_argument(
-        "--tta", choices=TTA_MODES, help="test-time augmentation of the evaluations: none or flip"
+        "--tta",
+        choices=TTA_MODES,
+        help="test-time augmentation of the evaluations: flip averages each image's and its mirror's softmax, "
+        "flip-translate also both shifted by ±1 pixel (6 views)",
     )
     p.add_argument(
         "--model-arg",
@@ -154,6 +177,16 @@ def build_config(args: argparse.Namespace) -> Any:
             **over.get("schedule_params", recipe.schedule_params),
             **dict(args.schedule_param),
         }
+    dict_options = {"lookahead": (("every", "decay", "power"), "every"), "small_crops": (("size", "epochs"), "epochs")}
+    for option, (keys, off) in dict_options.items():  # recipe fields given as KEY=VALUE pairs; off=0 disables
+        pairs = getattr(args, option)
+        if pairs:
+            merged = {**getattr(recipe, option), **dict(pairs)}
+            unknown = sorted(set(merged) - set(keys))
+            if unknown:
+                flag = "--" + option.replace("_", "-")
+                raise ValueError(f"{flag} knows {', '.join(keys)}, not {', '.join(unknown)}")
+            over[option] = {} if merged.get(off) == 0 else merged
     recipe = recipe.replace(**over)
     return TrainConfig(
         model=args.model,
@@ -276,7 +309,8 @@ def register(subparsers: Any) -> None:
         "--tta",
         choices=TTA_MODES,
         default="none",
-        help="test-time augmentation: flip averages each image's and its mirror's softmax",
+        help="test-time augmentation: flip averages each image's and its mirror's softmax, flip-translate "
+        "also both shifted by ±1 pixel (6 views)",
     )
     p.add_argument("--per-class", type=int)
     p.add_argument("--json", action="store_true")
@@ -310,6 +344,8 @@ def demo(out_dir: str = "runs") -> int:
         label_smoothing=0.0,
         init="he",
         channels_last=False,
+        lookahead={},
+        small_crops={},  # LeNet-5's classifier needs the whole 32×32 image
     )
     cfg = TrainConfig(
         model=DEMO_MODEL,

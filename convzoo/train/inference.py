@@ -37,7 +37,8 @@ def evaluate_checkpoint(
     tta: str = "none",
 ) -> dict[str, float]:
     """Top-1 / top-5 error and loss of a checkpoint on the ``split`` of ``data`` (default: the data it was
-    trained on), resized as in training; ``tta="flip"`` also averages over mirror images.
+    trained on), resized as in training; ``tta`` averages over views as
+    :func:`convzoo.train.trainer.tta_views` says.
     """
     model, meta = load_trained(path)
     size = meta["image_size"]

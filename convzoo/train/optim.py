@@ -1,4 +1,5 @@
-"""Optimizers of the lectures, built on ``torch.optim``; weight decay optionally kept off BN and biases."""
+"""Optimizers of the lectures, built on ``torch.optim``; weight decay optionally kept off BN and biases;
+Lookahead on top of any of them."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import difflib
 import torch
 from torch import nn
 
-__all__ = ["OPTIMIZER_NAMES", "build_optimizer", "param_groups"]
+__all__ = ["OPTIMIZER_NAMES", "Lookahead", "build_optimizer", "param_groups"]
 
 OPTIMIZER_NAMES: tuple[str, ...] = (
     "sgd",
@@ -98,3 +99,58 @@ def build_optimizer(
     if key in ("adam", "amsgrad"):
         return torch.optim.Adam(groups, lr=lr, betas=betas, amsgrad=amsgrad or key == "amsgrad", **extra)
     return torch.optim.AdamW(groups, lr=lr, betas=betas, amsgrad=amsgrad, **extra)
+
+
+class Lookahead:
+    """Lookahead (Zhang, Lucas, Hinton & Ba 2019, arXiv:1907.08610) over a model's floating-point state.
+
+    Every ``every`` optimizer steps the slow copy moves toward the model, slow ← slow + α·(model − slow),
+    and the model restarts from it, model ← slow. α = 1 − ``decay``·(t/T)^``power`` at step t of T: with
+    ``power`` 0 it is the paper's constant α = 1 − decay; Jordan 2024 (airbench) uses decay 0.95⁵ and power
+    3, an average that starts as a plain copy and grows stronger as the learning rate anneals. The state
+    covers BN running statistics as well as parameters (as airbench's does). :meth:`finish` ends training
+    on the slow weights, after one last update if steps were taken since the previous one (airbench drops
+    those steps, which would undo a whole run shorter than ``every`` steps).
+    """
+
+    def __init__(self, model: nn.Module, total_steps: int, every: int = 5, decay: float = 0.5, power: float = 0.0):
+        if every < 1:
+            raise ValueError(f"lookahead 'every' must be a positive number of steps, got {every}")
+        if not 0.0 <= decay < 1.0:
+            raise ValueError(f"lookahead 'decay' must be in [0, 1), got {decay}")
+        if total_steps < 1:
+            raise ValueError(f"lookahead needs the run's total_steps >= 1, got {total_steps}")
+        self.every, self.decay, self.power, self.total_steps = int(every), float(decay), float(power), total_steps
+        self.tensors = {k: v for k, v in model.state_dict().items() if v.is_floating_point()}
+        self.slow = {k: v.detach().clone() for k, v in self.tensors.items()}
+
+    def alpha(self, step: int) -> float:
+        """How far the slow weights move toward the model at ``step`` (1 = a plain copy)."""
+        return 1.0 - self.decay * (step / self.total_steps) ** self.power
+
+    @torch.no_grad()
+    def step(self, step: int) -> None:
+        """Call after optimizer step number ``step`` (counted from 1)."""
+        if step % self.every == 0:
+            a = self.alpha(step)
+            for k, v in self.tensors.items():
+                self.slow[k].lerp_(v, a)
+                v.copy_(self.slow[k])
+
+    @torch.no_grad()
+    def finish(self, step: int) -> None:
+        """End training at ``step`` on the slow weights (updated once more if ``step`` is not an update step)."""
+        a = 0.0 if step % self.every == 0 else self.alpha(step)
+        for k, v in self.tensors.items():
+            self.slow[k].lerp_(v, a)
+            v.copy_(self.slow[k])
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        return dict(self.slow)
+
+    def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
+        missing = set(self.slow) ^ set(state)
+        if missing:
+            raise ValueError(f"lookahead state does not match the model: keys {sorted(missing)[:5]} differ")
+        for k, v in state.items():
+            self.slow[k].copy_(v)

@@ -29,7 +29,7 @@ from convzoo.data import AugmentSpec, BatchAugment, DataSplits, ImageSet, lighti
 from convzoo.layers import DropPath, he_normal_
 from convzoo.train import distributed as zdist
 from convzoo.train.checkpoint import CheckpointError, load_checkpoint, read_latest, save_checkpoint
-from convzoo.train.optim import build_optimizer
+from convzoo.train.optim import Lookahead, build_optimizer
 from convzoo.train.recipes import TTA_MODES, Recipe, get_recipe
 from convzoo.train.schedules import build_schedule
 
@@ -42,6 +42,7 @@ __all__ = [
     "he_init",
     "train",
     "training_loss",
+    "tta_views",
 ]
 
 
@@ -187,6 +188,35 @@ def zero_init_residual(model: nn.Module, name: str) -> None:
     fn()
 
 
+def frozen_after(model: nn.Module, steps_per_epoch: int) -> list[tuple[nn.Parameter, int]]:
+    """(parameter, step it stops training at) for each entry of the model's ``freeze_after`` (parameter name →
+    epochs it trains for; airbench's whitening bias trains for 3)."""
+    spec: dict[str, float] = getattr(model, "freeze_after", {}) or {}
+    named = dict(model.named_parameters())
+    unknown = sorted(set(spec) - set(named))
+    if unknown:
+        raise ValueError(f"freeze_after names parameters the model does not have: {', '.join(unknown)}")
+    return [(named[k], math.ceil(epochs * steps_per_epoch)) for k, epochs in spec.items()]
+
+
+def small_crops(r: Recipe, steps_per_epoch: int, size: tuple[int, int, int]) -> tuple[int | None, int]:
+    """The recipe's ``small_crops`` as (window size, step it ends at): the first epochs train on random
+    size×size windows of the augmented images, cheaper steps while the network learns coarse features
+    (progressive resizing, as fast.ai's DAWNBench runs grew the image size; here by cropping, so the pixel
+    scale stays the test images')."""
+    if not r.small_crops:
+        return None, 0
+    unknown = sorted(set(r.small_crops) - {"size", "epochs"})
+    if unknown or "size" not in r.small_crops:
+        raise ValueError(f"small_crops takes size and epochs, got {r.small_crops}")
+    window = int(r.small_crops["size"])
+    if window < 1:
+        raise ValueError(f"small_crops size must be at least 1 pixel, got {window}")
+    if window >= min(size[1:]):  # images already that small: nothing to crop
+        return None, 0
+    return window, math.ceil(float(r.small_crops.get("epochs", 1)) * steps_per_epoch)
+
+
 def training_loss(
     out: Any, y: torch.Tensor, aux_weights: tuple[float, ...], label_smoothing: float = 0.0
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -208,6 +238,24 @@ def training_loss(
     return loss, logits
 
 
+def tta_views(x: torch.Tensor, tta: str) -> list[tuple[float, torch.Tensor]]:
+    """The (weight, batch) views that test-time augmentation ``tta`` averages over (weights sum to 1).
+
+    ``flip``: the batch and its mirror image, ½ each. ``flip-translate`` (Jordan 2024's 6 views): those two
+    at ¼ each, and both of them shifted one pixel up-left and one pixel down-right (reflection at the
+    edges) at ⅛ each.
+    """
+    if tta == "none":
+        return [(1.0, x)]
+    views = [(0.5, x), (0.5, x.flip(3))]
+    if tta == "flip":
+        return views
+    h, w = x.shape[-2:]
+    padded = F.pad(x, (1, 1, 1, 1), mode="reflect")
+    shifted = [padded[..., :h, :w], padded[..., 2:, 2:]]
+    return [(0.25, x), (0.25, x.flip(3))] + [(0.125, v) for s in shifted for v in (s, s.flip(3))]
+
+
 @torch.no_grad()
 def evaluate(
     model: nn.Module,
@@ -225,9 +273,9 @@ def evaluate(
     """Loss, top-1 and top-5 error (%) of ``model`` on ``data`` (sharded across processes when
     distributed).
 
-    ``tta="flip"`` averages the softmax of each image and its mirror image (test-time augmentation, as
-    AlexNet averaged its predictions over patches and their reflections); the loss is then the negative log
-    of the averaged probability.
+    ``tta`` other than ``"none"`` averages the softmax over the views of :func:`tta_views` (test-time
+    augmentation, as AlexNet averaged its predictions over patches and their reflections); the loss is then
+    the negative log of the averaged probability.
     """
     if tta not in TTA_MODES:
         raise ValueError(f"unknown test-time augmentation {tta!r}; choose one of: {', '.join(TTA_MODES)}")
@@ -241,16 +289,15 @@ def evaluate(
     for i in range(0, len(idx), batch_size):
         j = idx[i : i + batch_size]
         x = normalize(data.images[j].to(device), mean, std)
-        if channels_last:
-            x = x.contiguous(memory_format=torch.channels_last)
         y = data.labels[j].to(device)
-        with torch.autocast(device.type, dtype=amp or torch.bfloat16, enabled=amp is not None):
-            logits = model(x)
-            if tta == "flip":
-                flipped = model(x.flip(3))
-        logits = logits.float()
-        if tta == "flip":
-            logits = torch.logaddexp(logits.log_softmax(1), flipped.float().log_softmax(1)) - math.log(2)
+        log_probs = []
+        for weight, view in tta_views(x, tta):
+            if channels_last:
+                view = view.contiguous(memory_format=torch.channels_last)
+            with torch.autocast(device.type, dtype=amp or torch.bfloat16, enabled=amp is not None):
+                out = model(view).float()
+            log_probs.append(out if tta == "none" else out.log_softmax(1) + math.log(weight))
+        logits = torch.stack(log_probs).logsumexp(0) if tta != "none" else log_probs[0]
         sums[0] += F.cross_entropy(logits, y, reduction="sum").item()
         top = logits.topk(k, dim=1).indices
         sums[1] += (top[:, 0] == y).sum().item()
@@ -403,6 +450,13 @@ def _train(
             say(f"skipped {len(split.skipped)} unreadable image(s), e.g. {split.skipped[0]}")
     num_classes, size = len(data.classes), data.image_size
     check_input_size(cfg, size, num_classes)
+    window, _ = small_crops(r, 1, size)
+    if window is not None:
+        try:
+            check_input_size(cfg, (size[0], window, window), num_classes)
+        except ValueError:
+            say(f"note: {cfg.model} cannot take the recipe's {window}×{window} small crops; training at full size")
+            r = r.replace(small_crops={})
 
     torch.manual_seed(_mix(cfg.seed, 0xC0FFEE))
     model = build_model(cfg.model, num_classes, size[0], **cfg.model_kwargs)
@@ -467,11 +521,19 @@ def _train(
         **r.schedule_params,
     )
     pca = lighting_pca(data.train.images) if r.augment and AugmentSpec.parse(r.augment).lighting else None
-    augment = BatchAugment(AugmentSpec.parse(r.augment), data.mean, data.std, pca)
+    augment = BatchAugment(
+        AugmentSpec.parse(r.augment), data.mean, data.std, pca, num_images=n_train, seed=_mix(cfg.seed, 4)
+    )
+    lookahead = Lookahead(model, total_steps, **r.lookahead) if r.lookahead else None
+    freeze = frozen_after(model, spe)
+    window, window_steps = small_crops(r, spe, size)
     net: nn.Module = model
     if info.enabled:
-        # stochastic depth skips whole residual branches in some steps: their parameters get no gradient
-        skips = any(isinstance(m, DropPath) and m.drop_prob > 0 and m.mode == "batch" for m in model.modules())
+        # stochastic depth skips whole residual branches in some steps, and parameters trained only for the
+        # first epochs stop: their parameters get no gradient
+        skips = bool(freeze) or any(
+            isinstance(m, DropPath) and m.drop_prob > 0 and m.mode == "batch" for m in model.modules()
+        )
         net = nn.parallel.DistributedDataParallel(
             model, device_ids=[device.index] if device.type == "cuda" else None, find_unused_parameters=skips
         )
@@ -512,6 +574,10 @@ def _train(
         schedule.load_state_dict(state["schedule"])
         if state.get("scaler"):
             scaler.load_state_dict(state["scaler"])
+        if lookahead is not None:
+            if "lookahead" not in state:
+                raise CheckpointError(f"{latest} was saved by a run without lookahead; resume it with its recipe")
+            lookahead.load_state_dict(state["lookahead"])
         loop = state["loop"]
         rows = list(state["metrics"])
         best = float(state["best"])
@@ -547,6 +613,7 @@ def _train(
                 "optimizer": optimizer.state_dict(),
                 "schedule": schedule.state_dict(),
                 "scaler": scaler.state_dict(),
+                **({"lookahead": lookahead.state_dict()} if lookahead is not None else {}),
                 "loop": dict(loop),
                 "metrics": rows,
                 "best": best,
@@ -586,10 +653,16 @@ def _train(
                 gen,
                 offset=info.rank * local_batch,
                 total=global_batch,
+                index=mine,
+                epoch=epoch,
+                window=window if gstep < window_steps else None,
             )
             y = data.train.labels[mine].to(device, non_blocking=True)
             if channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
+            for p, last_step in freeze:
+                if p.requires_grad != (gstep < last_step):
+                    p.requires_grad_(gstep < last_step)
             torch.manual_seed(_mix(cfg.seed, gstep, 3, info.rank))  # dropout, drop-path
             with torch.autocast(device.type, dtype=dtype or torch.bfloat16, enabled=dtype is not None):
                 loss, logits = training_loss(net(x), y, aux_weights, r.label_smoothing)
@@ -617,6 +690,10 @@ def _train(
             scaler.step(optimizer)
             scaler.update()
             gstep += 1
+            if lookahead is not None:
+                lookahead.step(gstep)
+                if gstep == stop_step:
+                    lookahead.finish(gstep)
             if schedule.interval == "step":
                 schedule.step()
             with torch.no_grad():

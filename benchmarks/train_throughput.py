@@ -53,8 +53,13 @@ def train_flops_per_image(model_name: str, batch: int = 8) -> float:
 
 
 def ours(model: str, data: DataSplits, batch: int, steps: int, warmup: int, out: Path) -> float:
-    recipe = get_recipe("fast").replace(  # the reference's augmentation: pad-4 crops and flips
-        batch_size=batch, iterations=warmup + steps, epochs=None, augment="crop:4,flip"
+    recipe = get_recipe("fast").replace(  # the reference's augmentation: pad-4 crops and flips, full size
+        batch_size=batch,
+        iterations=warmup + steps,
+        epochs=None,
+        augment="crop:4,flip",
+        small_crops={},
+        lookahead={},
     )
     cfg = TrainConfig(
         model=model,

@@ -251,9 +251,9 @@ RECIPES: dict[str, Recipe] = {
             "quick CPU runs (the super-convergence idea of Smith & Topin 2017, arXiv:1708.07120); from Jordan "
             "2024 (arXiv:2404.00498): label smoothing 0.2, BN biases at 64× the learning rate, Lookahead, "
             "reflection-padded 2-pixel translations, alternating flips and 6-view test-time augmentation; "
-            "24×24 crops for the first half (progressive resizing, as fast.ai's DAWNBench runs)",
+            "24×24 crops for the first 4 epochs (progressive resizing, as fast.ai's DAWNBench runs)",
             summary="SGD Nesterov 0.9, one-cycle to lr 0.2 (BN ×64), wd 5e-4 (not on BN/bias), batch 128, 10 "
-            "epochs (the first 5 on 24×24 crops), Lookahead every 40 steps, label smoothing 0.2, "
+            "epochs (the first 4 on 24×24 crops), Lookahead every 40 steps, label smoothing 0.2, "
             "reflection-padded 2-pixel crops, alternating flips, 6-view TTA, bf16 autocast, channels_last",
             optimizer="nesterov",
             lr=0.2,
@@ -269,7 +269,7 @@ RECIPES: dict[str, Recipe] = {
             augment="crop:2:reflect,flip:alt",
             tta="flip-translate",
             lookahead={"every": 40, "decay": 0.95**5, "power": 3},  # airbench's 5 steps of 1024 images
-            small_crops={"size": 24, "epochs": 5},
+            small_crops={"size": 24, "epochs": 4},
             amp=True,
             channels_last=True,
             note="small crops need a network with global pooling before its classifier; turn them off with "

@@ -129,21 +129,19 @@ class Lookahead:
         return 1.0 - self.decay * (step / self.total_steps) ** self.power
 
     @torch.no_grad()
+    def _update(self, alpha: float) -> None:
+        for k, v in self.tensors.items():
+            self.slow[k].lerp_(v, alpha)
+            v.copy_(self.slow[k])
+
     def step(self, step: int) -> None:
         """Call after optimizer step number ``step`` (counted from 1)."""
         if step % self.every == 0:
-            a = self.alpha(step)
-            for k, v in self.tensors.items():
-                self.slow[k].lerp_(v, a)
-                v.copy_(self.slow[k])
+            self._update(self.alpha(step))
 
-    @torch.no_grad()
     def finish(self, step: int) -> None:
         """End training at ``step`` on the slow weights (updated once more if ``step`` is not an update step)."""
-        a = 0.0 if step % self.every == 0 else self.alpha(step)
-        for k, v in self.tensors.items():
-            self.slow[k].lerp_(v, a)
-            v.copy_(self.slow[k])
+        self._update(0.0 if step % self.every == 0 else self.alpha(step))
 
     def state_dict(self) -> dict[str, torch.Tensor]:
         return dict(self.slow)

@@ -272,8 +272,8 @@ RECIPES: dict[str, Recipe] = {
             small_crops={"size": 24, "epochs": 4},
             amp=True,
             channels_last=True,
-            note="small crops need a network with global pooling before its classifier; turn them off with "
-            "--small-crops epochs=0 for one without (e.g. LeNet-5, AlexNet)",
+            note="small crops need a network with global pooling before its classifier; one without (e.g. "
+            "LeNet-5, AlexNet) trains at full size throughout, with a note",
         ),
     ]
 }

@@ -199,8 +199,8 @@ def frozen_after(model: nn.Module, steps_per_epoch: int) -> list[tuple[nn.Parame
     return [(named[k], math.ceil(epochs * steps_per_epoch)) for k, epochs in spec.items()]
 
 
-def small_crops(r: Recipe, steps_per_epoch: int, size: tuple[int, int, int]) -> tuple[int | None, int]:
-    """The recipe's ``small_crops`` as (window size, step it ends at): the first epochs train on random
+def small_crops(r: Recipe, size: tuple[int, int, int]) -> tuple[int | None, float]:
+    """The recipe's ``small_crops`` as (window size, epochs): the first epochs train on random
     size×size windows of the augmented images, cheaper steps while the network learns coarse features
     (progressive resizing, as fast.ai's DAWNBench runs grew the image size; here by cropping, so the pixel
     scale stays the test images')."""
@@ -214,7 +214,7 @@ def small_crops(r: Recipe, steps_per_epoch: int, size: tuple[int, int, int]) -> 
         raise ValueError(f"small_crops size must be at least 1 pixel, got {window}")
     if window >= min(size[1:]):  # images already that small: nothing to crop
         return None, 0
-    return window, math.ceil(float(r.small_crops.get("epochs", 1)) * steps_per_epoch)
+    return window, float(r.small_crops.get("epochs", 1))
 
 
 def training_loss(
@@ -296,8 +296,8 @@ def evaluate(
                 view = view.contiguous(memory_format=torch.channels_last)
             with torch.autocast(device.type, dtype=amp or torch.bfloat16, enabled=amp is not None):
                 out = model(view).float()
-            log_probs.append(out if tta == "none" else out.log_softmax(1) + math.log(weight))
-        logits = torch.stack(log_probs).logsumexp(0) if tta != "none" else log_probs[0]
+            log_probs.append(out.log_softmax(1) + math.log(weight))
+        logits = torch.stack(log_probs).logsumexp(0)  # log of the weighted mean of the views' softmax
         sums[0] += F.cross_entropy(logits, y, reduction="sum").item()
         top = logits.topk(k, dim=1).indices
         sums[1] += (top[:, 0] == y).sum().item()
@@ -450,13 +450,13 @@ def _train(
             say(f"skipped {len(split.skipped)} unreadable image(s), e.g. {split.skipped[0]}")
     num_classes, size = len(data.classes), data.image_size
     check_input_size(cfg, size, num_classes)
-    window, _ = small_crops(r, 1, size)
+    window, window_epochs = small_crops(r, size)
     if window is not None:
         try:
             check_input_size(cfg, (size[0], window, window), num_classes)
         except ValueError:
             say(f"note: {cfg.model} cannot take the recipe's {window}×{window} small crops; training at full size")
-            r = r.replace(small_crops={})
+            window = None
 
     torch.manual_seed(_mix(cfg.seed, 0xC0FFEE))
     model = build_model(cfg.model, num_classes, size[0], **cfg.model_kwargs)
@@ -526,7 +526,7 @@ def _train(
     )
     lookahead = Lookahead(model, total_steps, **r.lookahead) if r.lookahead else None
     freeze = frozen_after(model, spe)
-    window, window_steps = small_crops(r, spe, size)
+    window_steps = math.ceil(window_epochs * spe) if window is not None else 0
     net: nn.Module = model
     if info.enabled:
         # stochastic depth skips whole residual branches in some steps, and parameters trained only for the

@@ -22,6 +22,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from convzoo.hub import load_state_dict_strict
+from convzoo.trust import CheckpointError
 
 __all__ = [
     "CheckpointError",
@@ -34,10 +35,6 @@ __all__ = [
 ]
 
 FORMAT = "convzoo-checkpoint-1"
-
-
-class CheckpointError(RuntimeError):
-    """A checkpoint that cannot be used (missing, damaged, unsafe, or for another model)."""
 
 
 def _fsync_dir(path: Path) -> None:

@@ -117,6 +117,7 @@ class ModelInfo:
     description: str
     fn: Callable[..., nn.Module] = field(repr=False)
     accepts: tuple[str, ...] = ()
+    accepts_from: tuple[Callable[..., Any], ...] = field(default=(), repr=False)  # whose signatures declare them
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -207,6 +208,7 @@ def register_model(
             description=doc.splitlines()[0],
             fn=fn,
             accepts=_accepted_kwargs(fn, accepts),
+            accepts_from=(fn,) if accepts is None else (fn, accepts),
         )
         return fn
 

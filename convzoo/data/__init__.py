@@ -3,9 +3,12 @@
 from convzoo.data.augment import AugmentSpec, BatchAugment, lighting_pca, normalize
 from convzoo.data.datasets import (
     CIFAR_URLS,
+    MAX_IMAGE_PIXELS,
     BadImageError,
+    DataFileError,
     DataSplits,
     ImageSet,
+    UnsafePickleError,
     channel_stats,
     load_cifar,
     load_data,
@@ -15,17 +18,20 @@ from convzoo.data.datasets import (
     read_image,
     restricted_unpickle,
 )
-from convzoo.data.download import download_and_verify, safe_extract
+from convzoo.data.download import download_and_verify, extract_folder, safe_extract
 
 __all__ = [
     "AugmentSpec",
     "BadImageError",
     "BatchAugment",
     "CIFAR_URLS",
+    "DataFileError",
     "DataSplits",
+    "MAX_IMAGE_PIXELS",
     "ImageSet",
     "channel_stats",
     "download_and_verify",
+    "extract_folder",
     "lighting_pca",
     "load_cifar",
     "load_data",
@@ -36,4 +42,5 @@ __all__ = [
     "read_image",
     "restricted_unpickle",
     "safe_extract",
+    "UnsafePickleError",
 ]

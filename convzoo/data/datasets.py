@@ -7,27 +7,42 @@ normalization computed from the training split.
 
 from __future__ import annotations
 
-import gzip
+import contextlib
 import hashlib
-import io
 import json
 import os
-import pickle
-import struct
+import stat
 import warnings
+import zipfile
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
 
-from convzoo.data.download import download_and_verify, safe_extract
+from convzoo.data.download import download_and_verify, extract_folder
+from convzoo.data.readers import (
+    MAX_IMAGE_PIXELS,
+    BadImageError,
+    DataFileError,
+    UnsafePickleError,
+    check_labels,
+    read_cifar_binary,
+    read_cifar_names,
+    read_cifar_pickle,
+    read_cifar_pickle_names,
+    read_idx,
+    read_image,
+    restricted_unpickle,
+)
 
 __all__ = [
+    "MAX_IMAGE_PIXELS",
     "BadImageError",
+    "DataFileError",
+    "UnsafePickleError",
     "DataSplits",
     "ImageSet",
     "CIFAR_URLS",
@@ -43,10 +58,6 @@ __all__ = [
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 BUILTIN_DATA = ("digits", "mnist", "cifar10", "cifar100")
-
-
-class BadImageError(ValueError):
-    """An image file that cannot be decoded; the message names the file."""
 
 
 @dataclass
@@ -146,34 +157,41 @@ def load_digits() -> tuple[ImageSet, ImageSet]:
     )
 
 
-def _open_maybe_gz(path: Path) -> bytes:
-    for p in (path, path.with_name(path.name + ".gz")):
-        if p.exists():
-            return gzip.decompress(p.read_bytes()) if p.suffix == ".gz" else p.read_bytes()
-    raise FileNotFoundError(f"MNIST file {path.name} (or {path.name}.gz) not found in {path.parent}")
+_MNIST_RECORDS = {"train": 60_000, "t10k": 10_000}
 
 
-def _read_idx(raw: bytes, name: str) -> np.ndarray:
-    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08:
-        raise ValueError(f"{name} is not an idx file of unsigned bytes (bad magic number)")
-    ndim = raw[3]
-    dims = struct.unpack(f">{ndim}I", raw[4 : 4 + 4 * ndim])
-    data = np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim)
-    if data.size != int(np.prod(dims)):
-        raise ValueError(f"{name} is truncated: header says {dims}, found {data.size} values")
-    return data.reshape(dims)
+def _mnist_file(root: Path, name: str) -> Path:
+    for p in (root / name, root / f"{name}.gz"):
+        if p.is_file():
+            return p
+    raise FileNotFoundError(f"MNIST file {name} (or {name}.gz) not found in {root}")
 
 
 def load_mnist(root: str | os.PathLike[str]) -> tuple[ImageSet, ImageSet]:
-    """MNIST from its four idx files (optionally ``.gz``) in ``root``: train (60k) and test (10k)."""
+    """MNIST from its four idx files (optionally ``.gz``) in ``root``: train (60k) and test (10k).
+
+    Headers, counts (images = labels, at most the official count), 28×28 size and labels 0–9 are checked.
+    """
     root = Path(root)
     classes = [str(i) for i in range(10)]
     out = []
-    for prefix in ("train", "t10k"):
-        images = _read_idx(_open_maybe_gz(root / f"{prefix}-images-idx3-ubyte"), f"{prefix}-images")
-        labels = _read_idx(_open_maybe_gz(root / f"{prefix}-labels-idx1-ubyte"), f"{prefix}-labels")
-        images_t = torch.from_numpy(images.copy()).unsqueeze(1)
-        out.append(ImageSet(images_t, torch.from_numpy(labels.astype(np.int64)), classes))
+    for prefix, most in _MNIST_RECORDS.items():
+        image_file = _mnist_file(root, f"{prefix}-images-idx3-ubyte")
+        label_file = _mnist_file(root, f"{prefix}-labels-idx1-ubyte")
+        images = read_idx(image_file, (28, 28), most)
+        labels = read_idx(label_file, (), most)
+        if len(labels) != len(images):
+            raise DataFileError(
+                f"{label_file}: {len(labels)} labels for the {len(images)} images of {image_file}"
+            )
+        check_labels(labels, 10, label_file)
+        out.append(
+            ImageSet(
+                torch.from_numpy(images.copy()).unsqueeze(1),
+                torch.from_numpy(labels.astype(np.int64)),
+                classes,
+            )
+        )
     return out[0], out[1]
 
 
@@ -204,81 +222,81 @@ _CIFAR_DIRS = {
     ("cifar100", "binary"): "cifar-100-binary",
     ("cifar100", "python"): "cifar-100-python",
 }
+# The official files of each release (without the binary release's ".bin") and their record counts.
+_CIFAR_FILES = {
+    "cifar10": ({f"data_batch_{i}": 10_000 for i in range(1, 6)}, {"test_batch": 10_000}),
+    "cifar100": ({"train": 50_000}, {"test": 10_000}),
+}
+_CIFAR_CLASSES = {"cifar10": 10, "cifar100": 100}
+
+_Reader = Callable[[Path, int], tuple[np.ndarray, np.ndarray]]
 
 
-class _RestrictedUnpickler(pickle.Unpickler):
-    """Unpickles plain data and numpy arrays only; any other global (code it could run) is refused."""
+def _cifar_splits(folder: Path, which: str, read: _Reader, suffix: str, classes: list[str]) -> list[ImageSet]:
+    counts: dict[Path, tuple[int, int]] = {}
+    out = []
+    for split in _CIFAR_FILES[which]:
+        parts = []
+        for stem, official in split.items():
+            path = folder / f"{stem}{suffix}"
+            if not path.is_file():
+                raise FileNotFoundError(
+                    f"{path} is missing, so {folder} is incomplete (an interrupted extraction?): delete the "
+                    "folder and run again with --download"
+                )
+            parts.append(read(path, official))
+            counts[path] = (len(parts[-1][1]), official)
+        images, labels = (np.concatenate([p[k] for p in parts]) for k in (0, 1))
+        out.append(ImageSet(torch.from_numpy(images), torch.from_numpy(labels), classes))
+    _check_release(counts, folder, [folder / f"{stem}{suffix}" for stem in _CIFAR_FILES[which][0]])
+    return out
 
-    ALLOWED = {
-        ("numpy.core.multiarray", "_reconstruct"),
-        ("numpy._core.multiarray", "_reconstruct"),
-        ("numpy", "ndarray"),
-        ("numpy", "dtype"),
-        ("numpy.core.multiarray", "scalar"),
-        ("numpy._core.multiarray", "scalar"),
-        ("_codecs", "encode"),  # how protocol-2 pickles store bytes; it only converts text to bytes
-    }
 
-    def find_class(self, module: str, name: str):  # type: ignore[no-untyped-def]
-        if (module, name) in self.ALLOWED:
-            return super().find_class(module, name)
-        raise pickle.UnpicklingError(
-            f"refusing to unpickle global {module}.{name}: the CIFAR Python release contains only arrays, "
-            "lists and strings, so this file is not a genuine CIFAR batch (it could run code)"
+def _check_release(counts: dict[Path, tuple[int, int]], folder: Path, train_files: list[Path]) -> None:
+    """The official release (every file at its official count) or a subset whose training files agree.
+
+    A file short of its official count beside complete ones is damaged; a subset someone made has no
+    complete file, and its training batches must hold equal numbers of records, as the official ones do.
+    """
+    short = [p for p, (n, official) in counts.items() if n != official]
+    if short and len(short) < len(counts):
+        p = short[0]
+        raise DataFileError(
+            f"{p}: {counts[p][0]} records where the official release has {counts[p][1]}, while the other files "
+            f"in {folder} are complete: the file is damaged; delete the folder and run again with --download"
+        )
+    sizes = {counts[p][0] for p in train_files}
+    if len(sizes) > 1:
+        listing = ", ".join(f"{p.name}: {counts[p][0]}" for p in train_files)
+        raise DataFileError(
+            f"{folder}: the training batches hold different numbers of records ({listing}); in CIFAR they are "
+            "equal, so one of them is truncated or padded"
         )
 
 
-def restricted_unpickle(data: bytes) -> object:
-    """Load a CIFAR Python-release batch without letting the pickle run code."""
-    return _RestrictedUnpickler(io.BytesIO(data), encoding="bytes").load()
+def _cifar_binary(folder: Path, which: str) -> list[ImageSet]:
+    n = _CIFAR_CLASSES[which]
+    names = folder / ("batches.meta.txt" if which == "cifar10" else "fine_label_names.txt")
+    label_classes = (10,) if which == "cifar10" else (20, 100)  # CIFAR-100: coarse label, then fine label
+
+    def read(path: Path, most: int) -> tuple[np.ndarray, np.ndarray]:
+        return read_cifar_binary(path, label_classes, most)
+
+    return _cifar_splits(folder, which, read, ".bin", read_cifar_names(names, n))
 
 
-def _cifar_binary(folder: Path, which: str) -> tuple[ImageSet, ImageSet]:
-    if which == "cifar10":
-        classes = (folder / "batches.meta.txt").read_text().split()
-        files = ([f"data_batch_{i}.bin" for i in range(1, 6)], ["test_batch.bin"])
-        label_bytes = 1
-    else:
-        classes = (folder / "fine_label_names.txt").read_text().split()
-        files = (["train.bin"], ["test.bin"])
-        label_bytes = 2  # coarse label, then fine label
-    out = []
-    for names in files:
-        raw = np.concatenate([np.fromfile(folder / n, dtype=np.uint8) for n in names])
-        rec = 3072 + label_bytes
-        if raw.size % rec:
-            raise ValueError(f"{folder}: the binary CIFAR files are truncated ({raw.size} bytes)")
-        raw = raw.reshape(-1, rec)
-        labels = torch.from_numpy(raw[:, label_bytes - 1].astype(np.int64))
-        images = torch.from_numpy(raw[:, label_bytes:].reshape(-1, 3, 32, 32).copy())
-        out.append(ImageSet(images, labels, classes))
-    return out[0], out[1]
+def _cifar_python(folder: Path, which: str) -> list[ImageSet]:
+    n = _CIFAR_CLASSES[which]
+    meta, names_key, label_key = (
+        ("batches.meta", "label_names", "labels")
+        if which == "cifar10"
+        else ("meta", "fine_label_names", "fine_labels")
+    )
 
+    def read(path: Path, most: int) -> tuple[np.ndarray, np.ndarray]:
+        return read_cifar_pickle(path, label_key, n, most)
 
-def _cifar_python(folder: Path, which: str) -> tuple[ImageSet, ImageSet]:
-    def batch(name: str) -> dict:
-        obj = restricted_unpickle((folder / name).read_bytes())
-        if not isinstance(obj, dict):
-            raise ValueError(f"{folder / name} is not a CIFAR batch")
-        return obj
-
-    if which == "cifar10":
-        meta = batch("batches.meta")
-        classes = [c.decode() for c in meta[b"label_names"]]
-        files, key = ([f"data_batch_{i}" for i in range(1, 6)], ["test_batch"]), b"labels"
-    else:
-        meta = batch("meta")
-        classes = [c.decode() for c in meta[b"fine_label_names"]]
-        files, key = (["train"], ["test"]), b"fine_labels"
-    out = []
-    for names in files:
-        batches = [batch(n) for n in names]
-        images = np.concatenate([np.asarray(b[b"data"], dtype=np.uint8) for b in batches]).reshape(
-            -1, 3, 32, 32
-        )
-        labels = np.concatenate([np.asarray(b[key], dtype=np.int64) for b in batches])
-        out.append(ImageSet(torch.from_numpy(images.copy()), torch.from_numpy(labels), classes))
-    return out[0], out[1]
+    return _cifar_splits(folder, which, read, "", read_cifar_pickle_names(folder / meta, names_key, n))
 
 
 def load_cifar(
@@ -293,8 +311,10 @@ def load_cifar(
     """CIFAR-10 or CIFAR-100 (train 50k, test 10k) from its official binary or Python release under ``root``.
 
     With ``download=True`` a missing release is fetched from the official address (``url``/``md5``
-    override it, e.g. for a mirror) and verified by its published MD5 before extraction. The Python release
-    is read only through a restricted unpickler that cannot run code.
+    override it, e.g. for a mirror), verified by its published MD5, extracted to a temporary folder and
+    renamed into place, so an interrupted extraction never leaves a folder that looks complete. Every file is
+    checked (record counts, shapes, dtypes, label ranges) before it is used; the Python release is read only
+    through a restricted unpickler that cannot run code.
     """
     if (which, release) not in CIFAR_URLS:
         raise ValueError(
@@ -313,62 +333,120 @@ def load_cifar(
         archive = download_and_verify(
             url or official_url, root / Path(official_url).name, md5 or official_md5
         )
-        safe_extract(archive, root)
-        if not folder.is_dir():
-            raise ValueError(f"{archive} did not contain the expected folder {folder.name}")
-    return (_cifar_binary if release == "binary" else _cifar_python)(folder, which)
+        extract_folder(archive, root, folder.name)
+    train, test = (_cifar_binary if release == "binary" else _cifar_python)(folder, which)
+    return train, test
 
 
 # --------------------------------------------------------------------------------------------- image folders
 
 
-def read_image(path: str | os.PathLike[str], mode: str = "RGB", size: int | None = None) -> np.ndarray:
-    """Decode one image file to an H×W×C uint8 array in ``mode`` ("RGB" or "L").
-
-    Grayscale, palette and RGBA images are converted the same way every time: palette images go through RGBA,
-    and the alpha channel is dropped (pixels keep their colour). With ``size``, the shorter side is resized to
-    ``size`` (bilinear) and the centre ``size``×``size`` square is cropped.
-    """
+def _visible(folder: Path) -> list[Path]:
+    """The entries of ``folder`` that are not hidden (``.ipynb_checkpoints``, ``.DS_Store``), sorted."""
     try:
-        with Image.open(path) as img:
-            img.load()
-            if img.mode == "P":
-                img = img.convert("RGBA")
-            img = img.convert(mode)
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
-        raise BadImageError(
-            f"cannot decode image {path}: {e}. Replace or delete the file, or pass "
-            "--skip-bad-images to skip unreadable files (they are counted and reported)"
-        ) from e
-    if size is not None and img.size != (size, size):
-        w, h = img.size
-        scale = size / min(w, h)
-        nw, nh = max(size, round(w * scale)), max(size, round(h * scale))
-        img = img.resize((nw, nh), Image.BILINEAR)
-        left, top = (nw - size) // 2, (nh - size) // 2
-        img = img.crop((left, top, left + size, top + size))
-    arr = np.asarray(img, dtype=np.uint8)
-    return arr[:, :, None] if arr.ndim == 2 else arr
+        return sorted(p for p in folder.iterdir() if not p.name.startswith("."))
+    except OSError as e:
+        raise DataFileError(f"{folder}: cannot list the folder ({e.strerror})") from e
 
 
-def _scan_folder(split_dir: Path) -> tuple[list[str], list[tuple[Path, int]]]:
+def _stat(p: Path) -> tuple[os.stat_result | None, str]:
+    try:
+        return p.stat(), ""
+    except OSError as e:  # a dangling link, a symlink loop, no permission
+        return None, f"cannot be read ({e.strerror})"
+
+
+_Entry = tuple[Path, os.stat_result, int]
+
+
+def _scan_folder(split_dir: Path) -> tuple[list[str], list[_Entry], list[tuple[Path, str]]]:
+    """Class folders, image files (path, stat, class index) and unreadable entries (path, cause)."""
     if not split_dir.is_dir():
         raise FileNotFoundError(
             f"image folder {split_dir} does not exist; expected root/<split>/<class>/*.jpg"
         )
-    classes = sorted(d.name for d in split_dir.iterdir() if d.is_dir())
+    classes, bad = [], []
+    for p in _visible(split_dir):
+        st, problem = _stat(p)
+        if st is None:
+            bad.append((p, problem))
+        elif stat.S_ISDIR(st.st_mode):
+            classes.append(p.name)
     if not classes:
-        raise ValueError(f"{split_dir} has no class folders; expected {split_dir}/<class>/*.jpg")
-    files: list[tuple[Path, int]] = []
+        raise DataFileError(
+            f"{split_dir} has no class folders (hidden ones are ignored); expected {split_dir}/<class>/*.jpg"
+        )
+    files: list[_Entry] = []
     for i, c in enumerate(classes):
-        found = sorted(p for p in (split_dir / c).iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS)
+        found = [p for p in _visible(split_dir / c) if p.suffix.lower() in IMAGE_EXTENSIONS]
         if not found:
-            raise ValueError(
+            raise DataFileError(
                 f"class folder {split_dir / c} has no images ({', '.join(IMAGE_EXTENSIONS)}); add images or "
                 "remove the folder"
             )
-        files.extend((p, i) for p in found)
-    return classes, files
+        for p in found:
+            st, problem = _stat(p)
+            if st is not None and not stat.S_ISREG(st.st_mode):
+                problem = "is not a regular file"
+            if problem:
+                bad.append((p, problem))
+            else:
+                files.append((p, st, i))  # type: ignore[arg-type]
+    return classes, files, bad
+
+
+def _match_classes(split_dir: Path, found: list[str], classes: Sequence[str] | None) -> list[str]:
+    if classes is None or list(classes) == found:
+        return found
+    extra = sorted(set(found) - set(classes))
+    missing = sorted(set(classes) - set(found))
+    if extra:
+        raise DataFileError(f"{split_dir} has classes the training split lacks: {extra}")
+    if missing:
+        warnings.warn(f"{split_dir} has no folder for classes {missing}", stacklevel=3)
+    return list(classes)
+
+
+def _first_per_class(files: list[_Entry], n: int) -> list[_Entry]:
+    counts: Counter[int] = Counter()
+    kept = []
+    for entry in files:
+        if counts[entry[2]] < n:
+            kept.append(entry)
+            counts[entry[2]] += 1
+    return kept
+
+
+def _decode_all(
+    files: list[_Entry], mode: str, size: int | None, on_bad: str, max_pixels: int, skipped: list[str]
+) -> tuple[list[np.ndarray], list[int]]:
+    arrays: list[np.ndarray] = []
+    labels: list[int] = []
+    first = Path()
+    for p, _, label in files:
+        try:
+            arr = read_image(p, mode, size, max_pixels=max_pixels)
+        except BadImageError:
+            if on_bad == "error":
+                raise
+            skipped.append(str(p))
+            continue
+        if arrays and arr.shape != arrays[0].shape:
+            raise DataFileError(
+                f"{p} is {arr.shape[1]}×{arr.shape[0]} but {first} is {arrays[0].shape[1]}×"
+                f"{arrays[0].shape[0]}; pass --image-size N to resize every image to N×N"
+            )
+        first = first if arrays else p
+        arrays.append(arr)
+        labels.append(label)
+    return arrays, labels
+
+
+def _require_every_class(labels: list[int], classes: list[str], split_dir: Path) -> None:
+    empty = sorted(set(range(len(classes))) - set(labels))
+    if empty:
+        names = ", ".join(str(split_dir / classes[i]) for i in empty[:5])
+        raise DataFileError(f"no readable images in class folder(s) {names}; every class needs some")
 
 
 def load_image_folder(
@@ -381,80 +459,106 @@ def load_image_folder(
     on_bad: str = "error",
     cache_dir: str | os.PathLike[str] | None = None,
     classes: Sequence[str] | None = None,
+    max_pixels: int = MAX_IMAGE_PIXELS,
 ) -> ImageSet:
     """Decode ``root/<split>/<class>/*`` into one uint8 tensor, cached so the next load takes about a second.
 
-    ``per_class``: keep the first n files (sorted by name) of each class. ``on_bad``: "error" raises
-    :class:`BadImageError` naming the file; "skip" leaves it out and lists it in ``ImageSet.skipped``.
-    Images of different sizes need ``image_size`` (shorter side resized, centre crop).
-    ``classes``: the class list of the training split, so that every split uses the same label numbers.
+    Hidden files and folders (names starting with ".") are ignored. ``per_class``: keep the first n files
+    (sorted by name) of each class. ``on_bad``: "error" raises :class:`BadImageError` naming the file;
+    "skip" leaves out unreadable entries (corrupt, too large, dangling or looping links) and lists them in
+    ``ImageSet.skipped``. Images of different sizes need ``image_size`` (shorter side resized, centre crop).
+    ``classes``: the class list of the training split, so that every split uses the same label numbers;
+    without it (a training split) every class must keep at least one readable image. An unwritable cache
+    folder is noted and skipped.
     """
     if on_bad not in ("error", "skip"):
         raise ValueError(f"on_bad must be 'error' or 'skip', not {on_bad!r}")
     split_dir = Path(root) / split
-    found_classes, files = _scan_folder(split_dir)
-    if classes is not None and list(classes) != found_classes:
-        extra = sorted(set(found_classes) - set(classes))
-        missing = sorted(set(classes) - set(found_classes))
-        if extra:
-            raise ValueError(f"{split_dir} has classes the training split lacks: {extra}")
-        if missing:
-            warnings.warn(f"{split_dir} has no folder for classes {missing}", stacklevel=2)
-    class_list = list(classes) if classes is not None else found_classes
-    index = {c: i for i, c in enumerate(class_list)}
-    files = [(p, index[found_classes[i]]) for p, i in files]
+    found_classes, files, bad = _scan_folder(split_dir)
+    if bad and on_bad == "error":
+        p, problem = bad[0]
+        raise BadImageError(f"{p} {problem}. Remove it, or pass --skip-bad-images to skip unreadable files")
+    skipped = [str(p) for p, _ in bad]
+    class_list = _match_classes(split_dir, found_classes, classes)
+    index = [class_list.index(c) for c in found_classes]
+    files = [(p, st, index[i]) for p, st, i in files]
     if per_class is not None:
-        counts: Counter[int] = Counter()
-        kept = []
-        for p, i in files:
-            if counts[i] < per_class:
-                kept.append((p, i))
-                counts[i] += 1
-        files = kept
+        files = _first_per_class(files, per_class)
 
     h = hashlib.sha256()
     h.update(json.dumps([str(split_dir.resolve()), image_size, mode, per_class, on_bad, class_list]).encode())
-    for p, i in files:
-        st = p.stat()
+    h.update(json.dumps([max_pixels, skipped]).encode())
+    for p, st, i in files:
         h.update(f"{p.name}|{i}|{st.st_size}|{st.st_mtime_ns}\n".encode())
     cache = Path(cache_dir) if cache_dir is not None else default_cache_dir() / "decoded"
     cache_file = cache / f"{split_dir.name}-{h.hexdigest()[:20]}.pt"
-    if cache_file.exists():
-        try:
-            obj = torch.load(cache_file, weights_only=True)
-            return ImageSet(obj["images"], obj["labels"], list(obj["classes"]), list(obj["skipped"]))
-        except Exception:  # a damaged cache is rebuilt, never trusted
-            cache_file.unlink(missing_ok=True)
+    cached = _read_cache(cache_file, class_list, len(files) + len(skipped), mode, image_size)
+    if cached is not None:
+        return cached
 
-    arrays, labels, skipped = [], [], []
-    for p, i in files:
-        try:
-            arr = read_image(p, mode, image_size)
-        except BadImageError:
-            if on_bad == "error":
-                raise
-            skipped.append(str(p))
-            continue
-        if arrays and arr.shape != arrays[0].shape:
-            raise ValueError(
-                f"{p} is {arr.shape[1]}×{arr.shape[0]} but {files[0][0]} is {arrays[0].shape[1]}×"
-                f"{arrays[0].shape[0]}; pass --image-size N to resize every image to N×N"
-            )
-        arrays.append(arr)
-        labels.append(i)
+    arrays, labels = _decode_all(files, mode, image_size, on_bad, max_pixels, skipped)
     if not arrays:
-        raise ValueError(f"no readable images under {split_dir}")
+        raise DataFileError(f"no readable images under {split_dir}")
+    if classes is None:
+        _require_every_class(labels, class_list, split_dir)
     images = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).contiguous()
     result = ImageSet(images, torch.tensor(labels, dtype=torch.int64), class_list, skipped)
     if skipped:
         warnings.warn(
             f"skipped {len(skipped)} unreadable image(s) under {split_dir}: {skipped[:5]}", stacklevel=2
         )
-    cache.mkdir(parents=True, exist_ok=True)
-    tmp = cache_file.with_suffix(f".{os.getpid()}.tmp")
-    torch.save({"images": images, "labels": result.labels, "classes": class_list, "skipped": skipped}, tmp)
-    os.replace(tmp, cache_file)
+    _write_cache(cache_file, result)
     return result
+
+
+def _read_cache(path: Path, classes: list[str], most: int, mode: str, size: int | None) -> ImageSet | None:
+    """The cached set if ``path`` holds a plain, consistent one; None (and a note) if it is absent or damaged."""
+    try:
+        if not path.is_file():
+            return None
+        with zipfile.ZipFile(path) as z:
+            infos = z.infolist()
+        if (
+            any(i.compress_type != zipfile.ZIP_STORED for i in infos)
+            or sum(i.file_size for i in infos) > path.stat().st_size
+        ):
+            raise ValueError("not an uncompressed torch.save archive")
+        obj = torch.load(path, weights_only=True)
+        s = ImageSet(
+            obj["images"], obj["labels"], [str(c) for c in obj["classes"]], [str(p) for p in obj["skipped"]]
+        )
+        c, h, w = s.image_size
+        if (
+            s.classes != classes
+            or len(s) > most
+            or c != (1 if mode == "L" else 3)
+            or (size and (h, w) != (size, size))
+        ):
+            raise ValueError("its contents do not match the folder")
+        if len(s) and not 0 <= int(s.labels.min()) <= int(s.labels.max()) < len(classes):
+            raise ValueError("labels out of range")
+        return s
+    except Exception as e:  # a damaged or foreign cache is rebuilt, never trusted
+        warnings.warn(
+            f"note: ignoring the image cache {path} ({type(e).__name__}: {e}); decoding again", stacklevel=3
+        )
+        return None
+
+
+def _write_cache(path: Path, s: ImageSet) -> None:
+    """Save atomically; an unwritable cache folder is only a note (the next run decodes again)."""
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        torch.save({"images": s.images, "labels": s.labels, "classes": s.classes, "skipped": s.skipped}, tmp)
+        os.replace(tmp, path)
+    except (OSError, RuntimeError) as e:  # torch.save reports an unopenable file as RuntimeError
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+        warnings.warn(
+            f"note: not caching the decoded images: cannot write {path} ({e}); the next run decodes them again",
+            stacklevel=3,
+        )
 
 
 # --------------------------------------------------------------------------------------------- --data specs
@@ -527,8 +631,19 @@ def load_data(
     if image_size is not None and spec in BUILTIN_DATA:
         train, test = _resize(train, image_size), _resize(test, image_size) if test is not None else None
     train, val = _split_val(train, val_size, seed)
+    _require_two_classes(train, spec)
     mean, std = channel_stats(train.images)
     return DataSplits(spec, train, val, test, mean, std)
+
+
+def _require_two_classes(train: ImageSet, spec: str) -> None:
+    present = torch.bincount(train.labels, minlength=len(train.classes)).gt(0).nonzero().flatten().tolist()
+    if len(present) < 2:
+        names = [train.classes[i] for i in present]
+        raise DataFileError(
+            f"--data {spec}: the training split has images of {len(present)} class(es) {names}; a classifier "
+            "needs at least 2 (with one, every prediction is right and accuracy means nothing)"
+        )
 
 
 def _resize(s: ImageSet, size: int) -> ImageSet:

@@ -11,7 +11,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-__all__ = ["download_and_verify", "file_digest", "safe_extract"]
+__all__ = ["download_and_verify", "extract_folder", "file_digest", "safe_extract"]
 
 
 def file_digest(path: str | os.PathLike[str], algorithm: str = "md5") -> str:
@@ -62,3 +62,42 @@ def safe_extract(archive: str | os.PathLike[str], dest: str | os.PathLike[str]) 
     """Extract a tar archive refusing absolute paths, ``..``, links and device files."""
     with tarfile.open(archive) as tar:
         tar.extractall(dest, filter="data")
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, owned by someone else
+        return True
+    return True
+
+
+def _remove_stale_extractions(parent: Path, name: str) -> None:
+    """Delete temporary folders that killed extractions of ``name`` left in ``parent`` (their owner is dead)."""
+    for tmp in parent.glob(f".{name}.extract-*"):
+        pid = tmp.name.rsplit("-", 2)[-2] if tmp.name.count("-") >= 2 else ""
+        if tmp.is_dir() and pid.isdigit() and not _pid_alive(int(pid)):
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def extract_folder(archive: str | os.PathLike[str], parent: str | os.PathLike[str], name: str) -> Path:
+    """Extract the folder ``name`` of a tar ``archive`` into ``parent`` all at once.
+
+    The archive goes to a temporary folder beside the target, which is renamed into place only when the
+    extraction has finished: a process killed mid-extraction leaves no ``parent/name`` (its leftovers are
+    removed by the next call), so a half-extracted dataset is never mistaken for a complete one.
+    """
+    parent = Path(parent)
+    target = parent / name
+    _remove_stale_extractions(parent, name)
+    tmp = Path(tempfile.mkdtemp(dir=parent, prefix=f".{name}.extract-{os.getpid()}-"))
+    try:
+        safe_extract(archive, tmp)
+        if not (tmp / name).is_dir():
+            raise ValueError(f"{archive} did not contain the expected folder {name}")
+        os.replace(tmp / name, target)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return target

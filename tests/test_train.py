@@ -349,7 +349,9 @@ def test_train_writes_a_complete_run_folder_then_eval_and_predict(tmp_path, caps
     state = load_checkpoint(run, model)
     assert state["loop"]["global_step"] == 5 * (200 // 32) and len(state["metrics"]) == 5
 
-    assert main(["eval", str(run), "--per-class", "20", "--json"]) == 0
+    assert main(["eval", str(run), "--per-class", "20", "--json"]) == 1  # a file never names code to import
+    assert "not a registered convzoo model" in capsys.readouterr().err
+    assert main(["eval", str(run), "--per-class", "20", "--json", "--model", "test_train:tiny_net"]) == 0
     ev = json.loads(capsys.readouterr().out)
     assert ev["images"] == 200 and ev["err"] == pytest.approx(result.final_test_err, abs=1e-6)
 
@@ -358,7 +360,8 @@ def test_train_writes_a_complete_run_folder_then_eval_and_predict(tmp_path, caps
     Image.fromarray(np.stack([img] * 3, -1)).save(
         tmp_path / "digit_rgb.png"
     )  # RGB converted to the model's gray
-    assert main(["predict", str(run), str(tmp_path / "digit.png"), str(tmp_path / "digit_rgb.png")]) == 0
+    own = ["--model", "test_train:tiny_net"]
+    assert main(["predict", str(run), str(tmp_path / "digit.png"), str(tmp_path / "digit_rgb.png"), *own]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert (
         len(lines) == 12
@@ -390,7 +393,8 @@ def test_flip_tta_averages_the_softmax_of_image_and_mirror(tmp_path, capsys):
         evaluate(model, data, mean, std, tta="ten")
 
     result = train(_cfg(tmp_path, epochs=1, tta="flip"), log=_quiet)
-    assert main(["eval", str(result.run_dir), "--per-class", "20", "--json", "--tta", "flip"]) == 0
+    own = ["--model", "test_train:tiny_net"]
+    assert main(["eval", str(result.run_dir), "--per-class", "20", "--json", "--tta", "flip", *own]) == 0
     assert json.loads(capsys.readouterr().out)["err"] == pytest.approx(result.final_test_err, abs=1e-6)
 
 
@@ -739,7 +743,7 @@ def test_checkpoint_of_another_architecture_lists_the_keys(tmp_path):
     with pytest.raises(
         CheckpointError, match=r"does not fit.*missing: 0\.bias, 0\.weight.*unexpected: bn\.bias"
     ):
-        load_checkpoint(tmp_path, fixed32_net())
+        ckpt_mod.load_model_weights(fixed32_net(), tmp_path / "ckpt_000001" / "model.safetensors")
     with pytest.raises(CheckpointError, match="no such run or checkpoint"):
         load_checkpoint(tmp_path / "nothing", tiny_net())
 

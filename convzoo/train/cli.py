@@ -243,6 +243,10 @@ def _cmd_train(args: argparse.Namespace) -> int:
         result = train(cfg)
     except _USER_ERRORS as e:
         return _fail(e)
+    except KeyboardInterrupt as e:  # the trainer stopped at a step boundary and says how to resume
+        why = str(e) or "interrupted; the last checkpoint is intact. To continue, run the same command with --resume"
+        print(f"stopped: {why}", file=sys.stderr)
+        return 130
     last = result.metrics[-1] if result.metrics else {}
     acc = f"test accuracy {100 - last['test_err']:.2f}%" if "test_err" in last else "no test split"
     print(f"done: {acc}; {result.images_per_s:.0f} train images/s; run folder {result.run_dir}")
@@ -260,6 +264,8 @@ def _cmd_eval(args: argparse.Namespace) -> int:
             per_class=args.per_class,
             split=args.split,
             tta=args.tta,
+            model=args.model,
+            skip_bad_images=args.skip_bad_images,
         )
     except _USER_ERRORS as e:
         return _fail(e)
@@ -277,14 +283,29 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     from convzoo.train.inference import predict
 
     try:
-        results = predict(args.checkpoint, args.images, topk=args.top)
+        results = predict(
+            args.checkpoint, args.images, topk=args.top, model=args.model, skip_bad_images=args.skip_bad_images
+        )
     except _USER_ERRORS as e:
         return _fail(e)
     for path, top in zip(args.images, results, strict=True):
-        print(path)
-        for name, p in top:
-            print(f"  {100 * p:6.2f}%  {name}")
+        if top is not None:
+            print(path)
+            for name, p in top:
+                print(f"  {100 * p:6.2f}%  {name}")
+    if all(top is None for top in results):
+        return _fail(ValueError("none of the images could be read"))
     return 0
+
+
+def _add_inference_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("checkpoint", help="run folder, checkpoint folder or .safetensors file")
+    p.add_argument(
+        "--model",
+        help="build this model (registered name or package.module:function) instead of the one the file names; "
+        "needed for a model of your own, since convzoo never imports code named by a file",
+    )
+    p.add_argument("--skip-bad-images", action="store_true", help="skip unreadable images with a note")
 
 
 def _cmd_recipes(args: argparse.Namespace) -> int:
@@ -301,7 +322,7 @@ def register(subparsers: Any) -> None:
     """Add ``train``, ``eval``, ``predict`` and ``recipes`` to an argparse subparsers object."""
     _add_train(subparsers)
     p = subparsers.add_parser("eval", help="evaluate a run or checkpoint on a dataset")
-    p.add_argument("checkpoint", help="run folder, checkpoint folder or .safetensors file")
+    _add_inference_args(p)
     p.add_argument("--data", help="dataset spec (default: the one it was trained on)")
     p.add_argument("--data-root")
     p.add_argument("--split", default="test", choices=("test", "train"))
@@ -316,7 +337,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_cmd_eval)
     p = subparsers.add_parser("predict", help="top-5 classes of image files")
-    p.add_argument("checkpoint", help="run folder, checkpoint folder or .safetensors file")
+    _add_inference_args(p)
     p.add_argument("images", nargs="+")
     p.add_argument("--top", type=int, default=5)
     p.set_defaults(func=_cmd_predict)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import pickle
 import shutil
 from pathlib import Path
 from typing import Any
@@ -22,7 +21,15 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from convzoo.hub import load_state_dict_strict
-from convzoo.trust import CheckpointError
+from convzoo.trust import (
+    CHECKPOINT_FORMAT,
+    CheckpointError,
+    RejectedFile,
+    RunMetadata,
+    check_weights,
+    read_train_state,
+    read_weights_metadata,
+)
 
 __all__ = [
     "CheckpointError",
@@ -34,7 +41,7 @@ __all__ = [
     "save_checkpoint",
 ]
 
-FORMAT = "convzoo-checkpoint-1"
+FORMAT = CHECKPOINT_FORMAT
 
 
 def _fsync_dir(path: Path) -> None:
@@ -146,53 +153,38 @@ def find_checkpoint(path: str | os.PathLike[str]) -> Path:
 
 
 def safe_torch_load(path: str | os.PathLike[str]) -> Any:
-    """``torch.load(weights_only=True)``: a file with arbitrary Python objects (code) is refused, not run."""
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as e:
-        raise CheckpointError(
-            f"refusing to load {path}: it holds Python objects other than tensors and plain data, which "
-            "could run code when unpickled. convzoo only loads weights_only checkpoints; never load it with "
-            "weights_only=False unless you wrote it yourself"
-        ) from e
-    except (RuntimeError, EOFError, OSError) as e:
-        raise CheckpointError(f"cannot read {path}: {e}") from e
+    """A checkpoint's ``state.pt``, read by :func:`convzoo.trust.read_train_state`: ``torch.load`` with
+    ``weights_only=True`` (a file with arbitrary Python objects is refused, not run), then validated.
+    """
+    return read_train_state(path)
 
 
-def read_metadata(weights: str | os.PathLike[str]) -> dict[str, Any]:
-    """The convzoo metadata stored in a checkpoint's safetensors header."""
-    from safetensors import safe_open
-
-    try:
-        with safe_open(str(weights), framework="pt") as f:
-            meta = f.metadata() or {}
-    except (SafetensorError, OSError) as e:
-        raise CheckpointError(f"{weights} is not a readable safetensors file: {e}") from e
-    if "convzoo" not in meta:
-        raise CheckpointError(f"{weights} has no convzoo metadata; it was not written by `convzoo train`")
-    return json.loads(meta["convzoo"])
+def read_metadata(weights: str | os.PathLike[str]) -> RunMetadata:
+    """The validated convzoo metadata stored in a checkpoint's safetensors header."""
+    return read_weights_metadata(weights)
 
 
 def load_model_weights(model: nn.Module, weights: str | os.PathLike[str]) -> None:
-    """Load safetensors weights into ``model``; another architecture's weights list the mismatched keys."""
+    """Load safetensors weights into ``model``, refusing another architecture's weights (the mismatched keys
+    are listed), tensors of another dtype and non-finite values; ``model`` is unchanged when refused.
+    """
     try:
         state = load_file(str(weights))
-    except (SafetensorError, OSError) as e:
-        raise CheckpointError(f"{weights} is not a readable safetensors file: {e}") from e
+    except (SafetensorError, OSError, ValueError, RuntimeError) as e:
+        raise RejectedFile(Path(weights), f"not a readable safetensors file: {e}") from e
+    check_weights(model, state, weights)
     try:
         load_state_dict_strict(model, state)
     except ValueError as e:
-        raise CheckpointError(f"{weights} does not fit this model: {e}") from e
+        raise RejectedFile(Path(weights), f"does not fit this model: {e}") from e
 
 
 def load_checkpoint(path: str | os.PathLike[str], model: nn.Module) -> dict[str, Any]:
-    """Load the weights of the checkpoint at ``path`` into ``model`` and return its training state."""
+    """Load the weights of the checkpoint at ``path`` into ``model`` and return its validated training state."""
     weights = find_checkpoint(path)
     state_file = weights.with_name("state.pt")
     if not state_file.exists():
         raise CheckpointError(f"{weights} has no state.pt beside it: cannot resume training from it")
-    state = safe_torch_load(state_file)
-    if not isinstance(state, dict) or state.get("format") != FORMAT:
-        raise CheckpointError(f"{state_file} is not a convzoo training state ({FORMAT})")
+    state = read_train_state(state_file)
     load_model_weights(model, weights)
     return state

@@ -298,7 +298,7 @@ def parse_run_metadata(obj: Any, source: str | Path) -> RunMetadata:
     )
     mean = _list_field(obj, "mean", path, what, c, _is_float, "finite numbers")
     std = _list_field(obj, "std", path, what, c, lambda v: _is_float(v) and v > 0, "positive numbers")
-    kwargs = obj.get("model_kwargs") or {}
+    kwargs = {} if obj.get("model_kwargs") is None else obj["model_kwargs"]
     if not isinstance(kwargs, dict) or len(kwargs) > MAX_LIST:
         raise RejectedFile(path, f"{what} field 'model_kwargs' must be a JSON object, not {_short(kwargs)}")
     if registered:

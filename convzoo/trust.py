@@ -142,8 +142,8 @@ def _list_field(
     obj: Mapping[str, Any], key: str, path: Path, what: str, n: int, ok: Callable[[Any], bool], kind: str
 ) -> list[Any]:
     v = _get(obj, key, path, what)
-    if not isinstance(v, list) or len(v) != n or not all(ok(x) for x in v):
-        got = f"{len(v)} items" if isinstance(v, list) else _short(v)
+    if not isinstance(v, list | tuple) or len(v) != n or not all(ok(x) for x in v):
+        got = f"{len(v)} items" if isinstance(v, list | tuple) else _short(v)
         raise RejectedFile(path, f"{what} field {key!r} must be a list of {n} {kind}, not {got}")
     return v
 
@@ -181,7 +181,7 @@ def _fits(value: Any, annotation: str) -> bool:
                 return True
             continue
         m = _SEQUENCE.fullmatch(alt)
-        if m is None or not isinstance(value, list) or len(value) > MAX_LIST:
+        if m is None or not isinstance(value, list | tuple) or len(value) > MAX_LIST:
             continue
         items = [t.strip() for t in m.group(1).split(",")]
         if len(items) == 2 and items[1] == "...":
@@ -231,7 +231,7 @@ def _is_plain(value: Any, depth: int = 0) -> bool:
     if value is None or isinstance(value, bool | str) or _is_float(value):
         return not isinstance(value, str) or len(value) <= MAX_STRING
     return (
-        isinstance(value, list)
+        isinstance(value, list | tuple)
         and depth < 2
         and len(value) <= MAX_LIST
         and all(_is_plain(v, depth + 1) for v in value)

@@ -5,7 +5,8 @@ dimensions, record counts, array shapes and dtypes, label ranges) against the fi
 known layout *before* allocating for it, and raises :class:`DataFileError` (a ``ValueError``) whose message
 names the file and the cause for anything else. Allocation bounds, stated so tests can hold them:
 
-* idx and CIFAR binary files: at most the size the header declares, capped by the official record count;
+* idx files: the bytes present (at most what the header declares, capped by the official count) + 1 MB;
+* CIFAR binary files: the file's size, capped by the official record count;
 * CIFAR Python batches: about three times the file (capped by the official count) plus at most ~100 bytes
   per opcode (capped at 16 per official record); the opcodes are scanned first, so no declared length, memo
   index or array shape is trusted;
@@ -91,7 +92,7 @@ def read_idx(path: str | os.PathLike[str], tail: tuple[int, ...], max_count: int
             if dims[1:] != tail or not 0 < dims[0] <= max_count:
                 raise _fail(path, f"header declares shape {dims}, expected (1..{max_count}, {tail})")
             size = math.prod(dims)
-            body = f.read(size + 1)
+            body = _read_at_most(f, size + 1)
     except DataFileError:
         raise
     except (OSError, EOFError, zlib.error) as e:
@@ -100,6 +101,17 @@ def read_idx(path: str | os.PathLike[str], tail: tuple[int, ...], max_count: int
         what = "truncated" if len(body) < size else "longer than its header says"
         raise _fail(path, f"{what}: header declares {dims} = {size} bytes of data, found {len(body)}")
     return np.frombuffer(body, dtype=np.uint8).reshape(dims)
+
+
+def _read_at_most(f: Any, n: int, chunk: int = 1 << 20) -> bytearray:
+    """Up to ``n`` bytes, read in chunks: a header's claim is never allocated before the bytes exist."""
+    buf = bytearray()
+    while len(buf) < n:
+        part = f.read(min(chunk, n - len(buf)))
+        if not part:
+            break
+        buf += part
+    return buf
 
 
 def check_labels(
@@ -435,7 +447,8 @@ def _to_mode(img: Image.Image, mode: str, path: str | os.PathLike[str]) -> Image
 
 
 def _decode(path: str | os.PathLike[str], mode: str, max_pixels: int) -> Image.Image:
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         with Image.open(path) as img:
             w, h = img.size
@@ -445,7 +458,10 @@ def _decode(path: str | os.PathLike[str], mode: str, max_pixels: int) -> Image.I
                     "(a larger one would decode to gigabytes)"
                 )
             img.load()
-            return _to_mode(img, mode, path)
+            out = _to_mode(img, mode, path)
+    for w in caught:  # PIL's warnings do not say which file they are about
+        warnings.warn(f"{path}: {w.message}", w.category, stacklevel=4)
+    return out
 
 
 def read_image(

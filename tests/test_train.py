@@ -750,9 +750,9 @@ def test_checkpoint_of_another_architecture_lists_the_keys(tmp_path):
 
 def test_bad_cli_input_is_reported(tmp_path, capsys):
     base = ["--out", str(tmp_path), "--epochs", "1", "--no-progress"]
-    assert main(["train", "resnet20_cifr", *base]) == 1
+    assert main(["train", "resnet20_cifr", *base]) == 2  # a usage error, before any data is loaded
     assert "unknown model 'resnet20_cifr'. Did you mean: resnet20_cifar" in capsys.readouterr().err
-    assert main(["train", "test_train:tiny_net", "--recipe", "fsat", *base]) == 1
+    assert main(["train", "test_train:tiny_net", "--recipe", "fsat", *base]) == 2
     assert "Did you mean: fast" in capsys.readouterr().err
     assert main(["train", "test_train:tiny_net", "--data", str(tmp_path / "missing"), *base]) == 1
     assert "no such folder" in capsys.readouterr().err

@@ -16,6 +16,7 @@ import torch.nn.functional as F
 __all__ = ["CROP_MODES", "AugmentSpec", "BatchAugment", "lighting_pca", "normalize"]
 
 CROP_MODES: tuple[str, ...] = ("zeros", "reflect")
+MAX_CROP_PAD = 64  # pixels; padding is a shift of a few pixels, not a resize
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,14 @@ class AugmentSpec:
             raise ValueError(f"unknown crop padding {self.crop_mode!r}; use one of: {', '.join(CROP_MODES)}")
         if self.flip_alternate and not self.flip:
             raise ValueError("flip_alternate needs flip=True")
+        if not 0 <= self.crop_pad <= MAX_CROP_PAD:
+            raise ValueError(f"crop padding must be 0 to {MAX_CROP_PAD} pixels, got {self.crop_pad}")
+        if not 0.0 <= self.lighting <= 10.0:  # also false for NaN
+            raise ValueError(f"lighting noise must be a standard deviation in [0, 10], got {self.lighting}")
+        if self.scale is not None and not 0.0 < self.scale[0] <= self.scale[1] <= 1.0:
+            raise ValueError(
+                f"scale must be an area range 0 < LO <= HI <= 1, got {self.scale[0]}-{self.scale[1]}"
+            )
 
     @classmethod
     def parse(cls, text: str) -> AugmentSpec:
@@ -77,7 +86,9 @@ class AugmentSpec:
     def __str__(self) -> str:
         parts = []
         if self.crop_pad:
-            parts.append(f"crop:{self.crop_pad}" + (f":{self.crop_mode}" if self.crop_mode != "zeros" else ""))
+            parts.append(
+                f"crop:{self.crop_pad}" + (f":{self.crop_mode}" if self.crop_mode != "zeros" else "")
+            )
         if self.flip:
             parts.append("flip:alt" if self.flip_alternate else "flip")
         if self.lighting:

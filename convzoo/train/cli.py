@@ -9,6 +9,8 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from convzoo.train.recipes import TTA_MODES
@@ -44,7 +46,11 @@ def _add_train(sub: Any) -> None:
     p.add_argument(
         "--download", action="store_true", help="download CIFAR from its official address if missing"
     )
-    p.add_argument("--recipe", default="fast", help="training recipe (convzoo recipes); default: fast")
+    p.add_argument(
+        "--recipe",
+        help="training recipe (convzoo recipes); default: fast, adapted to the model and the data (no mirroring "
+        "of digits or text; a lower rate for networks without normalization), the changes printed and recorded",
+    )
     g = p.add_argument_group("recipe overrides")
     g.add_argument("--epochs", type=float)
     g.add_argument("--iterations", type=int, help="length in optimizer steps (instead of --epochs)")
@@ -93,7 +99,11 @@ def _add_train(sub: Any) -> None:
         metavar="KEY=VALUE",
         help="train the first epochs on random windows: size=24 epochs=4 (repeatable; epochs=0 turns it off)",
     )
-    g.add_argument("--val-size", type=float, help="hold out this many (or this fraction of) training images")
+    g.add_argument(
+        "--val-size",
+        help="hold out this many training images (a whole number, e.g. 5000) or this fraction of them (in [0, 1), "
+        "e.g. 0.1) for validation",
+    )
     g.add_argument("--init", choices=("he", "default"))
     g.add_argument("--zero-init-residual", action=argparse.BooleanOptionalAction, default=None)
     g.add_argument(
@@ -133,43 +143,57 @@ def _add_train(sub: Any) -> None:
     p.set_defaults(func=_cmd_train)
 
 
-def build_config(args: argparse.Namespace) -> Any:
-    """A :class:`TrainConfig` from parsed ``train`` arguments (recipe, then overrides)."""
-    from convzoo.train.recipes import get_recipe
-    from convzoo.train.trainer import TrainConfig
+# recipe fields set by options of the same name (--batch-size sets batch_size)
+_RECIPE_OPTIONS = (
+    "lr",
+    "optimizer",
+    "momentum",
+    "weight_decay",
+    "no_decay_bn_bias",
+    "bn_lr_scale",
+    "schedule",
+    "interval",
+    "warmup",
+    "warmup_lr",
+    "label_smoothing",
+    "clip_grad",
+    "augment",
+    "init",
+    "zero_init_residual",
+    "amp",
+    "channels_last",
+    "tta",
+    "batch_size",
+)
+# recipe fields given as KEY=VALUE pairs: their keys, and the key whose 0 turns the feature off
+_DICT_OPTIONS = {
+    "lookahead": (("every", "decay", "power"), "every"),
+    "small_crops": (("size", "epochs"), "epochs"),
+}
+_FLAGS = {
+    "schedule_params": "--schedule / --schedule-param",
+    "epochs": "--epochs",
+    "iterations": "--iterations",
+}
 
-    recipe = get_recipe(args.recipe)
-    over: dict[str, Any] = {}
-    for key in (
-        "lr",
-        "optimizer",
-        "momentum",
-        "weight_decay",
-        "no_decay_bn_bias",
-        "bn_lr_scale",
-        "schedule",
-        "interval",
-        "warmup",
-        "warmup_lr",
-        "label_smoothing",
-        "clip_grad",
-        "augment",
-        "init",
-        "zero_init_residual",
-        "amp",
-        "channels_last",
-        "tta",
-        "batch_size",
-    ):
-        value = getattr(args, key)
-        if value is not None:
-            over[key] = value
+
+def _flag(field_name: str) -> str:
+    return _FLAGS.get(field_name, "--" + field_name.replace("_", "-"))
+
+
+def _given(args: argparse.Namespace, recipe: Any) -> dict[str, Any]:
+    """The recipe fields the command line sets."""
+    from convzoo.train.options import parse_val_size
+
+    if args.epochs is not None and args.iterations is not None:
+        raise ValueError("--epochs and --iterations both set the run's length: give one of them")
+    over: dict[str, Any] = {k: getattr(args, k) for k in _RECIPE_OPTIONS if getattr(args, k) is not None}
     if args.epochs is not None:
         over.update(epochs=args.epochs, iterations=None)
     if args.iterations is not None:
         over.update(iterations=args.iterations, epochs=None)
     if args.val_size is not None:
-        over["val_size"] = int(args.val_size) if args.val_size >= 1 else args.val_size
+        over["val_size"] = parse_val_size(args.val_size)
     if args.schedule is not None and args.schedule != recipe.schedule:
         over["schedule_params"] = {}  # the recipe's parameters belong to its own schedule
     if args.schedule_param:
@@ -177,17 +201,52 @@ def build_config(args: argparse.Namespace) -> Any:
             **over.get("schedule_params", recipe.schedule_params),
             **dict(args.schedule_param),
         }
-    dict_options = {"lookahead": (("every", "decay", "power"), "every"), "small_crops": (("size", "epochs"), "epochs")}
-    for option, (keys, off) in dict_options.items():  # recipe fields given as KEY=VALUE pairs; off=0 disables
+    for option, (keys, off) in _DICT_OPTIONS.items():
         pairs = getattr(args, option)
         if pairs:
             merged = {**getattr(recipe, option), **dict(pairs)}
             unknown = sorted(set(merged) - set(keys))
             if unknown:
-                flag = "--" + option.replace("_", "-")
-                raise ValueError(f"{flag} knows {', '.join(keys)}, not {', '.join(unknown)}")
+                raise ValueError(f"{_flag(option)} knows {', '.join(keys)}, not {', '.join(unknown)}")
             over[option] = {} if merged.get(off) == 0 else merged
-    recipe = recipe.replace(**over)
+    return over
+
+
+def _folder_classes(data: str) -> list[str] | None:
+    """The class folder names of an image folder ``data`` (without reading any image), else None."""
+    train_dir = Path(data) / "train"
+    if not train_dir.is_dir():
+        return None
+    return sorted(p.name for p in train_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
+def build_config(args: argparse.Namespace, log: Callable[[str], None] | None = None) -> Any:
+    """A :class:`TrainConfig` from parsed ``train`` arguments: the recipe (``--recipe``, or by default ``fast``
+    adapted to the model and the data), then the options given. Each change to the recipe is recorded in its
+    summary with its reason; ``log`` receives the default recipe's choices. Nothing is loaded or written.
+    """
+    from convzoo.train.options import default_changes
+    from convzoo.train.recipes import get_recipe, paper_recipe, with_overrides
+    from convzoo.train.trainer import TrainConfig
+
+    model_args = dict(args.model_arg)
+    recipe = get_recipe(args.recipe or "fast")
+    changes: dict[str, Any] = {}
+    reasons: dict[str, str] = {}
+    if args.recipe is None:
+        changes, reasons = default_changes(
+            args.model, args.data, _folder_classes(args.data), model_args, per_class=args.per_class
+        )
+    given = _given(args, recipe)
+    if log is not None and args.recipe is None:
+        log("recipe: fast (the default; --recipe NAME for another, see `convzoo recipes`)")
+        for k in sorted(set(changes) - set(given)):
+            log(f"  {k} {getattr(recipe, k)!r} → {changes[k]!r}: {reasons[k]}")
+        if paper_recipe(args.model):
+            log(f"  the paper's own recipe: --recipe {paper_recipe(args.model)}")
+    changes.update(given)
+    reasons.update({k: _flag(k) for k in given})
+    recipe = with_overrides(recipe, changes, reasons)
     return TrainConfig(
         model=args.model,
         data=args.data,
@@ -210,7 +269,7 @@ def build_config(args: argparse.Namespace) -> Any:
         download=args.download,
         skip_bad_images=args.skip_bad_images,
         progress=args.progress,
-        model_kwargs={**recipe.model_kwargs, **dict(args.model_arg)},
+        model_kwargs={**recipe.model_kwargs, **model_args},
     )
 
 
@@ -231,22 +290,54 @@ _USER_ERRORS = (
 )
 
 
-def _cmd_train(args: argparse.Namespace) -> int:
+def _usage_error(e: BaseException) -> int:
+    print(f"convzoo train: error: {e}", file=sys.stderr)
+    return 2
+
+
+def _configure(args: argparse.Namespace) -> Any:
+    """The validated :class:`TrainConfig` of ``train`` arguments (printing the default recipe's choices), or
+    the exit code of a usage error: bad options fail here, before any data is loaded or anything written."""
+    from convzoo.registry import UnknownModelError, model_info
+    from convzoo.train.options import validate_config
+
+    try:
+        if ":" not in args.model:
+            model_info(args.model)  # unknown names fail here, with the closest names suggested
+        choices: list[str] = []
+        cfg = build_config(args, log=choices.append)
+        validate_config(cfg)
+    except (ValueError, TypeError, UnknownModelError) as e:
+        return _usage_error(e)
+    for line in choices:
+        print(line)
+    return cfg
+
+
+def _run(cfg: Any) -> Any:
+    """Train ``cfg``; the result, or the exit code of an error (printed)."""
     from convzoo.train.trainer import train
 
     try:
-        cfg = build_config(args)
-        if ":" not in cfg.model:
-            from convzoo.registry import model_info
-
-            model_info(cfg.model)  # unknown names fail here, with the closest names suggested
-        result = train(cfg)
+        return train(cfg)
     except _USER_ERRORS as e:
         return _fail(e)
     except KeyboardInterrupt as e:  # the trainer stopped at a step boundary and says how to resume
-        why = str(e) or "interrupted; the last checkpoint is intact. To continue, run the same command with --resume"
+        why = (
+            str(e)
+            or "interrupted; the last checkpoint is intact. To continue, run the same command with --resume"
+        )
         print(f"stopped: {why}", file=sys.stderr)
         return 130
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    cfg = _configure(args)
+    if isinstance(cfg, int):
+        return cfg
+    result = _run(cfg)
+    if isinstance(result, int):
+        return result
     last = result.metrics[-1] if result.metrics else {}
     acc = f"test accuracy {100 - last['test_err']:.2f}%" if "test_err" in last else "no test split"
     print(f"done: {acc}; {result.images_per_s:.0f} train images/s; run folder {result.run_dir}")
@@ -255,7 +346,10 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 def _cmd_eval(args: argparse.Namespace) -> int:
     from convzoo.train.inference import evaluate_checkpoint
+    from convzoo.train.options import eval_warnings
 
+    for warning in eval_warnings(args.checkpoint, args.data, args.tta):
+        print(warning, file=sys.stderr)
     try:
         m = evaluate_checkpoint(
             args.checkpoint,
@@ -284,7 +378,11 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 
     try:
         results = predict(
-            args.checkpoint, args.images, topk=args.top, model=args.model, skip_bad_images=args.skip_bad_images
+            args.checkpoint,
+            args.images,
+            topk=args.top,
+            model=args.model,
+            skip_bad_images=args.skip_bad_images,
         )
     except _USER_ERRORS as e:
         return _fail(e)
@@ -348,39 +446,21 @@ def register(subparsers: Any) -> None:
 
 
 def demo(out_dir: str = "runs") -> int:
-    """Train LeNet-5 (modern variant) on scikit-learn's 8×8 digits upscaled to 32×32; print accuracy and run
-    folder.
+    """Train LeNet-5 (modern variant) on scikit-learn's 8×8 digits upscaled to 32×32 with exactly what
+    ``convzoo train lenet5_modern --data digits --image-size 32`` does (the default recipe, printed); print the
+    accuracy and the run folder.
     """
     import time
 
-    from convzoo.train.recipes import get_recipe
-    from convzoo.train.trainer import TrainConfig, train
-
-    recipe = get_recipe("fast").replace(  # digits are not mirror-symmetric: no flips, not even at test time
-        epochs=12,
-        batch_size=64,
-        lr=0.1,
-        augment="none",
-        tta="none",
-        label_smoothing=0.0,
-        init="he",
-        channels_last=False,
-        lookahead={},
-        small_crops={},  # LeNet-5's classifier needs the whole 32×32 image
-    )
-    cfg = TrainConfig(
-        model=DEMO_MODEL,
-        data="digits",
-        recipe=recipe,
-        image_size=32,
-        out_dir=out_dir,
-        name=f"demo-{DEMO_MODEL}-digits-{time.strftime('%Y%m%d-%H%M%S')}",
-        progress=False,
-    )
-    try:
-        result = train(cfg)
-    except _USER_ERRORS as e:
-        return _fail(e)
+    command = ["train", DEMO_MODEL, "--data", "digits", "--image-size", "32"]
+    print(f"demo: convzoo {' '.join(command)}")
+    name = f"demo-{DEMO_MODEL}-digits-{time.strftime('%Y%m%d-%H%M%S')}"
+    parser = argparse.ArgumentParser(prog="convzoo")
+    _add_train(parser.add_subparsers())
+    cfg = _configure(parser.parse_args([*command, "--out", out_dir, "--name", name, "--no-progress"]))
+    result = cfg if isinstance(cfg, int) else _run(cfg)
+    if isinstance(result, int):
+        return result
     acc = 100 - result.metrics[-1]["test_err"]
     print(
         f"demo: {DEMO_MODEL} on 8×8 digits (upscaled to 32×32), {len(result.metrics)} epochs in "

@@ -9,10 +9,20 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import fnmatch
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["RECIPES", "Recipe", "get_recipe", "format_recipes"]
+__all__ = [
+    "PAPER_RECIPES",
+    "RECIPES",
+    "Recipe",
+    "format_recipes",
+    "get_recipe",
+    "paper_recipe",
+    "with_overrides",
+]
 
 
 @dataclass(frozen=True)
@@ -277,6 +287,55 @@ RECIPES: dict[str, Recipe] = {
         ),
     ]
 }
+
+
+# (model name pattern, the recipe of that model's paper); the first match wins
+PAPER_RECIPES: tuple[tuple[str, str], ...] = (
+    ("resnet110_cifar", "resnet110_cifar"),
+    ("plain110_cifar", "resnet110_cifar"),
+    ("resnet*_sd_cifar", "stochastic_depth_cifar"),
+    ("resnet1202_cifar", ""),  # the paper trains it "as described above": which of the two, it does not say
+    ("resnet*_cifar", "resnet_cifar"),
+    ("plain*_cifar", "resnet_cifar"),
+    ("preact_resnet*_cifar", "preact_resnet_cifar"),
+    ("wrn*_cifar", "wrn_cifar"),
+    ("densenet*_cifar", "densenet_cifar"),
+    ("alexnet*", "alexnet"),
+    ("vgg*", "vgg"),
+    ("googlenet", "googlenet"),
+    ("inception_v3", "inception_v3"),
+    ("airbench94", "airbench94"),
+)
+
+
+def paper_recipe(model: str) -> str | None:
+    """The name of the recipe of ``model``'s paper, or None where none is registered."""
+    for pattern, recipe in PAPER_RECIPES:
+        if fnmatch.fnmatchcase(model, pattern):
+            return recipe or None
+    return None
+
+
+def with_overrides(
+    recipe: Recipe, changes: Mapping[str, Any], reasons: Mapping[str, str] | None = None
+) -> Recipe:
+    """``recipe`` with ``changes`` applied; its summary then says it describes the base recipe and lists each
+    change (old → new) with its reason (``reasons[field]``, e.g. the option that set it), so the recorded
+    description never contradicts the values that ran."""
+    settable = {f.name for f in dataclasses.fields(Recipe)} - {"name", "summary"}
+    unknown = sorted(set(changes) - settable)
+    if unknown:
+        raise ValueError(f"recipe fields {', '.join(unknown)} cannot be overridden")
+    changed = {k: v for k, v in changes.items() if getattr(recipe, k) != v}
+    if not changed:
+        return recipe
+    reasons = reasons or {}
+    listed = "; ".join(
+        f"{k} {getattr(recipe, k)!r} → {v!r}" + (f" ({reasons[k]})" if k in reasons else "")
+        for k, v in changed.items()
+    )
+    summary = f"{recipe.summary} [that is the base recipe {recipe.name!r}; changed here: {listed}]"
+    return recipe.replace(**changed, summary=summary)
 
 
 def get_recipe(name: str) -> Recipe:

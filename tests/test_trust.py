@@ -14,6 +14,7 @@ import hashlib
 import importlib
 import json
 import os
+import re
 import struct
 import sys
 import tracemalloc
@@ -99,6 +100,18 @@ def run_cli(capsys: pytest.CaptureFixture[str], *argv: str | Path) -> tuple[int,
     rc = main([str(a) for a in argv])
     out, err = capsys.readouterr()
     return rc, out, err
+
+
+def refused_with_peak(read: Callable[..., Any], *args: Any) -> tuple[RejectedFile, int]:
+    """The RejectedFile ``read(*args)`` raises and the peak of Python memory allocated meanwhile."""
+    tracemalloc.start()
+    try:
+        read(*args)
+    except RejectedFile as e:
+        return e, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    raise AssertionError(f"{read.__name__}{args} was not refused")
 
 
 def assert_refused(rc: int, err: str, path: Path, cause: str) -> None:
@@ -258,6 +271,19 @@ def test_a_model_the_user_types_is_still_built(tmp_path, capsys, monkeypatch):
     assert len(lines) == 3 and lines[1].strip().endswith(("zero", "one", "two")) and "%" in lines[1]
 
 
+def test_overrides_cannot_build_a_model_larger_than_its_weights_file(tmp_path, capsys):
+    """A file can describe a model far larger than itself: it is sized on the meta device first."""
+    meta = {**BASE_META, "model": "resnet18", "model_kwargs": {"stem_width": 64}}
+    weights = write_weights(tmp_path / "model.safetensors", meta)
+    err, peak = refused_with_peak(load_trained, weights)
+    assert re.search(
+        rf"{re.escape(str(weights))}: .* bytes of weights, more than the \d+-byte file", str(err)
+    )
+    assert peak < 64 * 2**20
+    rc, out, err = run_cli(capsys, "predict", weights, image(tmp_path))
+    assert_refused(rc, err, weights, "more than the")
+
+
 # ------------------------------------------------------------------------------------------------ metadata errors
 
 
@@ -328,12 +354,8 @@ def test_truncated_and_oversized_headers_are_refused_before_reading(tmp_path):
         trust.read_weights_metadata(truncated)
     huge = tmp_path / "huge.safetensors"
     huge.write_bytes(struct.pack("<Q", 2**62) + b"{}")
-    tracemalloc.start()
-    with pytest.raises(RejectedFile, match=f"{huge}: safetensors header of {2**62} bytes, more than"):
-        trust.read_weights_metadata(huge)
-    peak = tracemalloc.get_traced_memory()[1]
-    tracemalloc.stop()
-    assert peak < 2**20
+    err, peak = refused_with_peak(trust.read_weights_metadata, huge)
+    assert f"{huge}: safetensors header of {2**62} bytes, more than" in str(err) and peak < 2**20
 
 
 # ------------------------------------------------------------------------------------------------ tensors
@@ -546,12 +568,8 @@ def test_an_oversized_run_config_is_refused_before_reading(tmp_path):
     path = tmp_path / "config.json"
     with open(path, "wb") as f:
         f.truncate(2**34)
-    tracemalloc.start()
-    with pytest.raises(RejectedFile, match=f"{path}: the run config is {2**34} bytes"):
-        trust.read_run_config(path)
-    peak = tracemalloc.get_traced_memory()[1]
-    tracemalloc.stop()
-    assert peak < 2**20
+    err, peak = refused_with_peak(trust.read_run_config, path)
+    assert f"{path}: the run config is {2**34} bytes" in str(err) and peak < 2**20
     path.write_text('{"model": "resnet20_cifar"}')
     assert trust.read_run_config(path) == {"model": "resnet20_cifar"}
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import http.server
 import io
 import os
 import pickle
@@ -16,6 +17,8 @@ import subprocess
 import sys
 import tarfile
 import textwrap
+import threading
+import time
 import tracemalloc
 import zlib
 from pathlib import Path
@@ -33,6 +36,7 @@ from convzoo.data import (
     BadImageError,
     DataFileError,
     UnsafePickleError,
+    download_and_verify,
     extract_folder,
     load_cifar,
     load_data,
@@ -105,6 +109,33 @@ def test_16_bit_images_keep_their_top_byte(tmp_path, mode):
     out = read_image(path, "L")[..., 0]
     assert np.array_equal(out, (grad >> 8).astype(np.uint8))  # not 99.6 % saturated at 255
     assert (out == 255).mean() < 0.01 and np.array_equal(read_image(path)[..., 1], out)
+
+
+def _png16(arr: np.ndarray, colour_type: int) -> bytes:
+    """A 16-bit PNG (Pillow writes none in colour): 0 grey, 2 RGB, 4 grey+alpha, 6 RGBA."""
+    h, w = arr.shape[:2]
+    rows = b"".join(b"\0" + arr[y].astype(">u2").tobytes() for y in range(h))
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    ihdr = struct.pack(">IIBBBBB", w, h, 16, colour_type, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", ihdr)
+        + chunk(b"IDAT", zlib.compress(rows))
+        + chunk(b"IEND", b"")
+    )
+
+
+@pytest.mark.parametrize("colour_type, channels", [(0, 1), (2, 3), (4, 2), (6, 4)])
+def test_16_bit_pngs_of_every_colour_type_keep_their_top_byte(tmp_path, colour_type, channels):
+    grad = np.linspace(0, 65535, 16 * 16 * channels).round().astype(np.uint16).reshape(16, 16, channels)
+    (tmp_path / "g.png").write_bytes(_png16(grad.squeeze(-1) if channels == 1 else grad, colour_type))
+    top = (grad >> 8).astype(np.uint8)
+    expected = {1: top[..., :1], 2: top[..., :1], 3: top, 4: top[..., :3]}[channels]
+    rgb = read_image(tmp_path / "g.png")
+    assert np.array_equal(rgb, np.broadcast_to(expected, rgb.shape))
 
 
 def test_images_of_no_fixed_8_bit_range_are_refused(tmp_path):
@@ -344,6 +375,63 @@ def test_extraction_is_all_or_nothing(tmp_path):
     assert (extract_folder(archive, archive.parent, "cifar-10-batches-bin") / "test_batch.bin").is_file()
 
 
+class _Trickle(http.server.BaseHTTPRequestHandler):
+    """Serves /big (1,000 bytes at once) and /slow (one byte every 50 ms, no Content-Length)."""
+
+    def do_GET(self) -> None:  # noqa: N802 (the http.server API)
+        self.send_response(200)
+        if self.path == "/big":
+            self.send_header("Content-Length", "1000")
+            self.end_headers()
+            self.wfile.write(bytes(1000))
+            return
+        self.end_headers()
+        try:
+            for _ in range(200):
+                self.wfile.write(b"x")
+                self.wfile.flush()
+                time.sleep(0.05)
+        except OSError:  # the client gave up, as it should
+            pass
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def trickle_server():
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Trickle)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+def test_downloads_have_a_deadline_and_a_size_cap(tmp_path, trickle_server):
+    start = time.monotonic()
+    with pytest.raises(OSError, match=r"could not download .*/slow: the download took longer than 0.5 s"):
+        download_and_verify(f"{trickle_server}/slow", tmp_path / "a.tar.gz", "0" * 32, deadline_s=0.5)
+    assert time.monotonic() - start < 5
+    with pytest.raises(ValueError, match=r"/big is 1000 bytes, more than the limit of 100"):
+        download_and_verify(f"{trickle_server}/big", tmp_path / "a.tar.gz", "0" * 32, max_bytes=100)
+    with pytest.raises(ValueError, match=r"/slow sent more than the limit of 5 bytes"):
+        download_and_verify(f"{trickle_server}/slow", tmp_path / "a.tar.gz", "0" * 32, max_bytes=5)
+    assert not list(tmp_path.iterdir())  # nothing half-downloaded is left behind
+
+
+def test_leftovers_of_killed_downloads_are_removed(tmp_path, trickle_server):
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    )
+    stale = tmp_path / f"a.tar.gz.part-{dead.stdout.strip()}-abc.part"
+    live = tmp_path / f"a.tar.gz.part-{os.getpid()}-xyz.part"  # another download still running
+    stale.write_bytes(b"half")
+    live.write_bytes(b"half")
+    with pytest.raises(ValueError):
+        download_and_verify(f"{trickle_server}/big", tmp_path / "a.tar.gz", "0" * 32)
+    assert not stale.exists() and live.exists()
+
+
 # ---------------------------------------------------------------------------------------- CIFAR Python release
 
 
@@ -459,6 +547,18 @@ def test_pickled_batches_are_checked_field_by_field(tmp_path, batch, cause):
     d = _cifar10_python(tmp_path)
     (d / "data_batch_2").write_bytes(pickle.dumps(batch, protocol=2))
     with pytest.raises(DataFileError, match=rf"data_batch_2: .*({cause})"):
+        load_cifar("cifar10", tmp_path, release="python")
+
+
+def test_pickled_class_names_are_checked(tmp_path):
+    d = _cifar10_python(tmp_path)
+    (d / "batches.meta").write_bytes(_py2_dumps({b"label_names": [b"a"] * 10}))
+    with pytest.raises(
+        DataFileError, match=r"batches\.meta: expected 10 distinct class names, found 10 \(1 distinct"
+    ):
+        load_cifar("cifar10", tmp_path, release="python")
+    (d / "batches.meta").write_bytes(_py2_dumps({b"label_names": b"abc"}))
+    with pytest.raises(DataFileError, match=r"batches\.meta: 'label_names' is not a list of strings"):
         load_cifar("cifar10", tmp_path, release="python")
 
 

@@ -2,16 +2,26 @@
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import os
 import shutil
 import tarfile
 import tempfile
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import BinaryIO
 
-__all__ = ["download_and_verify", "extract_folder", "file_digest", "safe_extract"]
+__all__ = [
+    "DOWNLOAD_DEADLINE_S",
+    "MAX_DOWNLOAD_BYTES",
+    "download_and_verify",
+    "extract_folder",
+    "file_digest",
+    "safe_extract",
+]
 
 
 def file_digest(path: str | os.PathLike[str], algorithm: str = "md5") -> str:
@@ -23,21 +33,37 @@ def file_digest(path: str | os.PathLike[str], algorithm: str = "md5") -> str:
     return h.hexdigest()
 
 
-def download_and_verify(url: str, dest: str | os.PathLike[str], md5: str, *, timeout: float = 60.0) -> Path:
+MAX_DOWNLOAD_BYTES = 1 << 30  # the CIFAR archives are 163-170 MB
+DOWNLOAD_DEADLINE_S = 3600.0
+
+
+def download_and_verify(
+    url: str,
+    dest: str | os.PathLike[str],
+    md5: str,
+    *,
+    timeout: float = 60.0,
+    deadline_s: float = DOWNLOAD_DEADLINE_S,
+    max_bytes: int = MAX_DOWNLOAD_BYTES,
+) -> Path:
     """Fetch ``url`` to ``dest`` unless a file with the right MD5 is already there.
 
     The bytes go to a temporary file that is renamed only once the checksum matches, so an interrupted or
-    corrupt download never sits under the final name.
+    corrupt download never sits under the final name (temporary files of killed downloads are removed by the
+    next call). ``timeout`` bounds each network wait, ``deadline_s`` the whole download (a server trickling
+    bytes cannot hold it forever) and ``max_bytes`` its size.
     """
     dest = Path(dest)
     if dest.exists() and file_digest(dest) == md5:
         return dest
     dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=dest.name + ".", suffix=".part")
+    prefix = f"{dest.name}.part-"
+    _remove_stale(dest.parent, prefix)
+    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f"{prefix}{os.getpid()}-", suffix=".part")
     try:
         try:
-            with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as resp:
-                shutil.copyfileobj(resp, out)
+            with os.fdopen(fd, "wb") as out:
+                _fetch(url, out, timeout, deadline_s, max_bytes)
                 out.flush()
                 os.fsync(out.fileno())
         except (urllib.error.URLError, OSError) as e:
@@ -58,6 +84,22 @@ def download_and_verify(url: str, dest: str | os.PathLike[str], md5: str, *, tim
     return dest
 
 
+def _fetch(url: str, out: BinaryIO, timeout: float, deadline_s: float, max_bytes: int) -> None:
+    stop = time.monotonic() + deadline_s
+    with urllib.request.urlopen(url, timeout=timeout) as resp:
+        declared = resp.headers.get("Content-Length", "")
+        if declared.isdigit() and int(declared) > max_bytes:
+            raise ValueError(f"{url} is {int(declared)} bytes, more than the limit of {max_bytes}")
+        total = 0
+        while chunk := resp.read1(1 << 16):  # read1 returns what has arrived, so the deadline is checked
+            total += len(chunk)
+            if total > max_bytes:
+                raise ValueError(f"{url} sent more than the limit of {max_bytes} bytes; nothing was saved")
+            if time.monotonic() > stop:
+                raise TimeoutError(f"the download took longer than {deadline_s:g} s")
+            out.write(chunk)
+
+
 def safe_extract(archive: str | os.PathLike[str], dest: str | os.PathLike[str]) -> None:
     """Extract a tar archive refusing absolute paths, ``..``, links and device files."""
     with tarfile.open(archive) as tar:
@@ -74,12 +116,15 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def _remove_stale_extractions(parent: Path, name: str) -> None:
-    """Delete temporary folders that killed extractions of ``name`` left in ``parent`` (their owner is dead)."""
-    for tmp in parent.glob(f".{name}.extract-*"):
-        pid = tmp.name.rsplit("-", 2)[-2] if tmp.name.count("-") >= 2 else ""
-        if tmp.is_dir() and pid.isdigit() and not _pid_alive(int(pid)):
-            shutil.rmtree(tmp, ignore_errors=True)
+def _remove_stale(parent: Path, prefix: str) -> None:
+    """Delete ``parent/<prefix><pid>-*`` temporary files and folders whose process ``pid`` is dead (killed)."""
+    for p in parent.glob(glob.escape(prefix) + "*"):
+        pid = p.name[len(prefix) :].split("-", 1)[0]
+        if pid.isdigit() and not _pid_alive(int(pid)):
+            if p.is_dir() and not p.is_symlink():
+                shutil.rmtree(p, ignore_errors=True)
+            else:
+                p.unlink(missing_ok=True)
 
 
 def extract_folder(archive: str | os.PathLike[str], parent: str | os.PathLike[str], name: str) -> Path:
@@ -91,8 +136,9 @@ def extract_folder(archive: str | os.PathLike[str], parent: str | os.PathLike[st
     """
     parent = Path(parent)
     target = parent / name
-    _remove_stale_extractions(parent, name)
-    tmp = Path(tempfile.mkdtemp(dir=parent, prefix=f".{name}.extract-{os.getpid()}-"))
+    prefix = f".{name}.extract-"
+    _remove_stale(parent, prefix)
+    tmp = Path(tempfile.mkdtemp(dir=parent, prefix=f"{prefix}{os.getpid()}-"))
     try:
         safe_extract(archive, tmp)
         if not (tmp / name).is_dir():

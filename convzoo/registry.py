@@ -219,13 +219,6 @@ def _ensure_loaded() -> None:
     import convzoo.models  # noqa: F401  (importing the package registers every family)
 
 
-def _check_counts(**counts: int | None) -> None:
-    """``num_classes`` and ``in_chans`` are whole numbers >= 1 (None: the model's default)."""
-    for key, value in counts.items():
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-            raise ValueError(f"{key} must be a whole number >= 1, got {value!r}")
-
-
 def _closest(name: str, n: int = 5) -> list[str]:
     names = list(_REGISTRY)
     close = difflib.get_close_matches(name, names, n=n, cutoff=0.5)
@@ -257,13 +250,24 @@ def list_models(pattern: str = "*", family: str | None = None) -> list[str]:
 
 
 def create_model(
-    name: str, num_classes: int | None = None, in_chans: int | None = None, **overrides: Any
+    name: str,
+    num_classes: int | None = None,
+    in_chans: int | None = None,
+    *,
+    weights: str | None = None,
+    **overrides: Any,
 ) -> nn.Module:
     """Build a registered model. ``overrides`` are the keyword arguments its registry entry accepts.
 
+    ``weights="torchvision"`` (or ``"timm"``) builds the configuration those pretrained weights belong to and
+    loads them (downloaded once, verified); with another ``num_classes`` only the backbone is loaded.
     Wrap the call in ``with torch.device("meta"):`` to build without allocating weights.
     """
-    _check_counts(num_classes=num_classes, in_chans=in_chans)
+    if weights is not None:
+        from convzoo.hub import pretrained_model
+
+        extra = {k: v for k, v in (("num_classes", num_classes), ("in_chans", in_chans)) if v is not None}
+        return pretrained_model(name, weights, **extra, **overrides)
     info = model_info(name)
     kwargs = dict(overrides)
     if num_classes is not None:

@@ -17,7 +17,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from convzoo.hub import register_weights
+from convzoo.hub import TIMM_LICENSE, register_weights, timm_preprocess
 from convzoo.layers import ConvNormAct
 from convzoo.layers.factories import LayerSpec
 from convzoo.models.googlenet import (
@@ -644,6 +644,9 @@ register_weights(
     "inception_v4.tf_in1k",
     _convert_timm_inception_v4,
     url="https://huggingface.co/timm/inception_v4.tf_in1k/resolve/main/pytorch_model.bin",
+    sha256_from_server=True,  # timm publishes no digest in its package; the hub sends the LFS SHA-256
+    preprocess=timm_preprocess("inception_v4.tf_in1k", 299, 0.875, mean=(0.5,) * 3, std=(0.5,) * 3),
+    license=TIMM_LICENSE,
 )
 register_weights(
     "inception_resnet_v2",
@@ -651,6 +654,9 @@ register_weights(
     "inception_resnet_v2.tf_in1k",
     _convert_timm_inception_resnet_v2,
     url="https://huggingface.co/timm/inception_resnet_v2.tf_in1k/resolve/main/pytorch_model.bin",
+    sha256_from_server=True,
+    preprocess=timm_preprocess("inception_resnet_v2.tf_in1k", 299, 0.8975, mean=(0.5,) * 3, std=(0.5,) * 3),
+    license=TIMM_LICENSE,
 )
 
 

@@ -884,5 +884,6 @@ for _name, _file in [
         from_torchvision_resnet,
         url=f"{_TV}{_file}.pth",
         sha256=_file.rsplit("-", 1)[1],
+        config={"v1_5": True} if _name in ("resnet50", "resnet101", "resnet152") else None,
     )
 register_weights("preact_resnet152", "timm", "resnetv2_152", from_timm_resnetv2)

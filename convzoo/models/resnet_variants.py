@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from convzoo.hub import register_weights
+from convzoo.hub import TIMM_LICENSE, register_weights, timm_preprocess
 from convzoo.models.resnet import (
     CIFAR,
     IMAGENET_LAYERS,
@@ -310,6 +310,9 @@ register_weights(
     from_torchvision_resnet,
     url=f"{_TIMM}seresnet50_ra_224-8efdb4bb.pth",
     sha256="8efdb4bb",
+    config={"v1_5": True},
+    preprocess=timm_preprocess("seresnet50.ra2_in1k"),
+    license=TIMM_LICENSE,
 )
 register_weights(
     "se_resnext50_32x4d",
@@ -318,6 +321,8 @@ register_weights(
     from_torchvision_resnet,
     url=f"{_TIMM}seresnext50_32x4d_racm-a304a460.pth",
     sha256="a304a460",
+    preprocess=timm_preprocess("seresnext50_32x4d.racm_in1k"),
+    license=TIMM_LICENSE,
 )
 register_weights(
     "senet154",
@@ -326,4 +331,6 @@ register_weights(
     from_timm_legacy_senet,
     url=f"{_TIMM}legacy_senet154-e9eb9fe6.pth",
     sha256="e9eb9fe6",
+    preprocess=timm_preprocess("legacy_senet154.in1k", interpolation="bilinear"),
+    license=TIMM_LICENSE,
 )

@@ -20,6 +20,7 @@ import math
 import pickle
 import re
 import struct
+import zipfile
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -34,6 +35,7 @@ __all__ = [
     "RejectedFile",
     "RunMetadata",
     "build_model_from_metadata",
+    "check_torch_archive",
     "check_weights",
     "latest_pointer_target",
     "override_types",
@@ -457,7 +459,10 @@ def check_weights(model: nn.Module, tensors: Mapping[str, torch.Tensor], source:
 # --- training state and run config
 
 
-def _torch_load(path: Path) -> Any:
+def check_torch_archive(path: Path) -> None:
+    """A ``torch.save`` zip archive whose entries are all stored uncompressed, so that loading it allocates
+    at most the file's size (a deflated entry can expand a thousandfold: a zip bomb).
+    """
     try:
         size = path.stat().st_size if path.is_file() else -1
     except OSError as e:
@@ -468,6 +473,24 @@ def _torch_load(path: Path) -> Any:
         raise RejectedFile(
             path, f"the training state is {size} bytes, more than the {MAX_STATE_BYTES} allowed"
         )
+    try:
+        with zipfile.ZipFile(path) as archive:
+            entries = archive.infolist()
+    except Exception as e:  # noqa: BLE001  the boundary: any failure to parse foreign bytes is a refusal
+        raise RejectedFile(path, f"not a torch.save archive ({type(e).__name__}: {str(e)[:200]})") from None
+    packed = [
+        i.filename for i in entries if i.compress_type != zipfile.ZIP_STORED or i.file_size != i.compress_size
+    ]
+    if packed or sum(i.file_size for i in entries) > size:
+        raise RejectedFile(
+            path,
+            f"the training state has compressed or oversized entries ({', '.join(packed[:3]) or 'sizes'}); "
+            "torch.save stores them uncompressed, and convzoo allocates no more than a file holds",
+        )
+
+
+def _torch_load(path: Path) -> Any:
+    check_torch_archive(path)
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:

@@ -19,6 +19,7 @@ import struct
 import sys
 import tracemalloc
 import uuid
+import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -489,6 +490,22 @@ def test_an_oversized_state_is_refused_before_loading(tmp_path, monkeypatch):
     monkeypatch.setattr(trust, "MAX_STATE_BYTES", 100)
     with pytest.raises(RejectedFile, match="the training state is .* bytes, more than the 100 allowed"):
         trust.read_train_state(state_file)
+
+
+def test_a_compressed_state_archive_is_refused_before_it_can_expand(tmp_path):
+    """A deflated entry of zeros expands ~1000x: torch.load would allocate far more than the file holds."""
+    n = 16 * 2**20
+    plain = tmp_path / "plain.pt"
+    torch.save({"t": torch.zeros(n, dtype=torch.uint8)}, plain)
+    bomb = tmp_path / "bomb.pt"
+    with zipfile.ZipFile(plain) as src, zipfile.ZipFile(bomb, "w") as dst:
+        for info in src.infolist():
+            dst.writestr(info.filename, src.read(info), compress_type=zipfile.ZIP_DEFLATED)
+    assert bomb.stat().st_size < n // 100
+    err, peak = refused_with_peak(trust.read_train_state, bomb)
+    assert f"{bomb}: the training state has compressed or oversized entries" in str(err) and peak < 2**20
+    bomb.write_bytes(plain.read_bytes()[:1000])
+    assert "not a torch.save archive" in str(refused_with_peak(trust.read_train_state, bomb)[0])
 
 
 # ------------------------------------------------------------------------------------------------ latest pointer

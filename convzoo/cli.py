@@ -12,7 +12,7 @@ from convzoo.inspect.output_size import ShapeError
 from convzoo.registry import UnknownModelError
 
 # Each module provides register(subparsers); their subcommands set func(args) -> exit code.
-COMMAND_MODULES = ("convzoo.inspect.cli", "convzoo.train.cli", "convzoo.lab.cli")
+COMMAND_MODULES = ("convzoo.inspect.cli", "convzoo.train.cli", "convzoo.lab.cli", "convzoo.repro.cli")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,161 @@
+"""``convzoo repro list | run | report | docs``: the papers' claims, re-measured on this machine."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+__all__ = ["claim_rows", "register"]
+
+DEFAULT_OUT = "runs/repro"
+DOCS = "docs/repro"
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def claim_rows() -> list[dict[str, Any]]:
+    """Every claim as plain data: what ``repro list --format json`` prints."""
+    from convzoo.repro.estimate import plan
+    from convzoo.repro.registry import claims
+    from convzoo.repro.spec import BUDGETS
+
+    rows = []
+    for c in claims():
+        row: dict[str, Any] = {"id": c.id, "paper": c.paper, "where": c.where, "says": c.says, "kind": c.kind}
+        if c.kind == "trained":
+            row["arms"] = [
+                {"name": a.name, "model": a.model, "overrides": dict(a.overrides), "recipe": a.recipe,
+                 "recipe_changes": dict(a.recipe_changes), "paper": [p.__dict__ for p in a.paper]}
+                for a in c.arms
+            ]
+            row["checks"] = [c_.__dict__ for c_ in c.checks]
+            budgets: dict[str, Any] = {}
+            for name in BUDGETS:
+                if name in c.unavailable or name not in c.budgets:
+                    budgets[name] = {"available": False, "why": c.unavailable.get(name, "not defined")}
+                    continue
+                b = c.budgets[name]
+                plans = plan(c, b)
+                budgets[name] = {
+                    "available": True,
+                    "data": b.data or "--data PATH",
+                    "arms": [p.arm.name for p in plans],
+                    "epochs": b.epochs,
+                    "per_class": b.per_class,
+                    "test_per_class": b.test_per_class,
+                    "seeds": b.seeds,
+                    "estimated_s": sum(p.seconds for p in plans) * b.seeds,
+                    "note": b.note,
+                }
+            row["budgets"] = budgets
+        else:
+            row["budgets"] = {"exact": {"available": True, "estimated_s": 1.0}}
+        rows.append(row)
+    return rows
+
+
+def _human_time(s: float) -> str:
+    if s < 60:
+        return f"{s:.0f} s"
+    if s < 3600 * 2:
+        return f"{s / 60:.0f} min"
+    return f"{s / 3600:.0f} h"
+
+
+def _cmd_list(args: argparse.Namespace) -> int:
+    from convzoo.repro.spec import TRAIN_RATE_MACS
+
+    rows = claim_rows()
+    if args.format == "json":
+        print(json.dumps(rows, indent=1))
+        return 0
+    for r in rows:
+        print(f"{r['id']}  [{r['kind']}]  {r['paper'].split('(')[0].strip()} {r['paper'].split(')')[0][-4:]}, "
+              f"{r['where']}")
+        print(f"  {r['says']}")
+        if r["kind"] == "trained":
+            print("  arms: " + ", ".join(
+                a["name"] + "=" + a["model"] + "".join(f",{k}={v}" for k, v in a["overrides"].items())
+                + f" ({a['recipe']})" for a in r["arms"]))
+            est = []
+            for name, b in r["budgets"].items():
+                est.append(f"{name} ~{_human_time(b['estimated_s'])}" if b["available"] else f"{name}: n/a")
+            print("  time on this machine: " + ", ".join(est))
+        print()
+    print(f"Estimates: MACs × images at {TRAIN_RATE_MACS / 1e9:.0f} G multiply-accumulates/s (a training image "
+          "counts 3×), measured as ResNet-20's ~850 img/s on this 2-core CPU when quiet; `paper` on this CPU.")
+    return 0
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from convzoo.repro.runner import run_claim
+
+    run_claim(args.claim, args.budget, seeds=args.seeds, data=args.data, out=args.out)
+    return 0
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    import shutil
+
+    from convzoo.repro.registry import get_claim
+    from convzoo.repro.report import write_report
+    from convzoo.repro.runner import claim_dir
+
+    claim = get_claim(args.claim)
+    folder = claim_dir(args.out, claim, args.budget)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"no runs of {claim.id!r} at the {args.budget} budget in {folder}; "
+                                f"run `convzoo repro run {claim.id} --budget {args.budget}` first")
+    path = write_report(claim, folder)
+    print(f"report: {path}")
+    if args.publish:
+        dest = Path(args.docs) / claim.id
+        dest.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(folder / "results.json", dest / "results.json")
+        print(f"published {dest / 'results.json'}; `convzoo repro docs` renders it")
+    return 0
+
+
+def _cmd_docs(args: argparse.Namespace) -> int:
+    from convzoo.repro.docs import write_docs
+
+    path = write_docs(Path(args.docs))
+    print(f"wrote {path}")
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    from convzoo.repro.spec import BUDGETS
+
+    p = sub.add_parser("repro", help="re-run the papers' claims on this machine and say whether they held")
+    rsub = p.add_subparsers(dest="repro_command", metavar="SUBCOMMAND", required=True)
+    q = rsub.add_parser("list", help="every claim: paper, arms, budgets and their estimated time here")
+    q.add_argument("--format", choices=("text", "json"), default="text")
+    q.set_defaults(func=_cmd_list)
+    q = rsub.add_parser("run", help="train a claim's arms (finished arms are skipped, interrupted ones resume)")
+    q.add_argument("claim")
+    q.add_argument("--budget", choices=BUDGETS, default="cpu")
+    q.add_argument("--seeds", type=_positive_int, default=None, help="seeds per arm (default: the budget's)")
+    q.add_argument("--data", default=None, help="a --data spec or folder instead of the budget's")
+    q.add_argument("--out", default=DEFAULT_OUT, help=f"folder of the claims' runs (default {DEFAULT_OUT})")
+    q.set_defaults(func=_cmd_run)
+    q = rsub.add_parser("report", help="write report.md, figures and results.json from a claim's runs")
+    q.add_argument("claim")
+    q.add_argument("--budget", choices=BUDGETS, default="cpu")
+    q.add_argument("--out", default=DEFAULT_OUT)
+    q.add_argument("--publish", action="store_true", help=f"also copy results.json into --docs ({DOCS})/<claim>/")
+    q.add_argument("--docs", default=DOCS)
+    q.set_defaults(func=_cmd_report)
+    q = rsub.add_parser("docs", help=f"render {DOCS}/ (README table and one page per claim) from its results.json")
+    q.add_argument("--docs", default=DOCS)
+    q.set_defaults(func=_cmd_docs)

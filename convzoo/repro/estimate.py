@@ -1,0 +1,122 @@
+"""Each arm's length and estimated time on this machine: MACs (the inspector, on meta) × images ÷ rate."""
+
+from __future__ import annotations
+
+import functools
+import math
+from dataclasses import dataclass
+
+from convzoo.repro.spec import TRAIN_RATE_MACS, Arm, Budget, Claim
+from convzoo.train.recipes import Recipe, get_recipe
+
+__all__ = ["DATA_SIZES", "ArmPlan", "arm_macs", "arm_recipe", "plan", "scale_recipe"]
+
+# data spec → (training images, test images, image size); a folder of your own is estimated as CIFAR-10
+DATA_SIZES: dict[str, tuple[int, int, tuple[int, int, int]]] = {
+    "digits": (1438, 359, (1, 8, 8)),
+    "cifar10": (50_000, 10_000, (3, 32, 32)),
+    "cifar10-jpg": (50_000, 10_000, (3, 32, 32)),
+    "": (1_281_167, 50_000, (3, 224, 224)),  # ImageNet (paper budgets of ImageNet claims)
+}
+_LENGTH_PARAMS = ("milestones", "step_size")  # schedule parameters counted in the schedule's interval
+
+
+def arm_recipe(arm: Arm, budget: Budget) -> Recipe:
+    """The arm's recipe with its own changes, then the budget's (before any shortening)."""
+    return get_recipe(arm.recipe).replace(**arm.recipe_changes).replace(**budget.recipe_changes)
+
+
+def recipe_steps(r: Recipe, steps_per_epoch: int) -> int:
+    if r.iterations is not None:
+        return int(r.iterations)
+    if r.epochs is None:
+        raise ValueError(f"recipe {r.name!r} sets neither epochs nor iterations")
+    return max(1, math.ceil(r.epochs * steps_per_epoch))
+
+
+def scale_recipe(r: Recipe, epochs: float, steps_per_epoch: int) -> Recipe:
+    """``r`` shortened to ``epochs``: the same schedule shape (milestones, step size, warm-up as fractions of
+    the run) over ``round(epochs × steps_per_epoch)`` optimizer steps."""
+    old_units = r.iterations if r.iterations is not None else r.epochs
+    if old_units is None:
+        raise ValueError(f"recipe {r.name!r} sets neither epochs nor iterations")
+    if r.iterations is None and r.interval == "step":
+        old_units = r.epochs * steps_per_epoch  # type: ignore[operator]
+    steps = max(1, round(epochs * steps_per_epoch))
+    f = steps / old_units
+
+    def scaled(v: float) -> int:
+        return max(1, round(v * f))
+
+    params = dict(r.schedule_params)
+    for key in _LENGTH_PARAMS:
+        if key in params:
+            v = params[key]
+            params[key] = sorted({scaled(m) for m in v}) if isinstance(v, list | tuple) else scaled(v)
+    warmup = min(round(r.warmup * f), steps - 1)  # a warm-up shorter than one step is none
+    return r.replace(
+        iterations=steps,
+        epochs=None,
+        interval="step",
+        schedule_params=params,
+        warmup=warmup,
+        warmup_lr=r.warmup_lr if warmup else None,
+    )
+
+
+@functools.lru_cache(maxsize=256)
+def _macs(model: str, overrides: tuple[tuple[str, object], ...], size: tuple[int, int, int]) -> tuple[int, int]:
+    from convzoo.inspect import summary
+
+    s = summary(model, size, num_classes=10, in_chans=size[0], **dict(overrides))
+    return s.total_macs, s.total_params
+
+
+def arm_macs(arm: Arm, size: tuple[int, int, int]) -> tuple[int, int]:
+    """(MACs of one image, parameters) of the arm's model on ``size`` images, 10 classes."""
+    return _macs(arm.model, tuple(sorted(arm.overrides.items())), size)
+
+
+@dataclass(frozen=True)
+class ArmPlan:
+    arm: Arm
+    train_images: int
+    test_images: int
+    epochs: float
+    evaluations: int
+    macs: int
+    params: int
+    seconds: float  # one seed
+
+
+def data_sizes(budget: Budget, data: str | None = None) -> tuple[int, int, tuple[int, int, int]]:
+    n_train, n_test, size = DATA_SIZES.get(data if data is not None else budget.data, DATA_SIZES["cifar10"])
+    if budget.per_class is not None:
+        n_train = min(n_train, 10 * budget.per_class)
+    if budget.test_per_class is not None:
+        n_test = min(n_test, 10 * budget.test_per_class)
+    if budget.image_size is not None:
+        size = (size[0], budget.image_size, budget.image_size)
+    return n_train, n_test, size
+
+
+def plan(claim: Claim, budget: Budget, data: str | None = None) -> list[ArmPlan]:
+    """Length, evaluations, MACs and estimated seconds (one seed) of every arm of ``claim`` at ``budget``."""
+    n_train, n_test, size = data_sizes(budget, data)
+    out = []
+    for arm in claim.arms_at(budget):
+        r = arm_recipe(arm, budget)
+        a_size = size
+        if (data if data is not None else budget.data) == "":
+            from convzoo.registry import model_info
+
+            a_size = tuple(model_info(arm.model).input_size)  # type: ignore[assignment]
+        val = r.val_size if r.val_size >= 1 else int(r.val_size * n_train)
+        train = n_train - int(val)
+        spe = max(1, train // r.batch_size)
+        epochs = budget.epochs if budget.epochs is not None else recipe_steps(r, spe) / spe
+        evals = max(1, math.ceil(epochs / budget.eval_every))
+        macs, params = arm_macs(arm, a_size)
+        seconds = macs * (3 * epochs * train + evals * (n_test + int(val))) / TRAIN_RATE_MACS
+        out.append(ArmPlan(arm, train, n_test, epochs, evals, macs, params, seconds))
+    return out

@@ -1,0 +1,329 @@
+"""A claim's report: ``results.json`` (measured vs paper, verdict, machine, budget, seeds, command, wall time per
+arm), ``report.md`` and the figures, all rendered from ``results.json`` alone so the docs can be regenerated."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import time
+from pathlib import Path
+from typing import Any
+
+from convzoo.repro.estimate import arm_recipe
+from convzoo.repro.results import ArmResult, measure, read_arm_result
+from convzoo.repro.spec import METRICS, Budget, Claim
+from convzoo.repro.verdict import ONE_SEED, RULE, arm_stats, judge_all, verdict
+
+__all__ = ["collect", "machine", "render", "write_analytic_report", "write_report", "write_run_info"]
+
+RUN_INFO = "claim.json"
+
+
+def machine() -> dict[str, str]:
+    """The CPU model (and GPU, if any) and the torch version, for the report."""
+    import torch
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    out = {"cpu": cpu, "cores": str(os.cpu_count()), "torch": torch.__version__}
+    if torch.cuda.is_available():
+        out["gpu"] = torch.cuda.get_device_name(0)
+    return out
+
+
+def write_run_info(folder: Path, budget: Budget, data: str, seeds: int, command: str) -> None:
+    info = {"budget": budget.name, "data": data, "seeds": seeds, "command": command, "machine": machine()}
+    (folder / RUN_INFO).write_text(json.dumps(info, indent=1))
+
+
+def _read_run_info(folder: Path) -> dict[str, Any]:
+    path = folder / RUN_INFO
+    try:
+        obj = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(obj, dict):
+        return {}
+    out: dict[str, Any] = {k: str(obj[k])[:500] for k in ("data", "command") if isinstance(obj.get(k), str)}
+    if isinstance(obj.get("seeds"), int):
+        out["seeds"] = obj["seeds"]
+    if isinstance(obj.get("machine"), dict):
+        out["machine"] = {str(k)[:40]: str(v)[:200] for k, v in obj["machine"].items()}
+    return out
+
+
+def _metrics_of(claim: Claim) -> list[str]:
+    wanted = {c.metric for c in claim.checks} | {"test_err", "train_err"}
+    return [m for m in METRICS if m in wanted]
+
+
+def collect(claim: Claim, folder: Path, command: str = "") -> dict[str, Any]:
+    """results.json's content from the arm result files in ``folder`` (``OUT/<claim>/<budget>``)."""
+    budget = claim.budget(folder.name)
+    info = _read_run_info(folder)
+    arms, stats = [], {}
+    for arm in claim.arms_at(budget):
+        results: list[ArmResult] = []
+        for path in sorted(folder.glob(f"{arm.name}-s*.json")):
+            r = read_arm_result(path, claim)
+            if r is not None and r.arm == arm.name:
+                results.append(r)
+        measured = {}
+        for metric in _metrics_of(claim):
+            ms = [m for m in (measure(r, metric) for r in results) if m is not None]
+            if ms:
+                s = arm_stats(ms)
+                stats[(arm.name, metric)] = s
+                measured[metric] = {"mean": s.mean, "se": s.se, "seeds": s.seeds, "values": list(s.values)}
+        r0 = arm_recipe(arm, budget)
+        arms.append(
+            {
+                "name": arm.name,
+                "label": arm.title,
+                "group": arm.group,
+                "model": arm.model,
+                "overrides": dict(arm.overrides),
+                "recipe": r0.name,
+                "recipe_changes": {**arm.recipe_changes, **budget.recipe_changes},
+                "params": results[0].params if results else None,
+                "macs": results[0].macs if results else None,
+                "measured": measured,
+                "paper": [{"metric": p.metric, "value": p.value, "where": p.where} for p in arm.paper],
+                "runs": [
+                    {
+                        "seed": r.seed,
+                        "wall_s": r.wall_s,
+                        "estimated_s": r.estimated_s,
+                        "images_per_s": r.images_per_s,
+                        "train_images": r.train_images,
+                        "test_images": r.test_images,
+                        "curve": [
+                            {k: row[k] for k in ("epoch", "train_err", "test_err", "val_err", "epoch_s") if k in row}
+                            for row in r.rows
+                        ],
+                    }
+                    for r in results
+                ],
+            }
+        )
+    complete = all(a["runs"] for a in arms)
+    outcomes = judge_all(claim.checks_at(budget), stats)
+    seeds = min((len(a["runs"]) for a in arms), default=0)
+    evaluated = budget.name != "smoke" and complete
+    return {
+        "claim": claim.id,
+        "kind": claim.kind,
+        "paper": claim.paper,
+        "where": claim.where,
+        "says": claim.says,
+        "budget": budget.name,
+        "budget_note": budget.note,
+        "epochs": budget.epochs,
+        "per_class": budget.per_class,
+        "test_per_class": budget.test_per_class,
+        "data": info.get("data", budget.data),
+        "seeds": seeds,
+        "machine": info.get("machine", machine()),
+        "command": command or info.get("command", ""),
+        "generated": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "rule": RULE,
+        "seed_note": ONE_SEED if seeds == 1 else "",
+        "complete": complete,
+        "arms": arms,
+        "checks": [o.to_dict() for o in outcomes],
+        "verdict": verdict(outcomes, evaluated=evaluated),
+        "verdict_note": "" if evaluated else (
+            "smoke budget: plumbing only" if budget.name == "smoke" else "not every arm has finished"
+        ),
+        "wall_s": sum(r["wall_s"] for a in arms for r in a["runs"]),
+        "note": claim.note,
+    }
+
+
+def write_report(claim: Claim, folder: Path, command: str = "") -> Path:
+    """Collect the arms' results into ``folder/results.json`` and render ``report.md`` and the figures."""
+    results = collect(claim, folder, command)
+    (folder / "results.json").write_text(json.dumps(results, indent=1, allow_nan=False))
+    return render(results, folder)
+
+
+def write_analytic_report(claim: Claim, folder: Path, command: str = "") -> Path:
+    if claim.compute is None:
+        raise ValueError(f"analytic claim {claim.id!r} has nothing to compute")
+    t0 = time.perf_counter()
+    computed = claim.compute()
+    results = {
+        "claim": claim.id,
+        "kind": "analytic",
+        "paper": claim.paper,
+        "where": claim.where,
+        "says": claim.says,
+        "budget": "exact",
+        "machine": machine(),
+        "command": command,
+        "generated": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "wall_s": time.perf_counter() - t0,
+        "note": claim.note,
+        **computed,
+    }
+    (folder / "results.json").write_text(json.dumps(results, indent=1, allow_nan=False))
+    return render(results, folder)
+
+
+# ------------------------------------------------------------------------------------------------ rendering
+
+
+def _fmt(v: float | None, unit: str = "") -> str:
+    if v is None:
+        return "–"
+    if abs(v) >= 1000:
+        return f"{v:,.0f}{unit}"
+    return f"{v:.2f}{unit}"
+
+
+def _pm(m: dict[str, Any] | None) -> str:
+    if not m:
+        return "–"
+    return f"{_fmt(m['mean'])} ± {_fmt(m['se'])}" if m["seeds"] > 1 or m["se"] else _fmt(m["mean"])
+
+
+def _minutes(s: float | None) -> str:
+    return "–" if s is None else f"{s / 60:.1f} min"
+
+
+def render(results: dict[str, Any], folder: Path) -> Path:
+    """``report.md`` (and figures) in ``folder`` from a results.json dict."""
+    if results.get("kind") == "analytic":
+        text = _render_analytic(results)
+    else:
+        figures = draw_figures(results, folder)
+        text = _render_trained(results, figures)
+    path = folder / "report.md"
+    path.write_text(text)
+    return path
+
+
+def _header(r: dict[str, Any]) -> list[str]:
+    return [
+        f"# {r['claim']}: {r['says']}",
+        "",
+        f"Paper: {r['paper']}, {r['where']}.",
+        "",
+        f"**Verdict: {r['verdict']}**" + (f" ({r['verdict_note']})" if r.get("verdict_note") else ""),
+        "",
+    ]
+
+
+def _render_trained(r: dict[str, Any], figures: list[str]) -> str:
+    m = r["machine"]
+    lines = _header(r) + [
+        f"Rule: {r['rule']}." + (f" With {r['seed_note']}." if r.get("seed_note") else ""),
+        "",
+        f"Budget: **{r['budget']}** ({r.get('budget_note') or 'the paper recipe'}); data `{r['data']}`; "
+        f"seeds {r['seeds']}; machine {m.get('cpu', '?')} ({m.get('cores', '?')} cores"
+        + (f", {m['gpu']}" if m.get("gpu") else "")
+        + f"), torch {m.get('torch', '?')}; total training wall time {_minutes(r['wall_s'])}.",
+        "",
+        f"Command: `{r['command']}`",
+        "",
+        "## Checks",
+        "",
+        "| the paper says | metric | better arm | worse arm | gap | threshold | outcome |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for c in r["checks"]:
+        ch = c["check"]
+        lines.append(
+            f"| {ch['says']} | {ch['metric']} | {ch['better']} {_fmt(c['better']['mean'])} | "
+            f"{ch['worse']} {_fmt(c['worse']['mean'])} | {_fmt(c['gap'])} | {_fmt(c['threshold'])} | "
+            f"{c['outcome']} |"
+        )
+    metrics = sorted({k for a in r["arms"] for k in a["measured"]})
+    lines += [
+        "",
+        "## Measured vs paper",
+        "",
+        "| arm | model | params | MACs | "
+        + " | ".join(f"{k} (ours)" for k in metrics)
+        + " | paper | wall time (est.) |",
+        "|---" * (6 + len(metrics)) + "|",
+    ]
+    for a in r["arms"]:
+        model = a["model"] + "".join(f", {k}={v}" for k, v in a["overrides"].items())
+        paper = "; ".join(f"{p['metric']} {_fmt(p['value'])} ({p['where']})" for p in a["paper"]) or "–"
+        wall = sum(x["wall_s"] for x in a["runs"]) if a["runs"] else None
+        est = sum(x["estimated_s"] for x in a["runs"]) if a["runs"] else None
+        lines.append(
+            f"| {a['label']} | `{model}` | {_fmt((a['params'] or 0) / 1e6, ' M') if a['params'] else '–'} | "
+            f"{_fmt((a['macs'] or 0) / 1e6, ' M') if a['macs'] else '–'} | "
+            + " | ".join(_pm(a["measured"].get(k)) for k in metrics)
+            + f" | {paper} | {_minutes(wall)} ({_minutes(est)}) |"
+        )
+    lines += ["", "Metrics: " + "; ".join(f"{k} = {METRICS[k]}" for k in metrics if k in METRICS) + "."]
+    if r.get("note"):
+        lines += ["", f"Note: {r['note']}"]
+    lines += [""] + [f"![{f}]({f})" for f in figures]
+    return "\n".join(lines) + "\n"
+
+
+def _render_analytic(r: dict[str, Any]) -> str:
+    lines = _header(r) + [
+        "Computed exactly from the models (convzoo's inspector on the meta device); "
+        f"command: `{r['command']}`.",
+        "",
+        "| quantity | computed | paper | agrees |",
+        "|---|---|---|---|",
+    ]
+    for row in r.get("rows", []):
+        lines.append(f"| {row['what']} | {row['computed']} | {row['paper']} | {'yes' if row['agrees'] else 'no'} |")
+    if r.get("explanation"):
+        lines += ["", r["explanation"]]
+    if r.get("note"):
+        lines += ["", f"Note: {r['note']}"]
+    return "\n".join(lines) + "\n"
+
+
+def draw_figures(r: dict[str, Any], folder: Path) -> list[str]:
+    """The paper's figure redrawn from our runs: per group, training error dashed and test error bold."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for a in r["arms"]:
+        if a["runs"]:
+            groups.setdefault(a["group"] or r["claim"], []).append(a)
+    if not groups:
+        return []
+    fig, axes = plt.subplots(1, len(groups), figsize=(5.5 * len(groups), 4.2), squeeze=False, sharey=True)
+    for ax, (group, arms) in zip(axes[0], groups.items(), strict=True):
+        for i, a in enumerate(arms):
+            color = f"C{i}"
+            for j, run in enumerate(a["runs"]):
+                ep = [p["epoch"] for p in run["curve"]]
+                label = a["label"] if j == 0 else None
+                ax.plot(ep, [p.get("train_err") for p in run["curve"]], "--", color=color, lw=1, label=label)
+                pts = [(p["epoch"], p["test_err"]) for p in run["curve"] if "test_err" in p]
+                if pts:
+                    ax.plot(*zip(*pts, strict=True), "-", color=color, lw=2.2, marker="o", ms=3)
+        if r["claim"] == "relu_vs_tanh":
+            ax.axhline(25, color="gray", lw=0.8)
+        ax.set_title(group)
+        ax.set_xlabel("epoch")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    axes[0][0].set_ylabel("error (%): training dashed, test bold")
+    fig.suptitle(f"{r['claim']} ({r['budget']} budget, {r['data']})", fontsize=10)
+    fig.tight_layout()
+    name = "curves.png"
+    fig.savefig(folder / name, dpi=90)
+    plt.close(fig)
+    return [name]

@@ -1,0 +1,140 @@
+"""What a claim is, as data: arms, budgets, the paper's figures and the checks its verdict is made of.
+
+A *trained* claim names its arms (a registered model, its overrides, a recipe and recipe changes), the
+checks that make up its verdict (``metric(better) < metric(worse)``) and one :class:`Budget` per budget
+name. An *analytic* claim is computed exactly from the models themselves (see :mod:`convzoo.repro.analytic`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+__all__ = [
+    "BUDGETS",
+    "METRICS",
+    "Arm",
+    "Budget",
+    "Check",
+    "Claim",
+    "PaperFigure",
+    "TRAIN_RATE_MACS",
+]
+
+BUDGETS: tuple[str, ...] = ("smoke", "cpu", "paper")
+
+# Training throughput this machine reaches, in multiply-accumulates per second, counting a training image
+# as 3 forward passes (forward + backward) and an evaluated image as 1. Measured with
+# benchmarks/train_throughput.py on the project's 2-core AMD EPYC, quiet: ResNet-20 (40.6 M MACs) trains at
+# ~850 img/s in bf16 + channels_last (docs/training.md), i.e. 850 × 3 × 40.6e6 ≈ 1.04e11. Estimates scale
+# with MACs; deep, thin nets and DenseNet's concatenations run below this rate, a loaded machine far below.
+TRAIN_RATE_MACS: float = 1.04e11
+
+# metric name → what it means (the unit of every error is percent; lower is better for all of them)
+METRICS: dict[str, str] = {
+    "test_err": "final test error (%)",
+    "val_err": "final validation error (%)",
+    "train_err": "final training error (%), measured on the augmented batches of the last epoch",
+    "train_s": "seconds of training (sum over epochs, evaluation and data loading excluded)",
+    "epochs_to_25": "epochs until the training error first reaches 25% (interpolated; the budget's length "
+    "plus one if never)",
+}
+
+
+@dataclass(frozen=True)
+class PaperFigure:
+    """One number the paper reports for an arm, with where it is printed."""
+
+    metric: str
+    value: float
+    where: str  # "Table 6", "Fig. 1", ...
+
+
+@dataclass(frozen=True)
+class Arm:
+    """One trained configuration: ``create_model(model, **overrides)`` under ``recipe`` + ``recipe_changes``."""
+
+    name: str
+    model: str
+    recipe: str
+    overrides: Mapping[str, Any] = field(default_factory=dict)
+    recipe_changes: Mapping[str, Any] = field(default_factory=dict)
+    group: str = ""  # arms of one group share a panel of the curves figure
+    label: str = ""
+    paper: tuple[PaperFigure, ...] = ()
+
+    @property
+    def title(self) -> str:
+        return self.label or self.name
+
+
+@dataclass(frozen=True)
+class Check:
+    """One part of a verdict: the paper says ``metric(better) < metric(worse)``."""
+
+    metric: str
+    better: str
+    worse: str
+    says: str  # the statement in words
+
+
+@dataclass(frozen=True)
+class Budget:
+    """How long and on what the arms train. ``epochs=None`` keeps the recipe's own length (paper budget)."""
+
+    name: str
+    data: str  # a --data spec; "" : the user must give one (--data PATH)
+    epochs: float | None = None
+    per_class: int | None = None  # training images per class (None: all)
+    test_per_class: int | None = None  # test images per class (None: all)
+    seeds: int = 1
+    arms: tuple[str, ...] | None = None  # the arms run at this budget (None: every arm)
+    eval_every: int = 1
+    image_size: int | None = None
+    recipe_changes: Mapping[str, Any] = field(default_factory=dict)  # for every arm
+    amp: bool | None = None  # None: the recipe's choice
+    channels_last: bool | None = None
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A paper's claim: trained (arms, checks, budgets) or analytic (``compute``)."""
+
+    id: str
+    paper: str  # authors, year, arXiv id
+    where: str  # table / figure / section
+    says: str  # the claim in one sentence
+    kind: Literal["trained", "analytic"]
+    arms: tuple[Arm, ...] = ()
+    checks: tuple[Check, ...] = ()
+    budgets: Mapping[str, Budget] = field(default_factory=dict)
+    unavailable: Mapping[str, str] = field(default_factory=dict)  # budget → why it is not offered
+    compute: Callable[[], dict[str, Any]] | None = None  # analytic claims
+    figure: str = "curves"  # the figure redrawn: "curves" (error vs epoch per group) or "none"
+    note: str = ""
+
+    def arm(self, name: str) -> Arm:
+        for a in self.arms:
+            if a.name == name:
+                return a
+        raise KeyError(f"claim {self.id!r} has no arm {name!r}; arms: {', '.join(a.name for a in self.arms)}")
+
+    def budget(self, name: str) -> Budget:
+        if name not in BUDGETS:
+            raise ValueError(f"unknown budget {name!r}: use one of {', '.join(BUDGETS)}")
+        if name in self.unavailable:
+            raise ValueError(f"claim {self.id!r} has no {name} budget: {self.unavailable[name]}")
+        if name not in self.budgets:
+            raise ValueError(f"claim {self.id!r} has no {name} budget; it has {', '.join(self.budgets)}")
+        return self.budgets[name]
+
+    def arms_at(self, budget: Budget) -> tuple[Arm, ...]:
+        if budget.arms is None:
+            return self.arms
+        return tuple(self.arm(n) for n in budget.arms)
+
+    def checks_at(self, budget: Budget) -> tuple[Check, ...]:
+        names = {a.name for a in self.arms_at(budget)}
+        return tuple(c for c in self.checks if c.better in names and c.worse in names)

@@ -1,0 +1,455 @@
+"""The trained claims of the lectures, as data: arms, the paper's numbers, the checks, the budgets.
+
+cpu budgets are sized from MACs × images at :data:`~convzoo.repro.spec.TRAIN_RATE_MACS` to fit an hour on
+this 2-core CPU (``convzoo repro list`` prints each estimate); they were fixed before any run and are never
+tuned to a verdict.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from convzoo.repro.budgets import cpu, paper, smoke
+from convzoo.repro.spec import Arm, Check, Claim, PaperFigure
+
+__all__ = ["TRAINED_CLAIMS"]
+
+HE2015 = "He, Zhang, Ren, Sun (2015). Deep Residual Learning for Image Recognition. arXiv:1512.03385"
+HE2016 = "He, Zhang, Ren, Sun (2016). Identity Mappings in Deep Residual Networks. arXiv:1603.05027"
+HUANG2016 = "Huang, Sun, Liu, Sedra, Weinberger (2016). Deep Networks with Stochastic Depth. arXiv:1603.09382"
+SPRINGENBERG = (
+    "Springenberg, Dosovitskiy, Brox, Riedmiller (2014). Striving for Simplicity: The All Convolutional Net. "
+    "arXiv:1412.6806"
+)
+LIN2013 = "Lin, Chen, Yan (2013). Network In Network. arXiv:1312.4400"
+DENSENET = "Huang, Liu, van der Maaten, Weinberger (2017). Densely Connected Convolutional Networks. arXiv:1608.06993"
+WRN = "Zagoruyko, Komodakis (2016). Wide Residual Networks. arXiv:1605.07146"
+SENET = "Hu, Shen, Albanie, Sun, Wu (2019). Squeeze-and-Excitation Networks. arXiv:1709.01507 (journal version)"
+KRIZHEVSKY = "Krizhevsky, Sutskever, Hinton (2012). ImageNet Classification with Deep CNNs. NeurIPS"
+SZEGEDY2016 = "Szegedy, Ioffe, Vanhoucke, Alemi (2016). Inception-v4, Inception-ResNet. arXiv:1602.07261"
+SZEGEDY2014 = "Szegedy et al. (2014). Going Deeper with Convolutions. arXiv:1409.4842"
+
+
+def err(value: float, where: str) -> tuple[PaperFigure, ...]:
+    return (PaperFigure("test_err", value, where),)
+
+
+def test_err_checks(pairs: list[tuple[str, str]], says: str) -> tuple[Check, ...]:
+    """``test_err(better) < test_err(worse)`` for each pair; ``says`` is formatted with both arm names."""
+    return tuple(Check("test_err", b, w, says.format(better=b, worse=w)) for b, w in pairs)
+
+
+# Constant-rate SGD recipes written as changes to resnet_cifar (these papers' setups are not convzoo recipes).
+def epoch_recipe(epochs: int, milestones: list[int], **changes: Any) -> dict[str, Any]:
+    return {
+        "iterations": None,
+        "epochs": epochs,
+        "interval": "epoch",
+        "schedule_params": {"milestones": milestones},
+        "warmup": 0,
+        "warmup_lr": None,
+        "val_size": 0,
+        "init": "default",
+        **changes,
+    }
+
+
+# Springenberg et al. §3.2: momentum 0.9, ÷10 at 200/250/300 of 350 epochs, weight decay 1e-3, no augmentation
+# for Table 3; the rate was picked per model from {0.25, 0.1, 0.05, 0.01}: here 0.01 for every model.
+ALLCONV_RECIPE = epoch_recipe(350, [200, 250, 300], lr=0.01, weight_decay=1e-3, augment="")
+
+DEPTHS = (20, 32, 44, 56)
+RESNET_TABLE6 = {20: 8.75, 32: 7.51, 44: 7.17, 56: 6.97, 110: 6.43}
+
+degradation = Claim(
+    id="degradation",
+    paper=HE2015,
+    where="Fig. 6, Table 6",
+    says="Deeper plain nets have higher training error (degradation); with residual connections deeper is "
+    "better (ResNet-20/32/44/56/110: 8.75, 7.51, 7.17, 6.97, 6.43% test error).",
+    kind="trained",
+    arms=tuple(Arm(f"plain{d}", f"plain{d}_cifar", "resnet_cifar", group="plain", label=f"plain-{d}") for d in DEPTHS)
+    + tuple(
+        Arm(
+            f"resnet{d}",
+            f"resnet{d}_cifar",
+            "resnet110_cifar" if d == 110 else "resnet_cifar",
+            group="ResNet",
+            label=f"ResNet-{d}",
+            paper=err(e, "Table 6"),
+        )
+        for d, e in RESNET_TABLE6.items()
+    ),
+    checks=(
+        Check("train_err", "plain20", "plain56", "the deeper plain net has the higher training error"),
+        Check("train_err", "resnet56", "plain56", "residual connections lower the training error at depth 56"),
+        *test_err_checks([("resnet56", "resnet20"), ("resnet110", "resnet56")], "{better} beats {worse}"),
+    ),
+    budgets={
+        "smoke": smoke(),
+        "cpu": cpu(
+            12,
+            2000,
+            arms=("plain20", "plain56", "resnet20", "resnet56"),
+            eval_every=2,
+            note="depths 20 and 56 only (32, 44, 110 at the paper budget); 20,000 training images, 12 epochs",
+        ),
+        "paper": paper(note="45k/5k split, 64k iterations; Table 6 reports the best of 5 runs for ResNet-110"),
+    },
+    note="Plain nets' final errors are only plotted in Fig. 6 (no numbers to set beside ours).",
+)
+
+UNITS = ("original", "bn_after_add", "relu_before_add", "relu_preact", "full_preact")
+UNIT_TABLE2 = {
+    110: (6.61, 8.17, 7.84, 6.71, 6.37),
+    164: (5.93, 6.50, 6.14, 5.91, 5.46),
+}
+
+
+def unit_arms() -> tuple[Arm, ...]:
+    return tuple(
+        Arm(
+            f"r{depth}_{unit}",
+            f"resnet{depth}_cifar",
+            "preact_resnet_cifar",
+            overrides={"unit": unit},
+            group=f"ResNet-{depth}",
+            label=f"ResNet-{depth} {unit}",
+            paper=err(e, "Table 2"),
+        )
+        for depth, errs in UNIT_TABLE2.items()
+        for unit, e in zip(UNITS, errs, strict=True)
+    )
+
+
+unit_placement = Claim(
+    id="unit_placement",
+    paper=HE2016,
+    where="Table 2, Fig. 4",
+    says="Full pre-activation is the best residual unit; BN after addition and ReLU before addition are worse "
+    "than the original (ResNet-110: 6.61, 8.17, 7.84, 6.71, 6.37%; ResNet-164: 5.93, 6.50, 6.14, 5.91, 5.46%).",
+    kind="trained",
+    arms=unit_arms(),
+    checks=tuple(
+        c
+        for d in UNIT_TABLE2
+        for c in test_err_checks(
+            [(f"r{d}_full_preact", f"r{d}_original"), (f"r{d}_original", f"r{d}_bn_after_add"),
+             (f"r{d}_original", f"r{d}_relu_before_add")],
+            "{better} beats {worse}",
+        )
+    ),
+    budgets={
+        "smoke": smoke(),
+        "cpu": cpu(
+            8,
+            1000,
+            arms=tuple(f"r110_{u}" for u in UNITS),
+            eval_every=4,
+            test_per_class=500,
+            note="ResNet-110 only (ResNet-164 at the paper budget); 10,000 training images, 8 epochs, "
+            "5,000 test images",
+        ),
+        "paper": paper(),
+    },
+)
+
+SHORTCUTS_TABLE1: dict[str, tuple[float | None, str]] = {
+    "identity": (6.61, "Table 1"),
+    "constant_scaling": (12.35, "Table 1 (0.5 on F and on the shortcut)"),
+    "exclusive_gating": (8.70, "Table 1 (gate bias init −6)"),
+    "shortcut_only_gating": (6.91, "Table 1 (gate bias init −6)"),
+    "conv1x1": (12.22, "Table 1"),
+    "dropout": (None, "Table 1: fails (error above 20%)"),
+}
+
+shortcuts = Claim(
+    id="shortcuts",
+    paper=HE2016,
+    where="Table 1, Fig. 2",
+    says="On ResNet-110 the identity shortcut beats every modified shortcut: constant scaling 12.35%, "
+    "exclusive gating 8.70%, shortcut-only gating 6.91%, 1×1 convolution 12.22%, dropout fails, identity 6.61%.",
+    kind="trained",
+    arms=tuple(
+        Arm(
+            s,
+            "resnet110_cifar",
+            "preact_resnet_cifar",
+            overrides={"shortcut": s},
+            group="ResNet-110",
+            label=s,
+            paper=(PaperFigure("test_err", v if v is not None else 20.0, w),),
+        )
+        for s, (v, w) in SHORTCUTS_TABLE1.items()
+    ),
+    checks=test_err_checks([("identity", s) for s in SHORTCUTS_TABLE1 if s != "identity"], "{better} beats {worse}"),
+    budgets={
+        "smoke": smoke(),
+        "cpu": cpu(6, 1000, eval_every=3, test_per_class=500, note="10,000 training images, 6 epochs, 5,000 test images"),
+        "paper": paper(),
+    },
+    note="'fail' (dropout shortcut) is entered as 20%, the paper's threshold for a failed run.",
+)
+
+stochastic_depth = Claim(
+    id="stochastic_depth",
+    paper=HUANG2016,
+    where="Table 1, Table 2",
+    says="ResNet-110 with stochastic depth (linear decay to p_L = 0.5) trains about 25% faster (20h42m → 15h7m) "
+    "and generalizes better (6.41 → 5.25% on C10+).",
+    kind="trained",
+    arms=(
+        Arm(
+            "constant",
+            "resnet110_cifar",
+            "stochastic_depth_cifar",
+            overrides={"drop_path_rate": 0.0},
+            group="ResNet-110",
+            label="constant depth",
+            paper=(PaperFigure("test_err", 6.41, "Table 1"), PaperFigure("train_s", 74_520, "Table 2 (20h42m)")),
+        ),
+        Arm(
+            "stochastic",
+            "resnet110_cifar",
+            "stochastic_depth_cifar",
+            overrides={"drop_path_rate": 0.5},
+            group="ResNet-110",
+            label="stochastic depth",
+            paper=(PaperFigure("test_err", 5.25, "Table 1"), PaperFigure("train_s", 54_420, "Table 2 (15h7m)")),
+        ),
+    ),
+    checks=(
+        Check("train_s", "stochastic", "constant", "stochastic depth trains faster"),
+        Check("test_err", "stochastic", "constant", "stochastic depth has the lower test error"),
+    ),
+    budgets={
+        "smoke": smoke(),
+        "cpu": cpu(10, 2000, eval_every=5, note="20,000 training images, 10 epochs; training time without evaluation"),
+        "paper": paper(),
+    },
+)
+
+all_conv = Claim(
+    id="all_conv",
+    paper=SPRINGENBERG,
+    where="Table 3 (no augmentation)",
+    says="Max-pooling can be replaced by a stride-2 convolution without loss: Model C 9.74, Strided-CNN-C 10.19, "
+    "ConvPool-CNN-C 9.31, All-CNN-C 9.08% test error without augmentation.",
+    kind="trained",
+    arms=tuple(
+        Arm(n, m, "resnet_cifar", recipe_changes=ALLCONV_RECIPE, group="C", label=lbl, paper=err(e, "Table 3"))
+        for n, m, lbl, e in (
+            ("model_c", "base_cnn_c", "Model C", 9.74),
+            ("strided", "strided_cnn_c", "Strided-CNN-C", 10.19),
+            ("convpool", "convpool_cnn_c", "ConvPool-CNN-C", 9.31),
+            ("allcnn", "allcnn_c", "All-CNN-C", 9.08),
+        )
+    ),
+    checks=test_err_checks([("allcnn", "model_c"), ("model_c", "strided")], "{better} beats {worse}"),
+    budgets={
+        "smoke": smoke(),
+        "cpu": cpu(10, 1000, eval_every=5, test_per_class=500, note="10,000 training images, 10 epochs, 5,000 test images"),
+        "paper": paper(),
+    },
+    note="learning rate 0.01 for every model (the paper picked each model's from {0.25, 0.1, 0.05, 0.01}); "
+    "All-CNN-C with augmentation (7.25%) is not an arm.",
+)
+
+gap_vs_fc = Claim(
+    id="gap_vs_fc",
+    paper=LIN2013,
+    where="§4.6 (GAP as a regularizer; numbers UNVERIFIED)",
+    says="Global average pooling over class maps generalizes better than fully connected layers on the same "
+    "network (NIN, CIFAR-10 without augmentation: GAP 10.41 vs FC 11.59%).",
+    kind="trained",
+    arms=(
+        Arm("gap", "nin_cifar10", "resnet_cifar", {"head": "gap"}, ALLCONV_RECIPE, "NIN", "GAP head",
+            err(10.41, "§4.6 (UNVERIFIED)")),
+        Arm("fc", "nin_cifar10", "resnet_cifar", {"head": "fc"}, ALLCONV_RECIPE, "NIN", "FC head",
+            err(11.59, "§4.6 (UNVERIFIED)")),
+    ),
+    checks=test_err_checks([("gap", "fc")], "{better} beats {worse}"),
+    budgets={
+        "smoke": smoke(image_size=32),  # the FC head is built for 32×32 inputs
+        "cpu": cpu(10, 2000, eval_every=5, note="20,000 training images, 10 epochs"),
+        "paper": paper(),
+    },
+    note="the paper's optimizer settings are not stated; the All-CNN recipe (lr 0.01, momentum 0.9, wd 1e-3, "
+    "no augmentation) is used for both heads.",
+)
+
+densenet_efficiency = Claim(
+    id="densenet_efficiency",
+    paper=DENSENET,
+    where="Table 2, Fig. 4",
+    says="DenseNet-BC needs about a third of a pre-activation ResNet's parameters for the same error: "
+    "DenseNet-BC (100, 12) 0.8 M params 4.51% vs pre-act ResNet-1001 10.2 M 4.62%.",
+    kind="trained",
+    arms=(
+        Arm("densenet_bc100", "densenet_bc100_k12_cifar", "densenet_cifar", group="CIFAR-10",
+            label="DenseNet-BC (100, 12), 0.8 M", paper=err(4.51, "Table 2")),
+        Arm("resnet56", "resnet56_cifar", "resnet_cifar", group="CIFAR-10", label="ResNet-56, 0.85 M",
+            paper=err(6.97, "He et al. 2015, Table 6")),
+        Arm("preact164", "preact_resnet164_cifar", "preact_resnet_cifar", group="CIFAR-10",
+            label="pre-act ResNet-164, 1.7 M", paper=err(5.46, "Table 2")),
+        Arm("preact1001", "preact_resnet1001_cifar", "preact_resnet_cifar", {}, {"batch_size": 64},
+            "CIFAR-10", "pre-act ResNet-1001, 10.2 M", err(4.62, "Table 2 (batch 64)")),
+    ),
+    checks=test_err_checks(
+        [("densenet_bc100", "resnet56"), ("densenet_bc100", "preact164"), ("densenet_bc100", "preact1001")],
+        "{better} beats {worse} with fewer parameters",
+    ),
+    budgets={
+        "smoke": smoke(),
+        "cpu": cpu(
+            12,
+            1000,
+            arms=("densenet_bc100", "resnet56", "preact164"),
+            eval_every=4,
+            note="matched parameters (DenseNet-BC-100 0.77 M vs ResNet-56 0.85 M) and pre-act ResNet-164 at "
+            "2.2× the parameters; 10,000 training images, 12 epochs, each arm its paper's recipe scaled",
+        ),
+        "paper": paper(),
+    },
+)
+
+wide_vs_deep = Claim(
+    id="wide_vs_deep",
+    paper=WRN,
+    where="Tables 4-6",
+    says="A wide 16-layer net beats a thin 164- or 1001-layer one: WRN-16-8 4.81%, WRN-28-10 4.00% (3.89% with "
+    "dropout in the block) vs pre-act ResNet-164 5.46%, ResNet-1001 4.92%.",
+    kind="trained",
+    arms=(
+        Arm("wrn16_8", "wrn16_8_cifar", "wrn_cifar", group="wide", label="WRN-16-8", paper=err(4.81, "Table 4")),
+        Arm("wrn28_10", "wrn28_10_cifar", "wrn_cifar", group="wide", label="WRN-28-10",
+            paper=err(4.00, "Table 5")),
+        Arm("wrn28_10_dropout", "wrn28_10_cifar", "wrn_cifar", {"dropout": 0.3}, group="wide",
+            label="WRN-28-10, dropout 0.3", paper=err(3.89, "Table 6")),
+        Arm("preact164", "preact_resnet164_cifar", "preact_resnet_cifar", group="thin",
+            label="pre-act ResNet-164", paper=err(5.46, "Table 4")),
+        Arm("preact1001", "preact_resnet1001_cifar", "preact_resnet_cifar", group="thin",
+            label="pre-act ResNet-1001", paper=err(4.92, "Table 4")),
+    ),
+    checks=test_err_checks(
+        [("wrn16_8", "preact164"), ("wrn28_10", "preact1001"), ("wrn28_10_dropout", "wrn28_10")],
+        "{better} beats {worse}",
+    ),
+    budgets={
+        "smoke": smoke(),
+        "cpu": cpu(
+            10,
+            500,
+            arms=("wrn16_8", "preact164"),
+            eval_every=5,
+            test_per_class=500,
+            note="WRN-16-8 vs pre-act ResNet-164 only; 5,000 training images, 10 epochs, 5,000 test images",
+        ),
+        "paper": paper(),
+    },
+)
+
+SE_TABLE = (("preact_resnet110_cifar", "r110", 6.37, 5.21), ("preact_resnet164_cifar", "r164", 5.46, 4.39),
+            ("wrn16_8_cifar", "wrn16_8", 4.27, 3.88))
+
+squeeze_excitation = Claim(
+    id="squeeze_excitation",
+    paper=SENET,
+    where="CIFAR table (journal version)",
+    says="Squeeze-and-excitation improves any residual net at small cost: ResNet-110 6.37 → 5.21, ResNet-164 "
+    "5.46 → 4.39, WRN-16-8 4.27 → 3.88% on CIFAR-10.",
+    kind="trained",
+    arms=tuple(
+        Arm(
+            f"{short}{suffix}",
+            model,
+            "wrn_cifar" if short.startswith("wrn") else "preact_resnet_cifar",
+            {"attn_layer": "se"} if suffix else {},
+            group=short,
+            label=f"{short}{' + SE' if suffix else ''}",
+            paper=err(e, "CIFAR table"),
+        )
+        for model, short, base, se in SE_TABLE
+        for suffix, e in (("", base), ("_se", se))
+    ),
+    checks=test_err_checks([(f"{s}_se", s) for _, s, _, _ in SE_TABLE], "{better} beats {worse}"),
+    budgets={
+        "smoke": smoke(),
+        "cpu": cpu(10, 2000, arms=("r110", "r110_se"), eval_every=5, note="pre-act ResNet-110 pair only; "
+                   "20,000 training images, 10 epochs"),
+        "paper": paper(),
+    },
+)
+
+relu_vs_tanh = Claim(
+    id="relu_vs_tanh",
+    paper=KRIZHEVSKY,
+    where="§3.1, Fig. 1",
+    says="A four-layer CNN with ReLUs reaches 25% training error on CIFAR-10 six times faster than the same "
+    "net with tanh units.",
+    kind="trained",
+    arms=tuple(
+        Arm(act, "cnn4_cifar", "resnet_cifar", {"act": act},
+            epoch_recipe(40, [], lr=0.01, weight_decay=0.0, augment=""), "4-layer CNN", act,
+            (PaperFigure("epochs_to_25", e, "Fig. 1 (read from the plot; the text says six times faster)"),))
+        for act, e in (("relu", 6.0), ("tanh", 36.0))
+    ),
+    checks=(Check("epochs_to_25", "relu", "tanh", "ReLU reaches 25% training error in fewer epochs"),),
+    budgets={
+        "smoke": smoke(image_size=32),
+        "cpu": cpu(30, 5000, eval_every=10, note="all 50,000 training images, 30 epochs; no augmentation, no "
+                   "weight decay, one constant learning rate 0.01 for both"),
+        "paper": paper(),
+    },
+    figure="train",
+    note="the paper chose each net's learning rate for speed; here both share 0.01 (momentum 0.9).",
+)
+
+inception_residual = Claim(
+    id="inception_residual",
+    paper=SZEGEDY2016,
+    where="Fig. 24-26",
+    says="Residual connections accelerate the training of Inception networks (Inception-ResNet-v2 reaches "
+    "Inception-v4's error in fewer epochs).",
+    kind="trained",
+    arms=(
+        Arm("inception_v4", "inception_v4", "inception_v3", group="ImageNet", label="Inception-v4"),
+        Arm("inception_resnet_v2", "inception_resnet_v2", "inception_v3", group="ImageNet",
+            label="Inception-ResNet-v2"),
+    ),
+    checks=(Check("test_err", "inception_resnet_v2", "inception_v4", "the residual net has the lower error at "
+                  "equal epochs"),),
+    budgets={"smoke": smoke(image_size=299), "paper": paper(data=None, note="needs an ImageNet folder: --data PATH")},
+    unavailable={"cpu": "ImageNet-scale at 299×299; no honest CIFAR-scale form of these nets exists"},
+)
+
+aux_classifiers = Claim(
+    id="aux_classifiers",
+    paper=SZEGEDY2014,
+    where="§5; Szegedy et al. 2015 (arXiv:1512.00567) §4",
+    says="GoogLeNet's auxiliary classifiers act as regularizers (they help little early in training but improve "
+    "the final accuracy).",
+    kind="trained",
+    arms=(
+        Arm("aux", "googlenet", "googlenet", {"aux_logits": True}, group="ImageNet", label="with auxiliary heads"),
+        Arm("no_aux", "googlenet", "googlenet", {"aux_logits": False}, group="ImageNet", label="without"),
+    ),
+    checks=(Check("test_err", "aux", "no_aux", "auxiliary heads lower the final error"),),
+    budgets={"smoke": smoke(image_size=224), "paper": paper(data=None, note="needs an ImageNet folder: --data PATH")},
+    unavailable={"cpu": "ImageNet-scale at 224×224; GoogLeNet's aux heads need 224-pixel inputs"},
+)
+
+TRAINED_CLAIMS: tuple[Claim, ...] = (
+    degradation,
+    unit_placement,
+    shortcuts,
+    stochastic_depth,
+    all_conv,
+    gap_vs_fc,
+    densenet_efficiency,
+    wide_vs_deep,
+    squeeze_excitation,
+    relu_vs_tanh,
+    inception_residual,
+    aux_classifiers,
+)

@@ -599,6 +599,14 @@ def test_pickles_never_run_code(tmp_path, protocol):
     assert not canary.exists()
 
 
+def test_stand_ins_for_numpy_never_escape_the_unpickler():
+    for data, what in ((b"cnumpy\ndtype\n.", "function"), (b"cnumpy\nndarray\n.", "_NdarrayToken")):
+        with pytest.raises(DataFileError, match=rf"x\.pkl: holds a {what}, which is not plain data"):
+            restricted_unpickle(data, "x.pkl")
+    arr = restricted_unpickle(pickle.dumps(np.arange(3, dtype=np.int16), protocol=2))
+    assert isinstance(arr, np.ndarray) and arr.tolist() == [0, 1, 2]
+
+
 def test_python_release_errors_reach_the_command_line_cleanly(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(
         datasets, "load_cifar", lambda spec, root, download: load_cifar(spec, root, release="python")
@@ -765,6 +773,9 @@ def test_fuzz_pickles_of_allowed_and_forbidden_opcodes(tmp_path, ops, proto):
     data = proto + b"".join(ops) + b"."
     out, peak = _peak_bytes(restricted_unpickle, data, "fuzz.pkl")
     assert not isinstance(out, Exception) or isinstance(out, DataFileError), repr(out)
+    assert isinstance(
+        out, (DataFileError, type(None), bool, int, float, str, bytes, list, tuple, dict, np.ndarray)
+    )
     if any(g in data for g in _EVIL_GLOBALS):
         assert isinstance(out, DataFileError)  # a forbidden global is refused, wherever the walk stops
     assert peak <= 128 * len(data) + (256 << 10)

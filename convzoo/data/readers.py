@@ -344,13 +344,36 @@ def restricted_unpickle(data: bytes, source: str = "<bytes>", max_ops: int = 1_0
     """
     _prescan(data, source, max_ops)
     try:
-        return _Unpickler(data, source).load()
+        obj = _Unpickler(data, source).load()
     except DataFileError:
         raise
     except _Reject as e:
         raise _fail(source, str(e)) from None
     except Exception as e:  # the C unpickler raises many types (UnpicklingError, KeyError, TypeError, ...)
         raise _fail(source, f"not a valid CIFAR pickle ({type(e).__name__}: {e})") from e
+    _check_plain(obj, source)
+    return obj
+
+
+_PLAIN = (type(None), bool, int, float, str, bytes, _PickledArray)
+
+
+def _check_plain(obj: object, source: str) -> None:
+    """Everything reachable is plain data: no stand-in (a dtype or a bare ``_reconstruct``) escapes."""
+    seen: set[int] = set()
+    todo = [obj]
+    while todo:
+        o = todo.pop()
+        if id(o) in seen:
+            continue
+        seen.add(id(o))
+        if isinstance(o, dict):
+            todo.extend(o.keys())
+            todo.extend(o.values())
+        elif isinstance(o, (list, tuple)):
+            todo.extend(o)
+        elif type(o) not in _PLAIN:
+            raise _fail(source, f"holds a {type(o).__name__}, which is not plain data")
 
 
 def _as_dict(obj: object, path: str | os.PathLike[str]) -> dict[str, object]:
@@ -498,6 +521,6 @@ def read_image(
 
 
 _SKIP_HINT = (
-    "Replace or delete the file, or (when training) pass --skip-bad-images to skip unreadable files "
-    "(they are counted and reported)"
+    "Replace or delete the file, or pass --skip-bad-images (train, eval, predict) to skip unreadable "
+    "files (they are counted and reported)"
 )

@@ -49,7 +49,7 @@ CHECKPOINT_FORMAT = "convzoo-checkpoint-1"
 MAX_POINTER_BYTES = 64
 MAX_HEADER_BYTES = 16 * 2**20  # a safetensors header: tensor names, shapes, offsets and our metadata
 MAX_METADATA_CHARS = 4 * 2**20
-MAX_CONFIG_BYTES = 2**20
+MAX_CONFIG_BYTES = 8 * 2**20
 MAX_STATE_BYTES = 16 * 2**30  # state.pt: optimizer buffers can be several times the weights
 MAX_CLASSES = 100_000
 MAX_CHANNELS = 4096
@@ -229,6 +229,23 @@ def _check_overrides(model: str, kwargs: dict[str, Any], path: Path) -> None:
             )
 
 
+def _overrides(obj: Mapping[str, Any], registered: str | None, path: Path) -> dict[str, Any]:
+    """``model_kwargs``: a registered model's declared overrides, or plain values for the user's own model."""
+    kwargs = {} if obj.get("model_kwargs") is None else obj["model_kwargs"]
+    if not isinstance(kwargs, dict) or len(kwargs) > MAX_LIST or not all(isinstance(k, str) for k in kwargs):
+        raise RejectedFile(
+            path, f"the convzoo metadata field 'model_kwargs' must be a JSON object, not {_short(kwargs)}"
+        )
+    if registered is not None:
+        _check_overrides(registered, kwargs, path)
+    elif not all(_is_plain(v) for v in kwargs.values()):
+        raise RejectedFile(
+            path,
+            "the convzoo metadata field 'model_kwargs' holds values other than numbers, strings and lists",
+        )
+    return dict(kwargs)
+
+
 def _is_plain(value: Any, depth: int = 0) -> bool:
     if value is None or isinstance(value, bool | str) or _is_float(value):
         return not isinstance(value, str) or len(value) <= MAX_STRING
@@ -300,15 +317,7 @@ def parse_run_metadata(obj: Any, source: str | Path) -> RunMetadata:
     )
     mean = _list_field(obj, "mean", path, what, c, _is_float, "finite numbers")
     std = _list_field(obj, "std", path, what, c, lambda v: _is_float(v) and v > 0, "positive numbers")
-    kwargs = {} if obj.get("model_kwargs") is None else obj["model_kwargs"]
-    if not isinstance(kwargs, dict) or len(kwargs) > MAX_LIST:
-        raise RejectedFile(path, f"{what} field 'model_kwargs' must be a JSON object, not {_short(kwargs)}")
-    if registered:
-        _check_overrides(model, kwargs, path)
-    elif not all(_is_plain(v) for v in kwargs.values()):
-        raise RejectedFile(
-            path, f"{what} field 'model_kwargs' holds values other than numbers, strings and lists"
-        )
+    kwargs = _overrides(obj, model if registered else None, path)
     resize = obj.get("resize")
     if resize is not None and not (_is_int(resize) and 1 <= resize <= MAX_SIDE):
         raise RejectedFile(
@@ -326,7 +335,7 @@ def parse_run_metadata(obj: Any, source: str | Path) -> RunMetadata:
         mean=tuple(float(v) for v in mean),
         std=tuple(float(v) for v in std),
         data=data,
-        model_kwargs=dict(kwargs),
+        model_kwargs=kwargs,
         resize=resize,
         registered=registered,
     )

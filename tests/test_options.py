@@ -400,8 +400,8 @@ def test_default_recipe_learns_digits_and_records_what_ran(tmp_path, capsys):
     assert acc > 80
     recipe = json.loads((tmp_path / "d" / "config.json").read_text())["recipe"]
     assert recipe["lr"] == 0.05 and recipe["batch_size"] == 64 and recipe["tta"] == "none"
-    assert "flip" not in recipe["augment"] and recipe["epochs"] == 4
-    assert "base recipe 'fast'" in recipe["summary"] and "epochs 10 → 4 (--epochs)" in recipe["summary"]
+    assert "flip" not in recipe["augment"] and recipe["epochs"] == 5
+    assert "base recipe 'fast'" in recipe["summary"] and "epochs 10 → 5 (--epochs)" in recipe["summary"]
 
     assert main(["eval", str(tmp_path / "d"), "--tta", "flip-translate"]) == 0
     err = capsys.readouterr().err

@@ -528,7 +528,7 @@ def test_lookahead_from_the_command_line(tmp_path, capsys):
     }
     capsys.readouterr()
     assert main(_train_argv(tmp_path, "sc2", epochs=1) + ["--small-crops", "size=0"]) != 0
-    assert "small_crops size must be at least 1 pixel, got 0" in capsys.readouterr().err
+    assert "--small-crops size must be a whole number >= 1 and <= 4096, got 0" in capsys.readouterr().err
     capsys.readouterr()
     assert main(_train_argv(tmp_path, "la2", epochs=1) + ["--lookahead", "rate=3"]) != 0
     assert "--lookahead knows every, decay, power, not rate" in capsys.readouterr().err

@@ -38,6 +38,7 @@ __all__ = [
     "check_torch_archive",
     "check_weights",
     "latest_pointer_target",
+    "nonfinite_tensors",
     "override_types",
     "parse_run_metadata",
     "read_run_config",
@@ -439,6 +440,11 @@ def build_model_from_metadata(
 # --- tensors
 
 
+def nonfinite_tensors(tensors: Mapping[str, torch.Tensor]) -> list[str]:
+    """The names of the floating-point tensors holding a NaN or an infinity."""
+    return [k for k, t in tensors.items() if t.is_floating_point() and not bool(torch.isfinite(t).all())]
+
+
 def check_weights(model: nn.Module, tensors: Mapping[str, torch.Tensor], source: str | Path) -> None:
     """Refuse tensors read from ``source`` whose dtype differs from the model's or that are not finite.
 
@@ -456,7 +462,7 @@ def check_weights(model: nn.Module, tensors: Mapping[str, torch.Tensor], source:
             f"tensors of the wrong dtype (never cast silently): {', '.join(wrong[:5])}"
             + (f" and {len(wrong) - 5} more" if len(wrong) > 5 else ""),
         )
-    bad = [k for k, t in tensors.items() if t.is_floating_point() and not bool(torch.isfinite(t).all())]
+    bad = nonfinite_tensors(tensors)
     if bad:
         raise RejectedFile(
             source,

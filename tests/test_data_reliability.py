@@ -372,6 +372,19 @@ def test_extraction_is_all_or_nothing(tmp_path):
     with pytest.raises(ValueError, match="did not contain the expected folder cifar-100-binary"):
         extract_folder(archive, archive.parent, "cifar-100-binary")
     assert sorted(p.name for p in archive.parent.iterdir()) == ["cifar-10-binary.tar.gz"]
+    broken = archive.with_name("broken.tar.gz")
+    broken.write_bytes(archive.read_bytes()[:-200])
+    with pytest.raises(ValueError, match=r"broken\.tar\.gz: cannot extract it \((EOFError|ReadError)"):
+        extract_folder(broken, archive.parent, "cifar-10-batches-bin")
+    assert sorted(p.name for p in archive.parent.iterdir()) == ["broken.tar.gz", "cifar-10-binary.tar.gz"]
+    evil = archive.with_name("evil.tar")
+    with tarfile.open(evil, "w") as tar:
+        info = tarfile.TarInfo("cifar-10-batches-bin/../../escaped.txt")
+        info.size = 2
+        tar.addfile(info, io.BytesIO(b"hi"))
+    with pytest.raises(ValueError, match=r"evil\.tar: cannot extract it \(OutsideDestinationError"):
+        extract_folder(evil, archive.parent, "cifar-10-batches-bin")
+    assert not (tmp_path / "escaped.txt").exists() and not (archive.parent / "cifar-10-batches-bin").exists()
     assert (extract_folder(archive, archive.parent, "cifar-10-batches-bin") / "test_batch.bin").is_file()
 
 

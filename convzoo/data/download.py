@@ -11,6 +11,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+import zlib
 from pathlib import Path
 from typing import BinaryIO
 
@@ -140,7 +141,12 @@ def extract_folder(archive: str | os.PathLike[str], parent: str | os.PathLike[st
     _remove_stale(parent, prefix)
     tmp = Path(tempfile.mkdtemp(dir=parent, prefix=f"{prefix}{os.getpid()}-"))
     try:
-        safe_extract(archive, tmp)
+        try:
+            safe_extract(archive, tmp)
+        except (tarfile.TarError, EOFError, zlib.error) as e:  # damaged, or a member the data filter refuses
+            raise ValueError(
+                f"{archive}: cannot extract it ({type(e).__name__}: {e}); nothing was kept"
+            ) from e
         if not (tmp / name).is_dir():
             raise ValueError(f"{archive} did not contain the expected folder {name}")
         os.replace(tmp / name, target)

@@ -173,6 +173,32 @@ def test_huge_images_are_refused_from_the_header_and_skippable(tmp_path, monkeyp
     assert len(s) == 6 and s.skipped == [str(bomb)]
 
 
+@pytest.mark.slow
+def test_train_command_skips_a_bomb_on_request(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("CONVZOO_CACHE", str(tmp_path / "cache"))
+    root = _folder(tmp_path / "ds", n=4, size=32)
+    (root / "train" / "dog" / "bomb.png").write_bytes(_png_header(20000, 20000))
+    argv = [
+        "train",
+        "lenet5",
+        "--data",
+        str(root),
+        "--image-size",
+        "32",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "4",
+    ]
+    argv += ["--out", str(tmp_path / "runs"), "--no-progress"]
+    assert main([*argv, "--name", "a"]) == 1
+    err = capsys.readouterr().err
+    assert "bomb.png: DecompressionBombError" in err and "--skip-bad-images" in err and "Traceback" not in err
+    with pytest.warns(UserWarning, match="skipped 1 unreadable"):
+        assert main([*argv, "--name", "b", "--skip-bad-images"]) == 0
+    assert "skipped 1 unreadable image(s), e.g. " in capsys.readouterr().out
+
+
 def test_pixel_cap_is_a_parameter(tmp_path):
     root = _folder(tmp_path / "ds", size=40)
     with pytest.raises(BadImageError, match=r"0\.png: 40×40 = 1,600 pixels; images may have 1 to 1,000"):

@@ -508,7 +508,7 @@ def read_image(
         raise BadImageError(f"{e}. {_SKIP_HINT}") from None
     except Exception as e:  # decoders of arbitrary bytes raise many types; all mean "not a usable image"
         cause = f"{type(e).__name__}: {e}" if not isinstance(e, OSError) else str(e)
-        raise BadImageError(f"cannot decode image {path}: {cause}. {_SKIP_HINT}") from e
+        raise BadImageError(f"cannot decode image {path}: {cause.rstrip('.')}. {_SKIP_HINT}") from e
     if size is not None and img.size != (size, size):
         w, h = img.size
         scale = size / min(w, h)

@@ -2,7 +2,8 @@
 
 Every loader returns :class:`ImageSet` objects (``images``: uint8 N×C×H×W, ``labels``: int64 N, ``classes``);
 :func:`load_data` turns a ``--data`` spec into train / validation / test splits plus the per-channel
-normalization computed from the training split.
+normalization computed from the training split. Every dataset file is read through
+:mod:`convzoo.data.readers`, which checks it before allocating and names the file in every error.
 """
 
 from __future__ import annotations

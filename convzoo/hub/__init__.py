@@ -11,6 +11,7 @@ Modules: :mod:`~convzoo.hub.download` (cache, checksums, caps, deadline), :mod:`
 each source is, provider metadata), :mod:`~convzoo.hub.load` (configuration check and loading).
 """
 
+from convzoo.hub.classify import classify
 from convzoo.hub.download import (
     MAX_DOWNLOAD_BYTES,
     Checksum,
@@ -26,6 +27,7 @@ from convzoo.hub.sources import (
     WeightSource,
     convert_state_dict,
     find_source,
+    format_weights_table,
     imagenet_classes,
     register_weights,
     rename_keys,
@@ -40,11 +42,13 @@ __all__ = [
     "DownloadError",
     "Preprocess",
     "WeightSource",
+    "classify",
     "convert_state_dict",
     "default_cache_dir",
     "download",
     "fetch",
     "find_source",
+    "format_weights_table",
     "imagenet_classes",
     "load_state_dict_strict",
     "load_weights",

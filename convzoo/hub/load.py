@@ -151,10 +151,14 @@ def _signature(model: nn.Module, skip: tuple[str, ...]) -> dict[str, str]:
 
 def _check_config(model: nn.Module, ws: WeightSource) -> frozenset[str]:
     """Refuse a model that is not ``ws``'s configuration; return the state keys of its classifier."""
+    from convzoo.registry import model_info
+
     num_classes = getattr(model, "num_classes", None)
+    if num_classes == model_info(ws.model).num_classes:
+        num_classes = None
     with torch.device("meta"):
         expected = _build(ws, num_classes)
-        reference = _build(ws, None)
+        reference = expected if num_classes is None else _build(ws, None)
     skip = tuple(getattr(model, "optional_state_prefixes", ()))
     ours, theirs = _signature(model, skip), _signature(expected, skip)
     diffs = [
@@ -163,11 +167,7 @@ def _check_config(model: nn.Module, ws: WeightSource) -> frozenset[str]:
         if ours.get(k) != theirs.get(k)
     ]
     if diffs:
-        extra = (
-            {}
-            if num_classes in (None, getattr(reference, "num_classes", None))
-            else {"num_classes": num_classes}
-        )
+        extra = {} if num_classes is None else {"num_classes": num_classes}
         shown = "; ".join(diffs[:4]) + (f"; ... ({len(diffs)} layers differ)" if len(diffs) > 4 else "")
         raise ValueError(
             f"{ws.source}'s {ws.peer_name} weights belong to convzoo.{ws.create_call(**extra)} "

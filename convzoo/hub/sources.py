@@ -37,7 +37,7 @@ __all__ = [
 StateDict = dict[str, torch.Tensor]
 Converter = Callable[[Mapping[str, torch.Tensor]], StateDict]
 
-TORCHVISION_LICENSE = "BSD-3-Clause (torchvision); ImageNet terms of access apply to the weights"
+TORCHVISION_LICENSE = "BSD-3-Clause"  # torchvision's license; it states no other for its weights
 
 
 @dataclass(frozen=True)
@@ -52,14 +52,15 @@ class Preprocess:
     source: str = ""  # where these values come from
 
     def transform(self) -> Callable[[Any], torch.Tensor]:
-        """A torchvision transform: PIL image or uint8 CHW tensor → normalized float CHW tensor."""
+        """A torchvision transform: PIL image (resized by PIL, as torchvision's preset does) or uint8 CHW tensor →
+        normalized float CHW tensor."""
         from torchvision.transforms import InterpolationMode, v2
 
         return v2.Compose(  # the order and arguments of torchvision's ImageClassification preset
             [
-                v2.ToImage(),
                 v2.Resize(self.resize, interpolation=InterpolationMode(self.interpolation), antialias=True),
                 v2.CenterCrop(self.crop),
+                v2.ToImage(),
                 v2.ToDtype(torch.float32, scale=True),
                 v2.Normalize(list(self.mean), list(self.std)),
             ]
@@ -277,7 +278,7 @@ _TRANSFORM_INPUT_PEERS = frozenset({"googlenet", "inception_v3"})
 
 
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
-TIMM_LICENSE = "apache-2.0 (timm pretrained_cfg 'license')"
+TIMM_LICENSE = "apache-2.0"  # timm pretrained_cfg['license']
 
 
 def timm_preprocess(
@@ -302,3 +303,32 @@ def imagenet_classes() -> list[str]:
     from torchvision.models import ResNet50_Weights
 
     return list(ResNet50_Weights.IMAGENET1K_V1.meta["categories"])
+
+
+WEIGHTS_NOTE = (
+    "top-1/top-5: ImageNet-1k validation accuracy as the provider publishes it (torchvision's weight metadata); "
+    "timm publishes accuracy only outside its package (results CSVs), so none is shown for timm sources. "
+    "License: as the provider states it (torchvision: its BSD-3-Clause; timm: its pretrained cfg); ImageNet's "
+    "terms of access apply to weights trained on it. Checksums: see `convzoo list --weights --format json`."
+)
+
+
+def format_weights_table(sources: Sequence[WeightSource]) -> str:
+    """The weights a user can load: configuration, provider accuracy, file size, license, preprocessing."""
+    head = ("model", "source", "builds", "top-1", "top-5", "size", "license", "preprocessing")
+    rows = [head]
+    for s in sources:
+        p = s.preprocess
+        rows.append((
+            s.model, s.source, s.create_call(),
+            "-" if s.top1 is None else f"{s.top1:.2f}", "-" if s.top5 is None else f"{s.top5:.2f}",
+            "-" if s.file_size is None else f"{s.file_size / 2**20:.1f} MiB", s.license or "-",
+            "-" if p is None else f"{p.resize}→{p.crop} {p.interpolation}, mean {_short(p.mean)}",
+        ))  # fmt: skip
+    widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
+    return "\n".join([*lines, "", WEIGHTS_NOTE])
+
+
+def _short(values: tuple[float, ...]) -> str:
+    return "(" + ", ".join(f"{v:g}" for v in values) + ")"

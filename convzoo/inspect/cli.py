@@ -23,6 +23,8 @@ def _list(args: argparse.Namespace) -> int:
     if not names:
         print(f"no model matches {args.pattern!r}")
         return 1
+    if args.weights:
+        return _list_weights(names, args.format)
     if args.format == "json":
         print(json.dumps(names))
         return 0
@@ -32,10 +34,26 @@ def _list(args: argparse.Namespace) -> int:
     return 0
 
 
+def _list_weights(names: list[str], fmt: str) -> int:
+    from convzoo.hub import format_weights_table, weight_sources
+
+    sources = [s for s in weight_sources() if s.url and s.model in names]
+    if fmt == "json":
+        print(json.dumps([s.to_dict() for s in sources], indent=2))
+    elif sources:
+        print(format_weights_table(sources))
+    else:
+        print("no pretrained weights for these models")
+    return 0
+
+
 def _info(args: argparse.Namespace) -> int:
+    from convzoo.hub import weight_sources
+
     info = model_info(args.name)
+    weights = [s for s in weight_sources(args.name) if s.url]
     if args.format == "json":
-        print(json.dumps(info.to_dict(), indent=2))
+        print(json.dumps({**info.to_dict(), "weights": [w.to_dict() for w in weights]}, indent=2))
         return 0
     d = info.to_dict()
     print(f"{info.name}: {info.description}")
@@ -47,6 +65,9 @@ def _info(args: argparse.Namespace) -> int:
     if info.note:
         print(f"  note:       {info.note}")
     print(f"  overrides:  {', '.join(info.accepts)}")
+    for w in weights:
+        top1 = "" if w.top1 is None else f", top-1 {w.top1:.2f}% ({w.source}'s figure)"
+        print(f"  weights:    {w.source}: convzoo.{w.create_call()} or weights={w.source!r}{top1}, {w.license}")
     return 0
 
 
@@ -114,6 +135,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     )
     p.add_argument("pattern", nargs="?", default="*", help="e.g. 'vgg*' or '*cifar'")
     p.add_argument("--blocks", action="store_true", help="list the lecture building blocks instead")
+    p.add_argument(
+        "--weights", action="store_true", help="list the pretrained weights (accuracy, size, license, preprocessing)"
+    )
     p.add_argument("--format", choices=["table", "json"], default="table")
     p.set_defaults(func=_list)
 

@@ -377,13 +377,25 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     from convzoo.train.inference import predict
 
     try:
-        results = predict(
-            args.checkpoint,
-            args.images,
-            topk=args.top,
-            model=args.model,
-            skip_bad_images=args.skip_bad_images,
-        )
+        if args.weights:  # a peer's pretrained weights: the first argument names the model
+            from convzoo.hub import classify
+
+            results = classify(
+                args.checkpoint,
+                args.weights,
+                args.images,
+                topk=args.top,
+                file=args.weights_file,
+                skip_bad_images=args.skip_bad_images,
+            )
+        else:
+            results = predict(
+                args.checkpoint,
+                args.images,
+                topk=args.top,
+                model=args.model,
+                skip_bad_images=args.skip_bad_images,
+            )
     except _USER_ERRORS as e:
         return _fail(e)
     for path, top in zip(args.images, results, strict=True):
@@ -438,6 +450,13 @@ def register(subparsers: Any) -> None:
     _add_inference_args(p)
     p.add_argument("images", nargs="+")
     p.add_argument("--top", type=int, default=5)
+    p.add_argument(
+        "--weights",
+        choices=("torchvision", "timm"),
+        help="a peer's pretrained ImageNet weights: CHECKPOINT is then a model name (`convzoo list --weights`), "
+        "e.g. `convzoo predict --weights torchvision resnet50 cat.jpg`",
+    )
+    p.add_argument("--weights-file", help="with --weights: a local copy of the source's file instead of the download")
     p.set_defaults(func=_cmd_predict)
     p = subparsers.add_parser("recipes", help="list the training recipes and their sources")
     p.add_argument("-v", "--verbose", action="store_true", help="print every field")

@@ -47,7 +47,9 @@ from convzoo.data import (
 )
 from convzoo.data.readers import read_cifar_binary, read_cifar_pickle, read_idx
 
-FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+FUZZ = settings(  # no example database: runs are reproducible and leave nothing in the working tree
+    max_examples=60, deadline=None, database=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 
 
 def _peak_bytes(fn, *args, **kwargs) -> tuple[object, int]:

@@ -249,7 +249,7 @@ _NUMERIC_CONFIG = [
 ]
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     recipe_values=st.dictionaries(st.sampled_from(_NUMERIC_RECIPE), _NUMBERS, max_size=4),
     config_values=st.dictionaries(st.sampled_from(_NUMERIC_CONFIG), _NUMBERS, max_size=3),
@@ -376,23 +376,8 @@ def test_fast_recipe_on_digits_is_warned_about():
 @pytest.mark.slow
 def test_default_recipe_learns_digits_and_records_what_ran(tmp_path, capsys):
     """`convzoo train lenet5_modern --data digits --image-size 32` used to end at 8.36 % (chance)."""
-    argv = [
-        "train",
-        "lenet5_modern",
-        "--data",
-        "digits",
-        "--image-size",
-        "32",
-        "--epochs",
-        "4",
-        "--threads",
-        "1",
-        "--out",
-        str(tmp_path),
-        "--name",
-        "d",
-        "--no-progress",
-    ]
+    options = "--data digits --image-size 32 --epochs 5 --threads 1 --name d --no-progress"
+    argv = ["train", "lenet5_modern", *options.split(), "--out", str(tmp_path)]
     assert main(argv) == 0
     out = capsys.readouterr().out
     assert "recipe: fast (the default" in out and "lr 0.2 → 0.05" in out and "no mirroring" in out
@@ -406,3 +391,23 @@ def test_default_recipe_learns_digits_and_records_what_ran(tmp_path, capsys):
     assert main(["eval", str(tmp_path / "d"), "--tta", "flip-translate"]) == 0
     err = capsys.readouterr().err
     assert "WARNING: --tta flip-translate" in err and "use --tta none" in err
+
+
+def test_iterations_alone_replace_the_recipes_epochs():
+    from convzoo.cli import build_parser
+    from convzoo.train.cli import build_config
+
+    cfg = build_config(
+        build_parser().parse_args(["train", "resnet20_cifar", "--iterations", "30", "--val-size", "0.1"])
+    )
+    assert cfg.recipe.iterations == 30 and cfg.recipe.epochs is None and cfg.recipe.val_size == 0.1
+    validate_config(cfg)
+    cfg = build_config(
+        build_parser().parse_args(["train", "resnet20_cifar", "--recipe", "resnet_cifar", "--epochs", "2"])
+    )
+    assert (
+        cfg.recipe.epochs == 2
+        and cfg.recipe.iterations is None
+        and "iterations 64000 → None" in cfg.recipe.summary
+    )
+    validate_config(cfg)

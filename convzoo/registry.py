@@ -28,6 +28,8 @@ __all__ = [
     "Paper",
     "ModelInfo",
     "Reported",
+    "Figure",
+    "figure_bound",
     "register_model",
     "create_model",
     "list_models",
@@ -57,7 +59,7 @@ class Paper:
 
 
 _SUFFIX = {"": 1, "K": 10**3, "M": 10**6, "G": 10**9, "B": 10**9}
-_FIGURE = re.compile(r"^\s*([0-9]*\.?[0-9]+)\s*([KMGB]?)\s*$", re.IGNORECASE)
+_FIGURE = re.compile(r"^\s*[<>]?\s*([0-9]*\.?[0-9]+)\s*([KMGB]?)\s*$", re.IGNORECASE)
 
 
 def parse_figure(value: str | int | float) -> tuple[float, float]:
@@ -87,9 +89,31 @@ def parse_figure(value: str | int | float) -> tuple[float, float]:
     return float(digits) * scale, 0.5 * 10.0 ** (-decimals) * scale
 
 
+def figure_bound(value: str | int | float) -> str | None:
+    """``"<"`` or ``">"`` for a figure written as a bound (Inception-v3's "less than 25 million": ``"<25M"``)."""
+    text = str(value).strip()
+    return text[0] if text[:1] in ("<", ">") else None
+
+
+@dataclass(frozen=True)
+class Figure:
+    """One published count with its provenance. A paper's figure names its table or section in ``source``;
+    a peer library's figure (``peer=True``) names the library and version: a parity check, not the paper's."""
+
+    figure: str  # "params" or "macs"
+    value: str | int  # as published: 25557032, "1.5G", "<25M"
+    source: str
+    peer: bool = False
+    note: str | None = None  # why ours differs, where it does
+
+
 @dataclass(frozen=True)
 class Reported:
-    """Figures a paper reports for a model. Accuracies are in percent; any field may be missing."""
+    """Figures a paper reports for a model. Accuracies are in percent; any field may be missing.
+
+    ``params`` and ``macs`` are the paper's, from ``source``; ``figures`` adds counts with their own
+    provenance (another table of the paper, or a peer library's exact count marked ``peer=True``).
+    """
 
     params: str | int | None = None
     macs: str | int | None = None
@@ -98,6 +122,7 @@ class Reported:
     cifar10_err: float | None = None
     cifar100_err: float | None = None
     source: str | None = None  # where in the paper, e.g. "Table 6"
+    figures: tuple[Figure, ...] = ()
 
     def as_dict(self) -> dict[str, Any]:
         return {k: v for k, v in asdict(self).items() if v is not None}
@@ -188,6 +213,10 @@ def register_model(
         value = getattr(rep, key)
         if value is not None:
             parse_figure(value)
+    for fig in rep.figures:
+        if fig.figure not in ("params", "macs") or not fig.source:
+            raise ValueError(f"a reported Figure counts 'params' or 'macs' and names its source, got {fig!r}")
+        parse_figure(fig.value)
 
     def decorator(fn: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
         model_name = name or fn.__name__

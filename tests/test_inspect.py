@@ -95,7 +95,8 @@ def test_receptive_field_takes_widest_branch_and_residual() -> None:
     assert s.row("b3.1").receptive_field == 5
     assert s.row("merge").receptive_field == 5  # the widest branch of the concatenation
     assert s.row("res.2").receptive_field == 11  # 5 + 3 convs of 3×3
-    assert s.layers[-1].name == "res.2"
+    assert [r.name for r in s.layers][-3:] == ["res.1", "res.2", "(add)"]
+    assert (s.row("(add)").type, s.row("(add)").receptive_field) == ("Add", 11)
 
 
 def test_receptive_field_asymmetric_kernels() -> None:
@@ -135,7 +136,7 @@ def test_count_all_adds_other_ops_separately() -> None:
 def test_depth_collapses_subtrees() -> None:
     s = convzoo.summary(Branchy(), (4, 16, 16), depth=1)
     names = [r.name for r in s.layers]
-    assert names == ["b1", "b2", "b3", "b4", "merge", "res"]
+    assert names == ["b1", "b2", "b3", "b4", "(concat)", "merge", "res", "(add)"]
     assert s.row("res").params == sum(p.numel() for p in Branchy().res.parameters())
     assert s.row("res").macs == 3 * 16 * 16 * 4 * 4 * 9
     assert s.row("res").receptive_field == 11
@@ -159,11 +160,13 @@ def test_formats_are_consistent() -> None:
     s = convzoo.summary(Branchy(), (4, 16, 16))
     data = json.loads(s.to_json())
     assert set(data) >= {"model", "input_size", "layers", "total_params", "total_macs"}
-    assert set(data["layers"][0]) == {"name", "type", "output_shape", "params", "macs", "receptive_field"}
+    assert set(data["layers"][0]) == {"name", "type", "input_shape", "output_shape", "kernel", "stride", "padding"} | {
+        "params", "buffers", "macs", "receptive_field", "is_global"
+    }
     assert data["input_size"] == [4, 16, 16]
     rows = list(csv.reader(io.StringIO(s.to_csv())))
-    assert rows[0][:6] == ["name", "type", "output_shape", "params", "macs", "receptive_field"]
-    assert rows[-1][0] == "TOTAL" and int(rows[-1][3]) == s.total_params
+    assert rows[0][:4] == ["name", "type", "input_shape", "output_shape"]
+    assert rows[-1][0] == "TOTAL" and int(rows[-1][rows[0].index("params")]) == s.total_params
     md = s.to_markdown()
     assert md.count("\n| ") == len(s.layers) + 1
     table = str(s)

@@ -116,7 +116,7 @@ def test_paper_check_exits_nonzero_on_an_unexplained_difference(
         return Tiny(**kwargs)  # type: ignore[arg-type]
 
     assert main(["paper-check", "tiny_wrong"]) == 1
-    assert "MISMATCH" in capsys.readouterr().out
+    assert "Unexplained: tiny_wrong" in capsys.readouterr().out
     assert main(["paper-check", "tiny_noted"]) == 0
     out = capsys.readouterr().out
-    assert "noted" in out and "we drop a layer" in out
+    assert "differs-explained" in out and "we drop a layer" in out

@@ -7,7 +7,7 @@ import json
 
 from convzoo.inspect.output_size import output_size
 from convzoo.inspect.paper_check import format_checks, paper_check
-from convzoo.inspect.summary import summary
+from convzoo.inspect.summary import COLUMNS, DEFAULT_COLUMNS, summary
 from convzoo.registry import list_blocks, list_models, model_info
 
 
@@ -83,6 +83,10 @@ def _summary(args: argparse.Namespace) -> int:
             count_all=args.all_ops,
             strict=args.strict,
             training=args.train_mode,
+            batch_size=args.batch_size,
+            columns=args.columns,
+            shape_order=args.shape_order,
+            show_floors=args.floors,
             **kwargs,
         )
         for name in args.name
@@ -96,6 +100,14 @@ def _summary(args: argparse.Namespace) -> int:
     if len(sums) > 1:
         print(compare(sums))
     return 0
+
+
+def _columns(text: str) -> tuple[str, ...]:
+    cols = tuple(c.strip() for c in text.split(",") if c.strip())
+    unknown = [c for c in cols if c not in COLUMNS]
+    if unknown or not cols:
+        raise argparse.ArgumentTypeError(f"unknown column(s) {unknown or text!r}; choose from: {', '.join(COLUMNS)}")
+    return cols
 
 
 def compare(sums: list) -> str:  # type: ignore[type-arg]
@@ -120,7 +132,7 @@ def compare(sums: list) -> str:  # type: ignore[type-arg]
 def _paper_check(args: argparse.Namespace) -> int:
     checks = paper_check(args.pattern)
     print(format_checks(checks, args.format))
-    return 1 if any(c.status == "MISMATCH" for c in checks) else 0
+    return 1 if any(c.unexplained for c in checks) else 0
 
 
 def _output_size(args: argparse.Namespace) -> int:
@@ -164,12 +176,24 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--all-ops", action="store_true", help="also count BN, pooling, activations and adds")
     p.add_argument("--strict", action="store_true", help="fail on a layer whose output volume is fractional")
     p.add_argument("--train-mode", action="store_true", help="trace training mode (auxiliary heads run)")
+    p.add_argument(
+        "--columns",
+        type=_columns,
+        help=f"comma-separated columns after Layer and Type, from: {', '.join(COLUMNS)} "
+        f"(default: {','.join(DEFAULT_COLUMNS)})",
+    )
+    p.add_argument(
+        "--shape-order", choices=["chw", "hwc"], default="chw", help="volumes as C×H×W or H×W×C (55×55×96)"
+    )
+    p.add_argument("--floors", action="store_true", help="list every layer that floors a fractional volume")
+    p.add_argument("--batch-size", type=int, default=1, help="batch for the memory estimate (default 1)")
     p.set_defaults(func=_summary)
 
     p = sub.add_parser(
         "paper-check",
-        help="our params and MACs beside each paper's figures",
-        description="Compare every model matching PATTERN with its paper; exit 1 on a difference without a note.",
+        help="our params and MACs beside each paper's figures, with their sources",
+        description="Compare every model matching PATTERN with the figures its paper publishes (and, apart, "
+        "peer libraries' exact counts); exit 1 on a difference without a note.",
     )
     p.add_argument("pattern", nargs="?", default="*")
     p.add_argument("--format", choices=["table", "markdown", "json"], default="table")

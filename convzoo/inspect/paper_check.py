@@ -1,91 +1,103 @@
-"""Paper check: our parameters and multiply-adds beside the figures each paper reports.
+"""Paper check: our parameters and multiply-adds beside the figures each paper publishes, with provenance.
 
-A figure matches when it agrees to the precision the paper wrote it with ("0.27M" allows ±0.005 M).
-A difference is acceptable only if the model's registry entry carries a note that explains it.
+Every comparison names its source: a paper's table or section, or — listed apart, as parity checks — a peer
+library's exact count (torchvision, timm), which is not the paper's figure. A figure matches when it agrees
+to the precision it was written with ("0.27M" allows ±0.005 M; "<25M" is a bound). A difference is
+``differs-explained`` when the figure or the model's registry entry carries a note, else ``differs``.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from convzoo.inspect.summary import build_meta
+from convzoo.inspect.summary import build_meta, human
 from convzoo.inspect.trace import trace
-from convzoo.registry import list_models, model_info, parse_figure
+from convzoo.registry import Figure, figure_bound, list_models, model_info, parse_figure
+
+VERDICTS = ("match", "differs-explained", "differs", "no-figure")
+_KEYS = ("params", "macs")
 
 
 @dataclass
-class Check:
-    """One model's comparison: ``status`` is ``ok``, ``noted`` (differs, explained), ``MISMATCH`` or ``no figure``
-    (the paper reports neither parameters nor multiply-adds for it)."""
+class Comparison:
+    """One figure of one model: ours beside the published one. ``kind`` is ``paper`` or ``peer``."""
+
+    model: str
+    figure: str
+    ours: int
+    paper: str | int | None
+    source: str | None
+    verdict: str
+    note: str | None
+    kind: str = "paper"
+    input_size: tuple[int, ...] = ()
+
+
+@dataclass
+class ModelCheck:
+    """All comparisons of one model, at its paper's input size."""
 
     model: str
     params: int
     macs: int
-    input_size: tuple[int, int, int]
-    paper_params: str | None
-    paper_macs: str | None
-    params_ok: bool | None
-    macs_ok: bool | None
-    accuracy: str
-    status: str
-    note: str | None
-    source: str | None
+    input_size: tuple[int, ...]
+    comparisons: list[Comparison] = field(default_factory=list)
+
+    @property
+    def unexplained(self) -> list[Comparison]:
+        return [c for c in self.comparisons if c.verdict == "differs"]
 
 
-def _compare(ours: int, reported: Any) -> bool | None:
-    if reported is None:
-        return None
-    value, tol = parse_figure(reported)
-    return abs(ours - value) <= tol + 1e-9 * value
+def _verdict(ours: int, published: str | int, note: str | None) -> str:
+    value, tol = parse_figure(published)
+    bound = figure_bound(published)
+    ok = ours < value if bound == "<" else ours > value if bound == ">" else abs(ours - value) <= tol + 1e-9 * value
+    return "match" if ok else ("differs-explained" if note else "differs")
 
 
-def _accuracy(rep: Any) -> str:
-    parts = []
-    for key, label in (
-        ("top1_err", "top-1 err"),
-        ("top5_err", "top-5 err"),
-        ("cifar10_err", "C10 err"),
-        ("cifar100_err", "C100 err"),
-    ):
-        v = getattr(rep, key)
-        if v is not None:
-            parts.append(f"{label} {v}%")
-    return ", ".join(parts)
+def _figures(name: str) -> list[Figure]:
+    """The model's published counts: the paper's ``params``/``macs`` (from ``Reported.source``), then the rest."""
+    rep = model_info(name).reported
+    main = [Figure(k, getattr(rep, k), rep.source or "") for k in _KEYS if getattr(rep, k) is not None]
+    return main + list(rep.figures)
 
 
-def check_model(name: str) -> Check:
-    """Count ``name`` on the meta device at its paper's input size and compare with the paper."""
+def check_model(name: str) -> ModelCheck:
+    """Count ``name`` on the meta device at its paper's input size and compare with every published figure."""
     info = model_info(name)
     model, input_size = build_meta(name)
     tracer, _, _ = trace(model.eval(), input_size, track_rf=False, per_module=False)
-    params = sum(p.numel() for p in model.parameters())
-    macs = sum(tracer.macs.values())
-    rep = info.reported
-    p_ok, m_ok = _compare(params, rep.params), _compare(macs, rep.macs)
-    differs = p_ok is False or m_ok is False
-    if differs:
-        status = "noted" if info.note else "MISMATCH"
-    else:
-        status = "ok" if (p_ok or m_ok) else "no figure"
-    return Check(
-        model=name,
-        params=params,
-        macs=macs,
-        input_size=info.input_size,
-        paper_params=None if rep.params is None else str(rep.params),
-        paper_macs=None if rep.macs is None else str(rep.macs),
-        params_ok=p_ok,
-        macs_ok=m_ok,
-        accuracy=_accuracy(rep),
-        status=status,
-        note=info.note,
-        source=rep.source,
-    )
+    ours = {"params": sum(p.numel() for p in model.parameters()), "macs": sum(tracer.macs.values())}
+    check = ModelCheck(name, ours["params"], ours["macs"], tuple(input_size))
+    figures = _figures(name)
+    for fig in figures:
+        note = fig.note or (info.note if not fig.peer else None)
+        check.comparisons.append(
+            Comparison(
+                model=name,
+                figure=fig.figure,
+                ours=ours[fig.figure],
+                paper=fig.value,
+                source=fig.source,
+                verdict=_verdict(ours[fig.figure], fig.value, note),
+                note=note,
+                kind="peer" if fig.peer else "paper",
+                input_size=tuple(input_size),
+            )
+        )
+    for key in _KEYS:
+        if not any(f.figure == key and not f.peer for f in figures):
+            check.comparisons.append(
+                Comparison(name, key, ours[key], None, None, "no-figure", None, "paper", tuple(input_size))
+            )
+    order = {k: i for i, k in enumerate(_KEYS)}
+    check.comparisons.sort(key=lambda c: (c.kind != "paper", order[c.figure]))
+    return check
 
 
-def paper_check(pattern: str = "*") -> list[Check]:
+def paper_check(pattern: str = "*") -> list[ModelCheck]:
     """Check every registered model matching ``pattern``."""
     names = list_models(pattern)
     if not names:
@@ -93,48 +105,57 @@ def paper_check(pattern: str = "*") -> list[Check]:
     return [check_model(n) for n in names]
 
 
-def _mark(ok: bool | None) -> str:
-    return {None: "", True: "✓", False: "✗"}[ok]
+def _cells(c: Comparison) -> list[str]:
+    published = "-" if c.paper is None else str(c.paper)
+    return [c.model, c.figure, human(c.ours), published, c.source or "-", c.verdict]
 
 
-def format_checks(checks: list[Check], fmt: str = "table") -> str:
-    """Render checks as a table (notes under each differing model), markdown or JSON."""
+def format_checks(checks: list[ModelCheck], fmt: str = "table") -> str:
+    """Render checks as a table (paper figures, then peer parity checks, notes under differences), markdown
+    or JSON (a list of comparisons, each with its source)."""
+    rows = [c for check in checks for c in check.comparisons]
     if fmt == "json":
-        return json.dumps([asdict(c) for c in checks], indent=2)
-    head = ["Model", "Params", "Paper", "", "MACs", "Paper", "", "Paper accuracy", "Status"]
-    rows = [
-        [
-            c.model,
-            f"{c.params / 1e6:.3f}M",
-            c.paper_params or "-",
-            _mark(c.params_ok),
-            f"{c.macs / 1e9:.3f}G",
-            c.paper_macs or "-",
-            _mark(c.macs_ok),
-            c.accuracy or "-",
-            c.status,
-        ]
-        for c in checks
-    ]
-    if fmt == "markdown":
-        lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-        lines += ["| " + " | ".join(r) + " |" for r in rows]
-        notes = [f"- **{c.model}**: {c.note}" for c in checks if c.note]
-        return "\n".join(lines + ([""] + notes if notes else []))
-    if fmt != "table":
+        return json.dumps([_json(c) for c in rows], indent=2)
+    if fmt not in ("table", "markdown"):
         raise ValueError(f"unknown format {fmt!r}; choose table, markdown or json")
-    widths = [max(len(x) for x in col) for col in zip(head, *rows, strict=True)]
-    out = ["  ".join(h.ljust(w) for h, w in zip(head, widths, strict=True))]
-    for c, r in zip(checks, rows, strict=True):
-        out.append("  ".join(x.ljust(w) for x, w in zip(r, widths, strict=True)))
-        if c.note and c.status != "ok":
-            out.append(f"    note: {c.note}")
-    bad = [c.model for c in checks if c.status == "MISMATCH"]
-    out.append("")
+    head = ["Model", "Figure", "Ours", "Published", "Source", "Verdict"]
+    out: list[str] = []
+    for kind, title in (("paper", "Papers' figures"), ("peer", "Parity with peer libraries (not the papers' figures)")):
+        part = [c for c in rows if c.kind == kind]
+        if part:
+            out += [title, *_render(head, part, fmt), ""]
+    counts = {v: sum(c.verdict == v for c in rows if c.kind == "paper") for v in VERDICTS}
+    bad = sorted({c.model for c in rows if c.verdict == "differs"})
     out.append(
-        f"{len(checks)} models: {sum(c.status == 'ok' for c in checks)} match, "
-        f"{sum(c.status == 'no figure' for c in checks)} have no published figure, "
-        f"{sum(c.status == 'noted' for c in checks)} differ with a note, {len(bad)} differ without one"
-        + (f" ({', '.join(bad)})" if bad else "")
+        f"{len(checks)} models, {sum(counts.values())} paper figures: {counts['match']} match, "
+        f"{counts['differs-explained']} differ with a note, {counts['differs']} differ without one, "
+        f"{counts['no-figure']} have no published figure; "
+        f"{sum(c.kind == 'peer' for c in rows)} peer parity checks"
+        + (f". Unexplained: {', '.join(bad)}" if bad else "")
     )
     return "\n".join(out)
+
+
+def _render(head: list[str], part: list[Comparison], fmt: str) -> list[str]:
+    cells = [_cells(c) for c in part]
+    notes = [c.note if c.verdict.startswith("differs") else None for c in part]
+    if fmt == "markdown":
+        lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        lines += ["| " + " | ".join(x.replace("|", "\\|") for x in r) + " |" for r in cells]
+        seen = dict.fromkeys(f"- **{c.model}**: {n}" for c, n in zip(part, notes, strict=True) if n)
+        return lines + ([""] + list(seen) if seen else [])
+    widths = [max(len(x) for x in col) for col in zip(head, *cells, strict=True)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(head, widths, strict=True)).rstrip()]
+    noted: set[tuple[str, str]] = set()
+    for c, r, note in zip(part, cells, notes, strict=True):
+        lines.append("  ".join(x.ljust(w) for x, w in zip(r, widths, strict=True)).rstrip())
+        if note and (c.model, note) not in noted:
+            noted.add((c.model, note))
+            lines.append(f"    note: {note}")
+    return lines
+
+
+def _json(c: Comparison) -> dict[str, Any]:
+    d = asdict(c)
+    d["input_size"] = list(c.input_size)
+    return d

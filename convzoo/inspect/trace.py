@@ -17,7 +17,7 @@ from typing import Any
 import torch
 from torch import nn
 from torch.nn.modules.module import register_module_forward_hook, register_module_forward_pre_hook
-from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._python_dispatch import TorchDispatchMode, _disable_current_modes
 from torch.utils.flop_counter import flop_registry
 
 from convzoo.inspect.output_size import ShapeError, formula, output_size
@@ -217,6 +217,8 @@ class ModuleRecord:
     rf: RF | None = None
     spatial: bool = True  # False once the output has no spatial axes (after flatten / global pooling)
     calls: int = 0
+    input_shapes: list[tuple[int, ...]] = field(default_factory=list)
+    kind: str | None = None  # "Concat" or "Add" for a merge inside a container's forward; None for a module
 
 
 class Tracer(TorchDispatchMode):
@@ -227,6 +229,10 @@ class Tracer(TorchDispatchMode):
         self.count_all = count_all
         self.track_rf = track_rf
         self.stack: list[str] = [""]
+        # per-module tracing: the records, and the modules whose forward merges branches (not leaves)
+        self.records: dict[str, ModuleRecord] | None = None
+        self.containers: set[str] = set()
+        self.merges: dict[str, int] = defaultdict(int)
         self.macs: dict[str, int] = defaultdict(int)
         self.other_ops: dict[str, int] = defaultdict(int)
         self._rf: dict[int, RF] = {}
@@ -269,13 +275,43 @@ class Tracer(TorchDispatchMode):
             if key is not None:
                 self._memo[key] = (_template(out, args), macs)
         owner = self.stack[-1]
+        merge = self._merge_kind(packet, args, out) if self.records is not None else None
+        if merge is not None:
+            owner = self._merge_record(owner, merge, out)
         if macs:
             self.macs[owner] += macs
         if self.count_all and packet not in flop_registry:
             self.other_ops[owner] += _other_ops(packet, args, out)
         if self.track_rf:
             self._propagate(packet, args, out)
+            if merge is not None:
+                rec = self.records[owner]  # type: ignore[index]
+                rec.rf, rec.spatial = self.rf_of(out)
         return out
+
+    def _merge_kind(self, packet: Any, args: tuple[Any, ...], out: Any) -> str | None:
+        """``"Concat"`` or ``"Add"`` when a container's own forward joins branches (not inside a leaf layer)."""
+        if self.stack[-1] not in self.containers or not isinstance(out, torch.Tensor) or out.dim() < 2:
+            return None
+        if packet is aten.cat and len(args[0]) > 1:
+            return "Concat"
+        if packet in (aten.add, aten.add_) and all(
+            isinstance(a, torch.Tensor) and a.shape == out.shape for a in args[:2]
+        ):
+            return "Add"
+        return None
+
+    def _merge_record(self, owner: str, kind: str, out: torch.Tensor) -> str:
+        label = kind.lower()
+        self.merges[f"{owner}.{label}"] += 1
+        n = self.merges[f"{owner}.{label}"]
+        name = f"({label})" if n == 1 else f"({label} {n})"
+        name = f"{owner}.{name}" if owner else name
+        assert self.records is not None
+        rec = self.records.setdefault(name, ModuleRecord(name, len(self.records), kind=kind))
+        rec.calls += 1
+        rec.output_shapes = [tuple(out.shape[1:])]
+        return name
 
     def _propagate(self, packet: Any, args: tuple[Any, ...], out: Any) -> None:
         flat_in = [a for a in _tensors(args) if id(a) in self._rf]
@@ -363,6 +399,174 @@ def check_layer(name: str, module: nn.Module, x: torch.Tensor, strict: bool, war
             break
 
 
+_PRIMITIVE = (int, float, str, bool, type(None))
+
+
+def _attr_key(v: Any) -> Any:
+    """A hashable stand-in for a module attribute: the value for plain data, the identity for anything else."""
+    if isinstance(v, _PRIMITIVE):
+        return v
+    if isinstance(v, list | tuple) and all(isinstance(x, _PRIMITIVE) for x in v):
+        return tuple(v)
+    return ("id", id(v))
+
+
+def _fingerprints(model: nn.Module) -> dict[nn.Module, int]:
+    """Structural hash of every module: its class, plain attributes, parameter and buffer shapes and its
+    children's fingerprints. Equal fingerprints run the same ops on the same input."""
+    out: dict[nn.Module, int] = {}
+
+    def visit(m: nn.Module) -> int:
+        if m in out:
+            return out[m]
+        attrs = tuple(sorted((k, _attr_key(v)) for k, v in vars(m).items() if not k.startswith("_")))
+        tensors = tuple(
+            (k, tuple(t.shape), t.dtype, getattr(t, "requires_grad", False))
+            for table in (m._parameters, m._buffers)
+            for k, t in table.items()
+            if t is not None
+        )
+        kids = tuple((k, visit(c)) for k, c in m._modules.items() if c is not None)
+        out[m] = hash((type(m), attrs, tensors, kids))
+        return out[m]
+
+    visit(model)
+    return out
+
+
+@dataclass
+class _Capture:
+    """What one traced call of a block did, relative to its name and its input's receptive field."""
+
+    records: list[tuple[str, ModuleRecord, Any]]  # (relative name, record, rf coefficients)
+    macs: dict[str, int]
+    other_ops: dict[str, int]
+    warnings: list[tuple[str, str]]
+    out: tuple[Any, Any, bool]  # (template, rf coefficients, spatial)
+
+
+def _rf_coeffs(rf: RF | None, base: RF | None) -> Any:
+    """``rf`` as an affine function of the block input's field ``base`` (size, start offsets in its jumps)."""
+    if rf is None or base is None:
+        return None
+    j = base.jump
+    return (
+        tuple((rf.size[i] - base.size[i]) / j[i] for i in range(2)),
+        tuple(rf.jump[i] / j[i] for i in range(2)),
+        tuple((rf.start[i] - base.start[i]) / j[i] for i in range(2)),
+        rf.is_global,
+    )
+
+
+def _rf_apply(c: Any, base: RF | None) -> RF | None:
+    if c is None or base is None:
+        return None
+    j = base.jump
+    return RF(
+        tuple(int(round(base.size[i] + c[0][i] * j[i])) for i in range(2)),  # type: ignore[arg-type]
+        tuple(int(round(c[1][i] * j[i])) for i in range(2)),  # type: ignore[arg-type]
+        tuple(base.start[i] + c[2][i] * j[i] for i in range(2)),  # type: ignore[arg-type]
+        c[3],
+    )
+
+
+class _BlockReuse:
+    """Traces each distinct (block structure, input) once and replays its records for the repeats: a
+    ResNet-1202 stage is 200 identical blocks, each otherwise a few dozen dispatched ops."""
+
+    def __init__(self, model: nn.Module, names: dict[nn.Module, str], tracer: Tracer, warnings: list[str]):
+        self.names, self.tracer, self.warnings = names, tracer, warnings
+        self.cache: dict[Any, _Capture | None] = {}
+        fps = _fingerprints(model)
+        seen: dict[int, int] = defaultdict(int)
+        for m in names:
+            if m._modules:
+                seen[fps[m]] += 1
+        self.patched = [m for m in names if m._modules and seen[fps[m]] > 1 and "forward" not in vars(m)]
+        for m in self.patched:
+            m.forward = self._wrap(m, fps[m])  # type: ignore[method-assign]
+
+    def restore(self) -> None:
+        for m in self.patched:
+            del m.forward
+
+    def _wrap(self, mod: nn.Module, fp: int) -> Any:
+        original = type(mod).forward.__get__(mod)
+        name = self.names[mod]
+
+        def forward(*args: Any, **kwargs: Any) -> Any:
+            if kwargs or len(args) != 1 or not isinstance(args[0], torch.Tensor):
+                return original(*args, **kwargs)
+            x = args[0]
+            rf, spatial = self.tracer.rf_of(x)
+            key = (fp, x.shape, x.stride(), x.dtype, rf is None or rf.is_global, spatial)
+            if key in self.cache:
+                cap = self.cache[key]
+                return original(x) if cap is None else self._replay(cap, name, rf)
+            return self._capture(key, original, x, name, rf)
+
+        return forward
+
+    def _capture(self, key: Any, original: Any, x: torch.Tensor, name: str, rf: RF | None) -> Any:
+        t = self.tracer
+        records = t.records
+        assert records is not None
+        prefix = name + "."
+        mine = [k for k in records if k.startswith(prefix)]
+        n_rec, n_warn = len(records), len(self.warnings)
+        macs0 = {k: t.macs.get(k, 0) for k in [name, *mine]}
+        other0 = {k: t.other_ops.get(k, 0) for k in [name, *mine]}
+        out = original(x)
+        if mine or not isinstance(out, torch.Tensor):  # a block called twice, or several outputs: no reuse
+            self.cache[key] = None
+            return out
+        new = list(records.values())[n_rec:]
+        if any(not r.name.startswith(prefix) for r in new):
+            self.cache[key] = None
+            return out
+        cut = len(name)
+        warns = self.warnings[n_warn:]
+        if any(not w.startswith(prefix) for w in warns):
+            self.cache[key] = None
+            return out
+
+        def delta(table: dict[str, int], before: dict[str, int]) -> dict[str, int]:
+            keys = [name] + [r.name for r in new]
+            return {k[cut:]: table.get(k, 0) - before.get(k, 0) for k in keys if table.get(k, 0) - before.get(k, 0)}
+
+        out_rf, out_spatial = t.rf_of(out)
+        self.cache[key] = _Capture(
+            records=[(r.name[cut:], r, _rf_coeffs(r.rf, rf)) for r in new],
+            macs=delta(t.macs, macs0),
+            other_ops=delta(t.other_ops, other0),
+            warnings=[(w[cut:].split(":", 1)[0], w.split(":", 1)[1]) for w in warns],
+            out=(_template(out, ()), _rf_coeffs(out_rf, rf), out_spatial),
+        )
+        return out
+
+    def _replay(self, cap: _Capture, name: str, rf: RF | None) -> torch.Tensor:
+        t = self.tracer
+        records = t.records
+        assert records is not None
+        for rel, r, c in cap.records:
+            full = name + rel
+            rec = records.setdefault(full, ModuleRecord(full, len(records), kind=r.kind))
+            rec.calls += r.calls
+            rec.output_shapes, rec.input_shapes = r.output_shapes, r.input_shapes
+            rec.rf, rec.spatial = _rf_apply(c, rf), r.spatial
+        for table, delta in ((t.macs, cap.macs), (t.other_ops, cap.other_ops)):
+            for rel, v in delta.items():
+                table[name + rel] += v
+        self.warnings += [f"{name}{rel}:{text}" for rel, text in cap.warnings]
+        template, c, spatial = cap.out
+        with _disable_current_modes():  # making the output is not an op of the traced network
+            out = _rebuild(template, ())
+        new_rf = _rf_apply(c, rf)
+        if new_rf is not None:
+            t._set(out, new_rf, spatial)
+        return out
+
+
 def trace(
     model: nn.Module,
     input_size: Sequence[int],
@@ -371,21 +575,28 @@ def trace(
     track_rf: bool = True,
     per_module: bool = True,
     strict: bool = False,
+    reuse: bool = True,
 ) -> tuple[Tracer, dict[str, ModuleRecord], list[str]]:
-    """Run ``model`` (already on the meta device, in the wanted mode) on a meta input of ``input_size``."""
+    """Run ``model`` (already on the meta device, in the wanted mode) on a meta input of ``input_size``.
+
+    ``reuse``: trace each repeated block (same structure, same input) once and replay it for the repeats.
+    """
     tracer = Tracer(count_all=count_all, track_rf=track_rf)
     records: dict[str, ModuleRecord] = {}
     warnings: list[str] = []
     handles = []
+    reuser: _BlockReuse | None = None
     if per_module:
         names = {m: n for n, m in model.named_modules()}
+        tracer.records = records
+        tracer.containers = {n for m, n in names.items() if m._modules}
 
         def pre(mod: nn.Module, inputs: tuple[Any, ...]) -> None:
             name = names.get(mod)
             if name is None:
                 return
-            if name not in records:
-                records[name] = ModuleRecord(name, len(records))
+            rec = records.setdefault(name, ModuleRecord(name, len(records)))
+            rec.input_shapes = [tuple(t.shape[1:]) for t in _tensors(inputs)]
             if isinstance(mod, _CHECKED) and inputs and isinstance(inputs[0], torch.Tensor):
                 check_layer(name, mod, inputs[0], strict, warnings)
             tracer.stack.append(name)
@@ -405,6 +616,8 @@ def trace(
         # two global hooks cost far less than a pair per module on graphs with thousands of modules
         handles.append(register_module_forward_pre_hook(pre))
         handles.append(register_module_forward_hook(post))
+        if reuse:
+            reuser = _BlockReuse(model, names, tracer, warnings)
     # training-mode batch norm needs two values per channel, even on a 1×1 map: run a batch of 2, count per image
     batch = 2 if model.training else 1
     x = torch.empty((batch, *input_size), device="meta")
@@ -420,6 +633,8 @@ def trace(
     finally:
         for h in handles:
             h.remove()
+        if reuser is not None:
+            reuser.restore()
     if batch > 1:
         for table in (tracer.macs, tracer.other_ops):
             for k in table:
@@ -431,8 +646,26 @@ def _fmt(shape: Sequence[int]) -> str:
     return "×".join(str(s) for s in shape)
 
 
+def nearest_unfloored(model: nn.Module, input_size: Sequence[int], reach: int = 64) -> tuple[int | None, int | None]:
+    """The nearest square sides below and above ``input_size``'s width at which no conv or pooling layer of
+    the meta ``model`` has a fractional output volume (None when there is none within ``reach``)."""
+    c, side = input_size[0], input_size[-1]
+
+    def exact(s: int) -> bool:
+        try:
+            trace(model, (c, s, s), track_rf=False, strict=True, reuse=False)
+            return True
+        except (ShapeError, RuntimeError):
+            return False
+
+    below = next((s for s in range(side - 1, max(side - reach, 0), -1) if exact(s)), None)
+    above = next((s for s in range(side + 1, side + reach) if exact(s)), None)
+    return below, above
+
+
 def min_input_size(model: nn.Module, input_size: Sequence[int]) -> int | None:
-    """Smallest square input (side) the meta ``model`` accepts, searching up to the default size."""
+    """Smallest square input (side) at which the meta ``model`` runs at all (PyTorch flooring fractional
+    output volumes), searching up to ``input_size``'s side; None if it does not run there either."""
     c, hi = input_size[0], max(input_size[1:])
 
     def works(side: int) -> bool:

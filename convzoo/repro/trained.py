@@ -88,11 +88,11 @@ degradation = Claim(
     budgets={
         "smoke": smoke(),
         "cpu": cpu(
-            12,
+            9,
             2000,
             arms=("plain20", "plain56", "resnet20", "resnet56"),
-            eval_every=2,
-            note="depths 20 and 56 only (32, 44, 110 at the paper budget); 20,000 training images, 12 epochs",
+            eval_every=3,
+            note="depths 20 and 56 only (32, 44, 110 at the paper budget); 20,000 training images, 9 epochs",
         ),
         "paper": paper(note="45k/5k split, 64k iterations; Table 6 reports the best of 5 runs for ResNet-110"),
     },
@@ -142,12 +142,12 @@ unit_placement = Claim(
     budgets={
         "smoke": smoke(),
         "cpu": cpu(
-            8,
+            5,
             1000,
             arms=tuple(f"r110_{u}" for u in UNITS),
-            eval_every=4,
+            eval_every=5,
             test_per_class=500,
-            note="ResNet-110 only (ResNet-164 at the paper budget); 10,000 training images, 8 epochs, "
+            note="ResNet-110 only (ResNet-164 at the paper budget); 10,000 training images, 5 epochs, "
             "5,000 test images",
         ),
         "paper": paper(),
@@ -185,7 +185,7 @@ shortcuts = Claim(
     checks=test_err_checks([("identity", s) for s in SHORTCUTS_TABLE1 if s != "identity"], "{better} beats {worse}"),
     budgets={
         "smoke": smoke(),
-        "cpu": cpu(6, 1000, eval_every=3, test_per_class=500, note="10,000 training images, 6 epochs, 5,000 test images"),
+        "cpu": cpu(4, 1000, eval_every=4, test_per_class=500, note="10,000 training images, 4 epochs, 5,000 test images"),
         "paper": paper(),
     },
     note="'fail' (dropout shortcut) is entered as 20%, the paper's threshold for a failed run.",
@@ -224,7 +224,7 @@ stochastic_depth = Claim(
     ),
     budgets={
         "smoke": smoke(),
-        "cpu": cpu(10, 2000, eval_every=5, note="20,000 training images, 10 epochs; training time without evaluation"),
+        "cpu": cpu(12, 1000, eval_every=4, note="10,000 training images, 12 epochs; training time without evaluation"),
         "paper": paper(),
     },
 )
@@ -248,7 +248,7 @@ all_conv = Claim(
     checks=test_err_checks([("allcnn", "model_c"), ("model_c", "strided")], "{better} beats {worse}"),
     budgets={
         "smoke": smoke(),
-        "cpu": cpu(10, 1000, eval_every=5, test_per_class=500, note="10,000 training images, 10 epochs, 5,000 test images"),
+        "cpu": cpu(6, 1000, eval_every=3, test_per_class=500, note="10,000 training images, 6 epochs, 5,000 test images"),
         "paper": paper(),
     },
     note="learning rate 0.01 for every model (the paper picked each model's from {0.25, 0.1, 0.05, 0.01}); "
@@ -271,7 +271,7 @@ gap_vs_fc = Claim(
     checks=test_err_checks([("gap", "fc")], "{better} beats {worse}"),
     budgets={
         "smoke": smoke(image_size=32),  # the FC head is built for 32×32 inputs
-        "cpu": cpu(10, 2000, eval_every=5, note="20,000 training images, 10 epochs"),
+        "cpu": cpu(14, 1000, eval_every=7, note="10,000 training images, 14 epochs"),
         "paper": paper(),
     },
     note="the paper's optimizer settings are not stated; the All-CNN recipe (lr 0.01, momentum 0.9, wd 1e-3, "
@@ -302,12 +302,12 @@ densenet_efficiency = Claim(
     budgets={
         "smoke": smoke(),
         "cpu": cpu(
-            12,
+            8,
             1000,
             arms=("densenet_bc100", "resnet56", "preact164"),
             eval_every=4,
             note="matched parameters (DenseNet-BC-100 0.77 M vs ResNet-56 0.85 M) and pre-act ResNet-164 at "
-            "2.2× the parameters; 10,000 training images, 12 epochs, each arm its paper's recipe scaled",
+            "2.2× the parameters; 10,000 training images, 8 epochs, each arm its paper's recipe scaled",
         ),
         "paper": paper(),
     },
@@ -338,12 +338,12 @@ wide_vs_deep = Claim(
     budgets={
         "smoke": smoke(),
         "cpu": cpu(
-            10,
+            7,
             500,
             arms=("wrn16_8", "preact164"),
-            eval_every=5,
+            eval_every=7,
             test_per_class=500,
-            note="WRN-16-8 vs pre-act ResNet-164 only; 5,000 training images, 10 epochs, 5,000 test images",
+            note="WRN-16-8 vs pre-act ResNet-164 only; 5,000 training images, 7 epochs, 5,000 test images",
         ),
         "paper": paper(),
     },
@@ -375,8 +375,8 @@ squeeze_excitation = Claim(
     checks=test_err_checks([(f"{s}_se", s) for _, s, _, _ in SE_TABLE], "{better} beats {worse}"),
     budgets={
         "smoke": smoke(),
-        "cpu": cpu(10, 2000, arms=("r110", "r110_se"), eval_every=5, note="pre-act ResNet-110 pair only; "
-                   "20,000 training images, 10 epochs"),
+        "cpu": cpu(12, 1000, arms=("r110", "r110_se"), eval_every=4, note="pre-act ResNet-110 pair only; "
+                   "10,000 training images, 12 epochs"),
         "paper": paper(),
     },
 )
@@ -397,7 +397,7 @@ relu_vs_tanh = Claim(
     checks=(Check("epochs_to_25", "relu", "tanh", "ReLU reaches 25% training error in fewer epochs"),),
     budgets={
         "smoke": smoke(image_size=32),
-        "cpu": cpu(30, 5000, eval_every=10, note="all 50,000 training images, 30 epochs; no augmentation, no "
+        "cpu": cpu(25, 5000, eval_every=5, note="all 50,000 training images, 25 epochs; no augmentation, no "
                    "weight decay, one constant learning rate 0.01 for both"),
         "paper": paper(),
     },

@@ -34,8 +34,14 @@ def claim_rows() -> list[dict[str, Any]]:
         row: dict[str, Any] = {"id": c.id, "paper": c.paper, "where": c.where, "says": c.says, "kind": c.kind}
         if c.kind == "trained":
             row["arms"] = [
-                {"name": a.name, "model": a.model, "overrides": dict(a.overrides), "recipe": a.recipe,
-                 "recipe_changes": dict(a.recipe_changes), "paper": [p.__dict__ for p in a.paper]}
+                {
+                    "name": a.name,
+                    "model": a.model,
+                    "overrides": dict(a.overrides),
+                    "recipe": a.recipe,
+                    "recipe_changes": dict(a.recipe_changes),
+                    "paper": [p.__dict__ for p in a.paper],
+                }
                 for a in c.arms
             ]
             row["checks"] = [c_.__dict__ for c_ in c.checks]
@@ -80,20 +86,32 @@ def _cmd_list(args: argparse.Namespace) -> int:
         print(json.dumps(rows, indent=1))
         return 0
     for r in rows:
-        print(f"{r['id']}  [{r['kind']}]  {r['paper'].split('(')[0].strip()} {r['paper'].split(')')[0][-4:]}, "
-              f"{r['where']}")
+        print(
+            f"{r['id']}  [{r['kind']}]  {r['paper'].split('(')[0].strip()} {r['paper'].split(')')[0][-4:]}, "
+            f"{r['where']}"
+        )
         print(f"  {r['says']}")
         if r["kind"] == "trained":
-            print("  arms: " + ", ".join(
-                a["name"] + "=" + a["model"] + "".join(f",{k}={v}" for k, v in a["overrides"].items())
-                + f" ({a['recipe']})" for a in r["arms"]))
+            print(
+                "  arms: "
+                + ", ".join(
+                    a["name"]
+                    + "="
+                    + a["model"]
+                    + "".join(f",{k}={v}" for k, v in a["overrides"].items())
+                    + f" ({a['recipe']})"
+                    for a in r["arms"]
+                )
+            )
             est = []
             for name, b in r["budgets"].items():
                 est.append(f"{name} ~{_human_time(b['estimated_s'])}" if b["available"] else f"{name}: n/a")
             print("  time on this machine: " + ", ".join(est))
         print()
-    print(f"Estimates: MACs × images at {TRAIN_RATE_MACS / 1e9:.0f} G multiply-accumulates/s (a training image "
-          "counts 3×), measured as ResNet-20's ~850 img/s on this 2-core CPU when quiet; `paper` on this CPU.")
+    print(
+        f"Estimates: MACs × images at {TRAIN_RATE_MACS / 1e9:.0f} G multiply-accumulates/s (a training image "
+        "counts 3×), measured as ResNet-20's ~850 img/s on this 2-core CPU when quiet; `paper` on this CPU."
+    )
     return 0
 
 
@@ -105,24 +123,35 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    import shutil
-
     from convzoo.repro.registry import get_claim
     from convzoo.repro.report import write_report
     from convzoo.repro.runner import claim_dir
 
     claim = get_claim(args.claim)
+    if claim.kind == "analytic":
+        from convzoo.repro.runner import run_claim
+
+        folder = run_claim(claim.id, out=args.out, log=lambda s: None)
+        print(f"report: {folder / 'report.md'}")
+        return _publish(args, claim.id, folder) if args.publish else 0
     folder = claim_dir(args.out, claim, args.budget)
     if not folder.is_dir():
-        raise FileNotFoundError(f"no runs of {claim.id!r} at the {args.budget} budget in {folder}; "
-                                f"run `convzoo repro run {claim.id} --budget {args.budget}` first")
+        raise FileNotFoundError(
+            f"no runs of {claim.id!r} at the {args.budget} budget in {folder}; "
+            f"run `convzoo repro run {claim.id} --budget {args.budget}` first"
+        )
     path = write_report(claim, folder)
     print(f"report: {path}")
-    if args.publish:
-        dest = Path(args.docs) / claim.id
-        dest.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(folder / "results.json", dest / "results.json")
-        print(f"published {dest / 'results.json'}; `convzoo repro docs` renders it")
+    return _publish(args, claim.id, folder) if args.publish else 0
+
+
+def _publish(args: argparse.Namespace, claim_id: str, folder: Path) -> int:
+    import shutil
+
+    dest = Path(args.docs) / claim_id
+    dest.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(folder / "results.json", dest / "results.json")
+    print(f"published {dest / 'results.json'}; `convzoo repro docs` renders it")
     return 0
 
 
@@ -142,7 +171,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     q = rsub.add_parser("list", help="every claim: paper, arms, budgets and their estimated time here")
     q.add_argument("--format", choices=("text", "json"), default="text")
     q.set_defaults(func=_cmd_list)
-    q = rsub.add_parser("run", help="train a claim's arms (finished arms are skipped, interrupted ones resume)")
+    q = rsub.add_parser(
+        "run", help="train a claim's arms (finished arms are skipped, interrupted ones resume)"
+    )
     q.add_argument("claim")
     q.add_argument("--budget", choices=BUDGETS, default="cpu")
     q.add_argument("--seeds", type=_positive_int, default=None, help="seeds per arm (default: the budget's)")
@@ -153,9 +184,13 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     q.add_argument("claim")
     q.add_argument("--budget", choices=BUDGETS, default="cpu")
     q.add_argument("--out", default=DEFAULT_OUT)
-    q.add_argument("--publish", action="store_true", help=f"also copy results.json into --docs ({DOCS})/<claim>/")
+    q.add_argument(
+        "--publish", action="store_true", help=f"also copy results.json into --docs ({DOCS})/<claim>/"
+    )
     q.add_argument("--docs", default=DOCS)
     q.set_defaults(func=_cmd_report)
-    q = rsub.add_parser("docs", help=f"render {DOCS}/ (README table and one page per claim) from its results.json")
+    q = rsub.add_parser(
+        "docs", help=f"render {DOCS}/ (README table and one page per claim) from its results.json"
+    )
     q.add_argument("--docs", default=DOCS)
     q.set_defaults(func=_cmd_docs)

@@ -65,7 +65,9 @@ def scale_recipe(r: Recipe, epochs: float, steps_per_epoch: int) -> Recipe:
 
 
 @functools.lru_cache(maxsize=256)
-def _macs(model: str, overrides: tuple[tuple[str, object], ...], size: tuple[int, int, int]) -> tuple[int, int]:
+def _macs(
+    model: str, overrides: tuple[tuple[str, object], ...], size: tuple[int, int, int]
+) -> tuple[int, int]:
     from convzoo.inspect import summary
 
     s = summary(model, size, num_classes=10, in_chans=size[0], **dict(overrides))

@@ -105,7 +105,11 @@ def collect(claim: Claim, folder: Path, command: str = "") -> dict[str, Any]:
                         "train_images": r.train_images,
                         "test_images": r.test_images,
                         "curve": [
-                            {k: row[k] for k in ("epoch", "train_err", "test_err", "val_err", "epoch_s") if k in row}
+                            {
+                                k: row[k]
+                                for k in ("epoch", "train_err", "test_err", "val_err", "epoch_s")
+                                if k in row
+                            }
                             for row in r.rows
                         ],
                     }
@@ -139,9 +143,9 @@ def collect(claim: Claim, folder: Path, command: str = "") -> dict[str, Any]:
         "arms": arms,
         "checks": [o.to_dict() for o in outcomes],
         "verdict": verdict(outcomes, evaluated=evaluated),
-        "verdict_note": "" if evaluated else (
-            "smoke budget: plumbing only" if budget.name == "smoke" else "not every arm has finished"
-        ),
+        "verdict_note": ""
+        if evaluated
+        else ("smoke budget: plumbing only" if budget.name == "smoke" else "not every arm has finished"),
         "wall_s": sum(r["wall_s"] for a in arms for r in a["runs"]),
         "note": claim.note,
     }
@@ -157,7 +161,6 @@ def write_report(claim: Claim, folder: Path, command: str = "") -> Path:
 def write_analytic_report(claim: Claim, folder: Path, command: str = "") -> Path:
     if claim.compute is None:
         raise ValueError(f"analytic claim {claim.id!r} has nothing to compute")
-    t0 = time.perf_counter()
     computed = claim.compute()
     results = {
         "claim": claim.id,
@@ -168,8 +171,6 @@ def write_analytic_report(claim: Claim, folder: Path, command: str = "") -> Path
         "budget": "exact",
         "machine": machine(),
         "command": command,
-        "generated": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-        "wall_s": time.perf_counter() - t0,
         "note": claim.note,
         **computed,
     }
@@ -282,7 +283,9 @@ def _render_analytic(r: dict[str, Any]) -> str:
         "|---|---|---|---|",
     ]
     for row in r.get("rows", []):
-        lines.append(f"| {row['what']} | {row['computed']} | {row['paper']} | {'yes' if row['agrees'] else 'no'} |")
+        lines.append(
+            f"| {row['what']} | {row['computed']} | {row['paper']} | {'yes' if row['agrees'] else 'no'} |"
+        )
     if r.get("explanation"):
         lines += ["", r["explanation"]]
     if r.get("note"):

@@ -18,8 +18,20 @@ from convzoo.repro.spec import Claim
 __all__ = ["ArmResult", "Measure", "ResultFileError", "measure", "read_arm_result", "write_arm_result"]
 
 MAX_RESULT_BYTES = 8 << 20
-_ROW_KEYS = ("epoch", "step", "lr", "train_loss", "train_err", "val_err", "test_err", "epoch_s", "wall_s",
-             "images_per_s", "val_loss", "test_loss")
+_ROW_KEYS = (
+    "epoch",
+    "step",
+    "lr",
+    "train_loss",
+    "train_err",
+    "val_err",
+    "test_err",
+    "epoch_s",
+    "wall_s",
+    "images_per_s",
+    "val_loss",
+    "test_loss",
+)
 _NUMBERS = ("wall_s", "images_per_s", "estimated_s")
 _COUNTS = ("seed", "train_images", "test_images", "val_images", "macs", "params")
 
@@ -144,7 +156,9 @@ def measure(result: ArmResult, metric: str) -> Measure | None:
     rows = result.rows
     if metric in ("test_err", "val_err", "train_err"):
         v = _last(rows, metric)
-        n = {"test_err": result.test_images, "val_err": result.val_images, "train_err": result.train_images}[metric]
+        n = {"test_err": result.test_images, "val_err": result.val_images, "train_err": result.train_images}[
+            metric
+        ]
         return None if v is None else Measure(v, _binomial(v, n))
     if metric == "train_s":
         times = [r["epoch_s"] for r in rows if "epoch_s" in r]

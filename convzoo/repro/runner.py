@@ -93,7 +93,7 @@ def run_claim(
     """Train every arm of ``claim_id`` at ``budget`` (skipping finished arms, resuming interrupted ones), then
     write the report. Returns the claim's folder ``out/<claim>/<budget>``."""
     claim = get_claim(claim_id)
-    folder = claim_dir(out, claim, budget)
+    folder = claim_dir(out, claim, "exact" if claim.kind == "analytic" else budget)
     command = _command(claim, budget, seeds, data, out)
     if claim.kind == "analytic":
         from convzoo.repro.report import write_analytic_report
@@ -105,7 +105,9 @@ def run_claim(
     b = claim.budget(budget)
     spec = data if data is not None else b.data
     if not spec:
-        raise ValueError(f"claim {claim.id!r} at the {budget} budget needs a data set: pass --data PATH ({b.note})")
+        raise ValueError(
+            f"claim {claim.id!r} at the {budget} budget needs a data set: pass --data PATH ({b.note})"
+        )
     n_seeds = seeds if seeds is not None else b.seeds
     if n_seeds < 1:
         raise ValueError(f"--seeds must be at least 1, got {n_seeds}")
@@ -171,7 +173,10 @@ def _run_arm(
     resumed = ckpts.is_dir() and any(ckpts.iterdir())
     t0 = time.perf_counter()
     res = train(cfg, data=splits, log=lambda s: log(f"  {p.arm.name}-s{seed}: {s}"))
-    rows = [{k: v for k, v in row.items() if isinstance(v, int | float) and math.isfinite(v)} for row in res.metrics]
+    rows = [
+        {k: v for k, v in row.items() if isinstance(v, int | float) and math.isfinite(v)}
+        for row in res.metrics
+    ]
     return ArmResult(
         arm=p.arm.name,
         seed=seed,

@@ -24,7 +24,9 @@ SPRINGENBERG = (
 LIN2013 = "Lin, Chen, Yan (2013). Network In Network. arXiv:1312.4400"
 DENSENET = "Huang, Liu, van der Maaten, Weinberger (2017). Densely Connected Convolutional Networks. arXiv:1608.06993"
 WRN = "Zagoruyko, Komodakis (2016). Wide Residual Networks. arXiv:1605.07146"
-SENET = "Hu, Shen, Albanie, Sun, Wu (2019). Squeeze-and-Excitation Networks. arXiv:1709.01507 (journal version)"
+SENET = (
+    "Hu, Shen, Albanie, Sun, Wu (2019). Squeeze-and-Excitation Networks. arXiv:1709.01507 (journal version)"
+)
 KRIZHEVSKY = "Krizhevsky, Sutskever, Hinton (2012). ImageNet Classification with Deep CNNs. NeurIPS"
 SZEGEDY2016 = "Szegedy, Ioffe, Vanhoucke, Alemi (2016). Inception-v4, Inception-ResNet. arXiv:1602.07261"
 SZEGEDY2014 = "Szegedy et al. (2014). Going Deeper with Convolutions. arXiv:1409.4842"
@@ -68,7 +70,9 @@ degradation = Claim(
     says="Deeper plain nets have higher training error (degradation); with residual connections deeper is "
     "better (ResNet-20/32/44/56/110: 8.75, 7.51, 7.17, 6.97, 6.43% test error).",
     kind="trained",
-    arms=tuple(Arm(f"plain{d}", f"plain{d}_cifar", "resnet_cifar", group="plain", label=f"plain-{d}") for d in DEPTHS)
+    arms=tuple(
+        Arm(f"plain{d}", f"plain{d}_cifar", "resnet_cifar", group="plain", label=f"plain-{d}") for d in DEPTHS
+    )
     + tuple(
         Arm(
             f"resnet{d}",
@@ -82,7 +86,9 @@ degradation = Claim(
     ),
     checks=(
         Check("train_err", "plain20", "plain56", "the deeper plain net has the higher training error"),
-        Check("train_err", "resnet56", "plain56", "residual connections lower the training error at depth 56"),
+        Check(
+            "train_err", "resnet56", "plain56", "residual connections lower the training error at depth 56"
+        ),
         *test_err_checks([("resnet56", "resnet20"), ("resnet110", "resnet56")], "{better} beats {worse}"),
     ),
     budgets={
@@ -94,7 +100,9 @@ degradation = Claim(
             eval_every=3,
             note="depths 20 and 56 only (32, 44, 110 at the paper budget); 20,000 training images, 9 epochs",
         ),
-        "paper": paper(note="45k/5k split, 64k iterations; Table 6 reports the best of 5 runs for ResNet-110"),
+        "paper": paper(
+            note="45k/5k split, 64k iterations; Table 6 reports the best of 5 runs for ResNet-110"
+        ),
     },
     note="Plain nets' final errors are only plotted in Fig. 6 (no numbers to set beside ours).",
 )
@@ -134,8 +142,11 @@ unit_placement = Claim(
         c
         for d in UNIT_TABLE2
         for c in test_err_checks(
-            [(f"r{d}_full_preact", f"r{d}_original"), (f"r{d}_original", f"r{d}_bn_after_add"),
-             (f"r{d}_original", f"r{d}_relu_before_add")],
+            [
+                (f"r{d}_full_preact", f"r{d}_original"),
+                (f"r{d}_original", f"r{d}_bn_after_add"),
+                (f"r{d}_original", f"r{d}_relu_before_add"),
+            ],
             "{better} beats {worse}",
         )
     ),
@@ -182,10 +193,18 @@ shortcuts = Claim(
         )
         for s, (v, w) in SHORTCUTS_TABLE1.items()
     ),
-    checks=test_err_checks([("identity", s) for s in SHORTCUTS_TABLE1 if s != "identity"], "{better} beats {worse}"),
+    checks=test_err_checks(
+        [("identity", s) for s in SHORTCUTS_TABLE1 if s != "identity"], "{better} beats {worse}"
+    ),
     budgets={
         "smoke": smoke(),
-        "cpu": cpu(4, 1000, eval_every=4, test_per_class=500, note="10,000 training images, 4 epochs, 5,000 test images"),
+        "cpu": cpu(
+            4,
+            1000,
+            eval_every=4,
+            test_per_class=500,
+            note="10,000 training images, 4 epochs, 5,000 test images",
+        ),
         "paper": paper(),
     },
     note="'fail' (dropout shortcut) is entered as 20%, the paper's threshold for a failed run.",
@@ -206,7 +225,10 @@ stochastic_depth = Claim(
             overrides={"drop_path_rate": 0.0},
             group="ResNet-110",
             label="constant depth",
-            paper=(PaperFigure("test_err", 6.41, "Table 1"), PaperFigure("train_s", 74_520, "Table 2 (20h42m)")),
+            paper=(
+                PaperFigure("test_err", 6.41, "Table 1"),
+                PaperFigure("train_s", 74_520, "Table 2 (20h42m)"),
+            ),
         ),
         Arm(
             "stochastic",
@@ -215,7 +237,10 @@ stochastic_depth = Claim(
             overrides={"drop_path_rate": 0.5},
             group="ResNet-110",
             label="stochastic depth",
-            paper=(PaperFigure("test_err", 5.25, "Table 1"), PaperFigure("train_s", 54_420, "Table 2 (15h7m)")),
+            paper=(
+                PaperFigure("test_err", 5.25, "Table 1"),
+                PaperFigure("train_s", 54_420, "Table 2 (15h7m)"),
+            ),
         ),
     ),
     checks=(
@@ -224,7 +249,9 @@ stochastic_depth = Claim(
     ),
     budgets={
         "smoke": smoke(),
-        "cpu": cpu(12, 1000, eval_every=4, note="10,000 training images, 12 epochs; training time without evaluation"),
+        "cpu": cpu(
+            12, 1000, eval_every=4, note="10,000 training images, 12 epochs; training time without evaluation"
+        ),
         "paper": paper(),
     },
 )
@@ -237,7 +264,9 @@ all_conv = Claim(
     "ConvPool-CNN-C 9.31, All-CNN-C 9.08% test error without augmentation.",
     kind="trained",
     arms=tuple(
-        Arm(n, m, "resnet_cifar", recipe_changes=ALLCONV_RECIPE, group="C", label=lbl, paper=err(e, "Table 3"))
+        Arm(
+            n, m, "resnet_cifar", recipe_changes=ALLCONV_RECIPE, group="C", label=lbl, paper=err(e, "Table 3")
+        )
         for n, m, lbl, e in (
             ("model_c", "base_cnn_c", "Model C", 9.74),
             ("strided", "strided_cnn_c", "Strided-CNN-C", 10.19),
@@ -248,7 +277,13 @@ all_conv = Claim(
     checks=test_err_checks([("allcnn", "model_c"), ("model_c", "strided")], "{better} beats {worse}"),
     budgets={
         "smoke": smoke(),
-        "cpu": cpu(6, 1000, eval_every=3, test_per_class=500, note="10,000 training images, 6 epochs, 5,000 test images"),
+        "cpu": cpu(
+            6,
+            1000,
+            eval_every=3,
+            test_per_class=500,
+            note="10,000 training images, 6 epochs, 5,000 test images",
+        ),
         "paper": paper(),
     },
     note="learning rate 0.01 for every model (the paper picked each model's from {0.25, 0.1, 0.05, 0.01}); "
@@ -263,10 +298,26 @@ gap_vs_fc = Claim(
     "network (NIN, CIFAR-10 without augmentation: GAP 10.41 vs FC 11.59%).",
     kind="trained",
     arms=(
-        Arm("gap", "nin_cifar10", "resnet_cifar", {"head": "gap"}, ALLCONV_RECIPE, "NIN", "GAP head",
-            err(10.41, "§4.6 (UNVERIFIED)")),
-        Arm("fc", "nin_cifar10", "resnet_cifar", {"head": "fc"}, ALLCONV_RECIPE, "NIN", "FC head",
-            err(11.59, "§4.6 (UNVERIFIED)")),
+        Arm(
+            "gap",
+            "nin_cifar10",
+            "resnet_cifar",
+            {"head": "gap"},
+            ALLCONV_RECIPE,
+            "NIN",
+            "GAP head",
+            err(10.41, "§4.6 (UNVERIFIED)"),
+        ),
+        Arm(
+            "fc",
+            "nin_cifar10",
+            "resnet_cifar",
+            {"head": "fc"},
+            ALLCONV_RECIPE,
+            "NIN",
+            "FC head",
+            err(11.59, "§4.6 (UNVERIFIED)"),
+        ),
     ),
     checks=test_err_checks([("gap", "fc")], "{better} beats {worse}"),
     budgets={
@@ -286,14 +337,40 @@ densenet_efficiency = Claim(
     "DenseNet-BC (100, 12) 0.8 M params 4.51% vs pre-act ResNet-1001 10.2 M 4.62%.",
     kind="trained",
     arms=(
-        Arm("densenet_bc100", "densenet_bc100_k12_cifar", "densenet_cifar", group="CIFAR-10",
-            label="DenseNet-BC (100, 12), 0.8 M", paper=err(4.51, "Table 2")),
-        Arm("resnet56", "resnet56_cifar", "resnet_cifar", group="CIFAR-10", label="ResNet-56, 0.85 M",
-            paper=err(6.97, "He et al. 2015, Table 6")),
-        Arm("preact164", "preact_resnet164_cifar", "preact_resnet_cifar", group="CIFAR-10",
-            label="pre-act ResNet-164, 1.7 M", paper=err(5.46, "Table 2")),
-        Arm("preact1001", "preact_resnet1001_cifar", "preact_resnet_cifar", {}, {"batch_size": 64},
-            "CIFAR-10", "pre-act ResNet-1001, 10.2 M", err(4.62, "Table 2 (batch 64)")),
+        Arm(
+            "densenet_bc100",
+            "densenet_bc100_k12_cifar",
+            "densenet_cifar",
+            group="CIFAR-10",
+            label="DenseNet-BC (100, 12), 0.8 M",
+            paper=err(4.51, "Table 2"),
+        ),
+        Arm(
+            "resnet56",
+            "resnet56_cifar",
+            "resnet_cifar",
+            group="CIFAR-10",
+            label="ResNet-56, 0.85 M",
+            paper=err(6.97, "He et al. 2015, Table 6"),
+        ),
+        Arm(
+            "preact164",
+            "preact_resnet164_cifar",
+            "preact_resnet_cifar",
+            group="CIFAR-10",
+            label="pre-act ResNet-164, 1.7 M",
+            paper=err(5.46, "Table 2"),
+        ),
+        Arm(
+            "preact1001",
+            "preact_resnet1001_cifar",
+            "preact_resnet_cifar",
+            {},
+            {"batch_size": 64},
+            "CIFAR-10",
+            "pre-act ResNet-1001, 10.2 M",
+            err(4.62, "Table 2 (batch 64)"),
+        ),
     ),
     checks=test_err_checks(
         [("densenet_bc100", "resnet56"), ("densenet_bc100", "preact164"), ("densenet_bc100", "preact1001")],
@@ -321,15 +398,47 @@ wide_vs_deep = Claim(
     "dropout in the block) vs pre-act ResNet-164 5.46%, ResNet-1001 4.92%.",
     kind="trained",
     arms=(
-        Arm("wrn16_8", "wrn16_8_cifar", "wrn_cifar", group="wide", label="WRN-16-8", paper=err(4.81, "Table 4")),
-        Arm("wrn28_10", "wrn28_10_cifar", "wrn_cifar", group="wide", label="WRN-28-10",
-            paper=err(4.00, "Table 5")),
-        Arm("wrn28_10_dropout", "wrn28_10_cifar", "wrn_cifar", {"dropout": 0.3}, group="wide",
-            label="WRN-28-10, dropout 0.3", paper=err(3.89, "Table 6")),
-        Arm("preact164", "preact_resnet164_cifar", "preact_resnet_cifar", group="thin",
-            label="pre-act ResNet-164", paper=err(5.46, "Table 4")),
-        Arm("preact1001", "preact_resnet1001_cifar", "preact_resnet_cifar", group="thin",
-            label="pre-act ResNet-1001", paper=err(4.92, "Table 4")),
+        Arm(
+            "wrn16_8",
+            "wrn16_8_cifar",
+            "wrn_cifar",
+            group="wide",
+            label="WRN-16-8",
+            paper=err(4.81, "Table 4"),
+        ),
+        Arm(
+            "wrn28_10",
+            "wrn28_10_cifar",
+            "wrn_cifar",
+            group="wide",
+            label="WRN-28-10",
+            paper=err(4.00, "Table 5"),
+        ),
+        Arm(
+            "wrn28_10_dropout",
+            "wrn28_10_cifar",
+            "wrn_cifar",
+            {"dropout": 0.3},
+            group="wide",
+            label="WRN-28-10, dropout 0.3",
+            paper=err(3.89, "Table 6"),
+        ),
+        Arm(
+            "preact164",
+            "preact_resnet164_cifar",
+            "preact_resnet_cifar",
+            group="thin",
+            label="pre-act ResNet-164",
+            paper=err(5.46, "Table 4"),
+        ),
+        Arm(
+            "preact1001",
+            "preact_resnet1001_cifar",
+            "preact_resnet_cifar",
+            group="thin",
+            label="pre-act ResNet-1001",
+            paper=err(4.92, "Table 4"),
+        ),
     ),
     checks=test_err_checks(
         [("wrn16_8", "preact164"), ("wrn28_10", "preact1001"), ("wrn28_10_dropout", "wrn28_10")],
@@ -349,8 +458,11 @@ wide_vs_deep = Claim(
     },
 )
 
-SE_TABLE = (("preact_resnet110_cifar", "r110", 6.37, 5.21), ("preact_resnet164_cifar", "r164", 5.46, 4.39),
-            ("wrn16_8_cifar", "wrn16_8", 4.27, 3.88))
+SE_TABLE = (
+    ("preact_resnet110_cifar", "r110", 6.37, 5.21),
+    ("preact_resnet164_cifar", "r164", 5.46, 4.39),
+    ("wrn16_8_cifar", "wrn16_8", 4.27, 3.88),
+)
 
 squeeze_excitation = Claim(
     id="squeeze_excitation",
@@ -375,8 +487,13 @@ squeeze_excitation = Claim(
     checks=test_err_checks([(f"{s}_se", s) for _, s, _, _ in SE_TABLE], "{better} beats {worse}"),
     budgets={
         "smoke": smoke(),
-        "cpu": cpu(12, 1000, arms=("r110", "r110_se"), eval_every=4, note="pre-act ResNet-110 pair only; "
-                   "10,000 training images, 12 epochs"),
+        "cpu": cpu(
+            12,
+            1000,
+            arms=("r110", "r110_se"),
+            eval_every=4,
+            note="pre-act ResNet-110 pair only; 10,000 training images, 12 epochs",
+        ),
         "paper": paper(),
     },
 )
@@ -389,16 +506,28 @@ relu_vs_tanh = Claim(
     "net with tanh units.",
     kind="trained",
     arms=tuple(
-        Arm(act, "cnn4_cifar", "resnet_cifar", {"act": act},
-            epoch_recipe(40, [], lr=0.01, weight_decay=0.0, augment=""), "4-layer CNN", act,
-            (PaperFigure("epochs_to_25", e, "Fig. 1 (read from the plot; the text says six times faster)"),))
+        Arm(
+            act,
+            "cnn4_cifar",
+            "resnet_cifar",
+            {"act": act},
+            epoch_recipe(40, [], lr=0.01, weight_decay=0.0, augment=""),
+            "4-layer CNN",
+            act,
+            (PaperFigure("epochs_to_25", e, "Fig. 1 (read from the plot; the text says six times faster)"),),
+        )
         for act, e in (("relu", 6.0), ("tanh", 36.0))
     ),
     checks=(Check("epochs_to_25", "relu", "tanh", "ReLU reaches 25% training error in fewer epochs"),),
     budgets={
         "smoke": smoke(image_size=32),
-        "cpu": cpu(25, 5000, eval_every=5, note="all 50,000 training images, 25 epochs; no augmentation, no "
-                   "weight decay, one constant learning rate 0.01 for both"),
+        "cpu": cpu(
+            25,
+            5000,
+            eval_every=5,
+            note="all 50,000 training images, 25 epochs; no augmentation, no "
+            "weight decay, one constant learning rate 0.01 for both",
+        ),
         "paper": paper(),
     },
     figure="train",
@@ -414,12 +543,26 @@ inception_residual = Claim(
     kind="trained",
     arms=(
         Arm("inception_v4", "inception_v4", "inception_v3", group="ImageNet", label="Inception-v4"),
-        Arm("inception_resnet_v2", "inception_resnet_v2", "inception_v3", group="ImageNet",
-            label="Inception-ResNet-v2"),
+        Arm(
+            "inception_resnet_v2",
+            "inception_resnet_v2",
+            "inception_v3",
+            group="ImageNet",
+            label="Inception-ResNet-v2",
+        ),
     ),
-    checks=(Check("test_err", "inception_resnet_v2", "inception_v4", "the residual net has the lower error at "
-                  "equal epochs"),),
-    budgets={"smoke": smoke(image_size=299), "paper": paper(data=None, note="needs an ImageNet folder: --data PATH")},
+    checks=(
+        Check(
+            "test_err",
+            "inception_resnet_v2",
+            "inception_v4",
+            "the residual net has the lower error at equal epochs",
+        ),
+    ),
+    budgets={
+        "smoke": smoke(image_size=299),
+        "paper": paper(data=None, note="needs an ImageNet folder: --data PATH"),
+    },
     unavailable={"cpu": "ImageNet-scale at 299×299; no honest CIFAR-scale form of these nets exists"},
 )
 
@@ -431,11 +574,21 @@ aux_classifiers = Claim(
     "the final accuracy).",
     kind="trained",
     arms=(
-        Arm("aux", "googlenet", "googlenet", {"aux_logits": True}, group="ImageNet", label="with auxiliary heads"),
+        Arm(
+            "aux",
+            "googlenet",
+            "googlenet",
+            {"aux_logits": True},
+            group="ImageNet",
+            label="with auxiliary heads",
+        ),
         Arm("no_aux", "googlenet", "googlenet", {"aux_logits": False}, group="ImageNet", label="without"),
     ),
     checks=(Check("test_err", "aux", "no_aux", "auxiliary heads lower the final error"),),
-    budgets={"smoke": smoke(image_size=224), "paper": paper(data=None, note="needs an ImageNet folder: --data PATH")},
+    budgets={
+        "smoke": smoke(image_size=224),
+        "paper": paper(data=None, note="needs an ImageNet folder: --data PATH"),
+    },
     unavailable={"cpu": "ImageNet-scale at 224×224; GoogLeNet's aux heads need 224-pixel inputs"},
 )
 

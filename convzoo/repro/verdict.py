@@ -22,7 +22,17 @@ from typing import Any
 from convzoo.repro.results import Measure
 from convzoo.repro.spec import Check
 
-__all__ = ["HOLDS", "INCONCLUSIVE", "NOT_EVALUATED", "NOT_HOLDS", "Z", "CheckOutcome", "arm_stats", "judge", "verdict"]
+__all__ = [
+    "HOLDS",
+    "INCONCLUSIVE",
+    "NOT_EVALUATED",
+    "NOT_HOLDS",
+    "Z",
+    "CheckOutcome",
+    "arm_stats",
+    "judge",
+    "verdict",
+]
 
 Z = 2.0
 HOLDS, NOT_HOLDS, INCONCLUSIVE, NOT_EVALUATED = "holds", "does not hold", "inconclusive", "not evaluated"

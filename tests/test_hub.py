@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import http.server
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -219,6 +220,17 @@ def test_an_unwritable_cache_falls_back_to_a_temporary_folder(server: Server, tm
     with pytest.warns(UserWarning, match="is not writable .* removed at exit"):
         path = download(f"{server.base}/f/w.pth", Checksum(DIGEST), key="m/tv", cache_dir=blocker / "cache")
     assert path.read_bytes() == BODY and not path.is_relative_to(tmp_path)
+
+
+def test_parts_left_by_a_killed_download_are_removed_later(server: Server, tmp_path: Path) -> None:
+    folder = tmp_path / "m" / "tv"
+    folder.mkdir(parents=True)
+    stale, live = folder / ".w.pth.abc.part", folder / ".w.pth.def.part"
+    stale.write_bytes(b"half a file")
+    live.write_bytes(b"being written by another process")
+    os.utime(stale, (time.time() - 3600, time.time() - 3600))
+    download(f"{server.base}/f/w.pth", Checksum(DIGEST), key="m/tv", cache_dir=tmp_path)
+    assert not stale.exists() and live.exists()
 
 
 def test_cache_keys_and_checksums_are_validated() -> None:

@@ -221,3 +221,34 @@ def test_predict_with_weights_names_a_bad_image(tmp_path: Path, capsys) -> None:
     (tmp_path / "bad.jpg").write_bytes(b"not an image")
     code = main(["predict", "--weights", "torchvision", "resnet18", str(tmp_path / "bad.jpg")])
     assert code != 0 and f"cannot read image {tmp_path / 'bad.jpg'}" in capsys.readouterr().err
+
+
+# --- feature extraction: the same methods on every family ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "name", ["resnet18", "densenet121", "googlenet", "vgg11", "nin_cifar10", "lenet5_modern"]
+)
+def test_pre_logits_are_the_classifiers_input(name: str) -> None:
+    info = convzoo.model_info(name)
+    model = meta_model(name).eval()
+    classifier = model.get_classifier()
+    width = getattr(classifier, "in_features", None) or classifier.in_channels
+    with torch.no_grad():
+        assert model.forward_pre_logits(torch.zeros(2, *info.input_size, device="meta")).shape[:2] == (
+            2,
+            width,
+        )
+
+
+def test_pre_logits_features_and_a_reset_classifier_on_real_weights() -> None:
+    torch.manual_seed(0)
+    model = convzoo.create_model("resnet18").eval()
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        feats = model.forward_features(x)
+        emb = model.forward_pre_logits(x)
+        assert feats.shape == (2, 512, 2, 2) and emb.shape == (2, 512)
+        assert torch.allclose(model.fc(emb), model(x), atol=1e-5)
+        model.reset_classifier(7)
+        assert model(x).shape == (2, 7) and torch.equal(model.forward_pre_logits(x), emb)

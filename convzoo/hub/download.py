@@ -107,6 +107,7 @@ def download(
     if cached is not None:
         return cached
     folder = _writable_or_temporary(folder)
+    _remove_stale_parts(folder)
     limit = deadline if deadline is not None else 300.0 + 5.0 * max_bytes / 1e6
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{name}.", suffix=".part")
     try:
@@ -160,6 +161,17 @@ def _writable_or_temporary(folder: Path) -> Path:
             stacklevel=3,
         )
         return tmp
+
+
+def _remove_stale_parts(folder: Path, max_age: float = 600.0) -> None:
+    """Delete temporary files a killed download left (untouched for ``max_age`` s); live ones are being written."""
+    now = time.time()
+    for part in folder.glob(".*.part"):
+        try:
+            if now - part.stat().st_mtime > max_age:
+                part.unlink()
+        except OSError:
+            pass  # another process removed or renamed it first
 
 
 class _RecordingRedirects(urllib.request.HTTPRedirectHandler):

@@ -30,3 +30,16 @@ class ZooModel(nn.Module):
 
     def forward(self, x: torch.Tensor):  # type: ignore[no-untyped-def]
         return self.forward_head(self.forward_features(x))
+
+    def forward_pre_logits(self, x: torch.Tensor) -> torch.Tensor:
+        """The input of the classifier (``get_classifier()``) for images ``x``: the embedding a linear probe or
+        image retrieval uses (timm's ``forward_head(..., pre_logits=True)``), the same for every family."""
+        seen: list[torch.Tensor] = []
+        hook = self.get_classifier().register_forward_pre_hook(lambda _m, args: seen.append(args[0]))
+        try:
+            self.forward_head(self.forward_features(x))
+        finally:
+            hook.remove()
+        if not seen:
+            raise RuntimeError(f"{type(self).__name__}'s forward never called its classifier module")
+        return seen[-1]

@@ -447,7 +447,7 @@ class ResNet(ZooModel):
 # Registered networks
 # ---------------------------------------------------------------------------------------------------------------
 from convzoo.hub import register_weights  # noqa: E402
-from convzoo.registry import Paper, Reported, register_model  # noqa: E402
+from convzoo.registry import Figure, Paper, Reported, register_model  # noqa: E402
 
 RESNET_PAPER = Paper(
     "K. He, X. Zhang, S. Ren, J. Sun", "Deep Residual Learning for Image Recognition", 2015, "1512.03385"
@@ -535,7 +535,10 @@ def _imagenet_resnet(
     accepts=ResNet,
     note="Option-B shortcuts as torchvision (Table 2's 27.88% is with option A: pass shortcut='A'); BN after "
     "every conv. Parameter figure as torchvision counts it; the paper gives none",
-    reported=Reported(params=11689512, macs="1.8G", top1_err=27.88, source="Tables 1, 2 (10-crop)"),
+    reported=Reported(
+        macs="1.8G", top1_err=27.88, source="Tables 1, 2 (10-crop)",
+        figures=(Figure("params", 11689512, "torchvision 0.29 resnet18 weights (num_params)", peer=True),),
+    ),
 )
 def resnet18(num_classes: int = 1000, in_chans: int = 3, **kwargs: Any) -> ResNet:
     """ResNet-18 (He et al. 2015, arXiv:1512.03385, Table 1): basic blocks [2, 2, 2, 2]."""
@@ -548,7 +551,8 @@ def resnet18(num_classes: int = 1000, in_chans: int = 3, **kwargs: Any) -> ResNe
     note="Option-B shortcuts (the paper's Table 2 uses A, Table 3 compares A/B/C); BN after every conv. "
     "We count 3.66 G multiply-adds where Table 1 writes 3.6×10^9 (it truncates)",
     reported=Reported(
-        params=21797672, macs="3.6G", top1_err=24.52, top5_err=7.46, source="Tables 1, 3 (10-crop, option B)"
+        macs="3.6G", top1_err=24.52, top5_err=7.46, source="Tables 1, 3 (10-crop, option B)",
+        figures=(Figure("params", 21797672, "torchvision 0.29 resnet34 weights (num_params)", peer=True),),
     ),
 )
 def resnet34(num_classes: int = 1000, in_chans: int = 3, **kwargs: Any) -> ResNet:
@@ -561,7 +565,8 @@ def resnet34(num_classes: int = 1000, in_chans: int = 3, **kwargs: Any) -> ResNe
     accepts=ResNet,
     note=_V1_NOTE + ". We count 3.86 G multiply-adds where Table 1 writes 3.8×10^9 (it truncates)",
     reported=Reported(
-        params=25557032, macs="3.8G", top1_err=22.85, top5_err=6.71, source="Tables 1, 3 (10-crop)"
+        macs="3.8G", top1_err=22.85, top5_err=6.71, source="Tables 1, 3 (10-crop)",
+        figures=(Figure("params", 25557032, "torchvision 0.29 resnet50 weights (num_params)", peer=True),),
     ),
 )
 def resnet50(num_classes: int = 1000, in_chans: int = 3, v1_5: bool = False, **kwargs: Any) -> ResNet:
@@ -574,7 +579,8 @@ def resnet50(num_classes: int = 1000, in_chans: int = 3, v1_5: bool = False, **k
     accepts=ResNet,
     note=_V1_NOTE,
     reported=Reported(
-        params=44549160, macs="7.6G", top1_err=21.75, top5_err=6.05, source="Tables 1, 3 (10-crop)"
+        macs="7.6G", top1_err=21.75, top5_err=6.05, source="Tables 1, 3 (10-crop)",
+        figures=(Figure("params", 44549160, "torchvision 0.29 resnet101 weights (num_params)", peer=True),),
     ),
 )
 def resnet101(num_classes: int = 1000, in_chans: int = 3, v1_5: bool = False, **kwargs: Any) -> ResNet:
@@ -587,7 +593,8 @@ def resnet101(num_classes: int = 1000, in_chans: int = 3, v1_5: bool = False, **
     accepts=ResNet,
     note=_V1_NOTE,
     reported=Reported(
-        params=60192808, macs="11.3G", top1_err=21.43, top5_err=5.71, source="Tables 1, 3 (10-crop)"
+        macs="11.3G", top1_err=21.43, top5_err=5.71, source="Tables 1, 3 (10-crop)",
+        figures=(Figure("params", 60192808, "torchvision 0.29 resnet152 weights (num_params)", peer=True),),
     ),
 )
 def resnet152(num_classes: int = 1000, in_chans: int = 3, v1_5: bool = False, **kwargs: Any) -> ResNet:
@@ -794,7 +801,10 @@ def preact_resnet200(num_classes: int = 1000, in_chans: int = 3, **kwargs: Any) 
 @register_model(
     paper=PREACT_PAPER,
     accepts=ResNet,
-    reported=Reported(params=60185128, top1_err=21.1, top5_err=5.5, source="Table 5 (320×320 crop)"),
+    reported=Reported(
+        top1_err=21.1, top5_err=5.5, source="Table 5 (320×320 crop)",
+        figures=(Figure("params", 60185128, "timm 1.0.31 resnetv2_152 (built on meta)", peer=True),),
+    ),
     note="As preact_resnet200; parameter figure as timm's resnetv2_152 counts it",
 )
 def preact_resnet152(num_classes: int = 1000, in_chans: int = 3, **kwargs: Any) -> ResNet:

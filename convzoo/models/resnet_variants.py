@@ -19,7 +19,7 @@ from convzoo.models.resnet import (
     from_torchvision_resnet,
     imagenet_stages,
 )
-from convzoo.registry import Paper, Reported, register_model
+from convzoo.registry import Figure, Paper, Reported, register_model
 
 WRN_PAPER = Paper("S. Zagoruyko, N. Komodakis", "Wide Residual Networks", 2016, "1605.07146")
 RESNEXT_PAPER = Paper(
@@ -103,7 +103,8 @@ def wrn40_4_cifar(num_classes: int = 10, in_chans: int = 3, dropout: float = 0.0
     accepts=ResNet,
     note="Stride in the 3×3 as the authors' (fb.resnet.torch) model; exact count as torchvision's",
     reported=Reported(
-        params=68883240, top1_err=21.9, top5_err=6.03, source="ImageNet results table (single crop)"
+        top1_err=21.9, top5_err=6.03, source="ImageNet results table (single crop)",
+        figures=(Figure("params", 68883240, "torchvision 0.29 wide_resnet50_2 weights (num_params)", peer=True),),
     ),
 )
 def wide_resnet50_2(num_classes: int = 1000, in_chans: int = 3, **kwargs: Any) -> ResNet:
@@ -131,7 +132,10 @@ def resnext_imagenet(
 @register_model(
     paper=RESNEXT_PAPER,
     accepts=ResNet,
-    reported=Reported(params="25.0M", macs="4.2G", top1_err=22.2, source="Table 3 (224 crop)"),
+    reported=Reported(
+        params="25.0M", macs="4.2G", top1_err=22.2, source="Table 3 (224 crop)",
+        figures=(Figure("params", 25028904, "torchvision 0.29 resnext50_32x4d weights (num_params)", peer=True),),
+    ),
 )
 def resnext50_32x4d(num_classes: int = 1000, in_chans: int = 3, **kwargs: Any) -> ResNet:
     """ResNeXt-50 (32×4d) (Xie et al. 2017, arXiv:1611.05431, Tables 1, 3): grouped 3×3 with cardinality 32."""
@@ -216,7 +220,10 @@ def se_resnet(depth: int, num_classes: int, in_chans: int, v1_5: bool, **kwargs:
     paper=SENET_PAPER,
     accepts=ResNet,
     note=_SE_NOTE,
-    reported=Reported(params=28088024, macs="3.87G", top1_err=23.29, top5_err=6.62, source="Table 2"),
+    reported=Reported(
+        macs="3.87G", top1_err=23.29, top5_err=6.62, source="Table 2",
+        figures=(Figure("params", 28088024, "timm 1.0.31 seresnet50 (built on meta)", peer=True),),
+    ),
 )
 def se_resnet50(num_classes: int = 1000, in_chans: int = 3, v1_5: bool = False, **kwargs: Any) -> ResNet:
     """SE-ResNet-50 (Hu et al. 2018, arXiv:1709.01507, Tables 1-2): ResNet-50 with SE blocks."""
@@ -227,7 +234,10 @@ def se_resnet50(num_classes: int = 1000, in_chans: int = 3, v1_5: bool = False, 
     paper=SENET_PAPER,
     accepts=ResNet,
     note=_SE_NOTE,
-    reported=Reported(params=49326872, macs="7.60G", top1_err=22.38, top5_err=6.07, source="Table 2"),
+    reported=Reported(
+        macs="7.60G", top1_err=22.38, top5_err=6.07, source="Table 2",
+        figures=(Figure("params", 49326872, "timm 1.0.31 seresnet101 (built on meta)", peer=True),),
+    ),
 )
 def se_resnet101(num_classes: int = 1000, in_chans: int = 3, v1_5: bool = False, **kwargs: Any) -> ResNet:
     """SE-ResNet-101 (Hu et al. 2018, arXiv:1709.01507, Table 2): ResNet-101 with SE blocks."""
@@ -238,7 +248,10 @@ def se_resnet101(num_classes: int = 1000, in_chans: int = 3, v1_5: bool = False,
     paper=SENET_PAPER,
     accepts=ResNet,
     note=_SE_NOTE,
-    reported=Reported(params=66821848, macs="11.32G", top1_err=21.57, top5_err=5.73, source="Table 2"),
+    reported=Reported(
+        macs="11.32G", top1_err=21.57, top5_err=5.73, source="Table 2",
+        figures=(Figure("params", 66821848, "timm 1.0.31 seresnet152 (built on meta)", peer=True),),
+    ),
 )
 def se_resnet152(num_classes: int = 1000, in_chans: int = 3, v1_5: bool = False, **kwargs: Any) -> ResNet:
     """SE-ResNet-152 (Hu et al. 2018, arXiv:1709.01507, Table 2): ResNet-152 with SE blocks."""
@@ -250,7 +263,10 @@ def se_resnet152(num_classes: int = 1000, in_chans: int = 3, v1_5: bool = False,
     accepts=ResNet,
     note="SE (reduction 16) before the addition; stride in the 3×3 as ResNeXt. Exact count as timm's. "
     "We count 4.23 G conv+FC multiply-adds where Table 2 writes 4.25 GFLOPs (it also counts SE pooling and gating)",
-    reported=Reported(params=27559896, macs="4.25G", top1_err=21.10, top5_err=5.49, source="Table 2"),
+    reported=Reported(
+        macs="4.25G", top1_err=21.10, top5_err=5.49, source="Table 2",
+        figures=(Figure("params", 27559896, "timm 1.0.31 seresnext50_32x4d (built on meta)", peer=True),),
+    ),
 )
 def se_resnext50_32x4d(num_classes: int = 1000, in_chans: int = 3, **kwargs: Any) -> ResNet:
     """SE-ResNeXt-50 (32×4d) (Hu et al. 2018, arXiv:1709.01507, Tables 1-2): ResNeXt-50 with SE blocks."""
@@ -261,7 +277,10 @@ def se_resnext50_32x4d(num_classes: int = 1000, in_chans: int = 3, **kwargs: Any
     paper=SENET_PAPER,
     accepts=ResNet,
     note="Max-pool with ceil mode and no padding as the authors' Caffe model (timm legacy_senet154)",
-    reported=Reported(params=115088984, top1_err=18.68, top5_err=4.47, source="Table 8 (224 crop)"),
+    reported=Reported(
+        top1_err=18.68, top5_err=4.47, source="Table 8 (224 crop)",
+        figures=(Figure("params", 115088984, "timm 1.0.31 legacy_senet154 (built on meta)", peer=True),),
+    ),
 )
 def senet154(num_classes: int = 1000, in_chans: int = 3, **kwargs: Any) -> ResNet:
     """SENet-154 (Hu et al. 2018, arXiv:1709.01507, §6.1, Appendix): SE-ResNeXt-152 (64×4d) with halved first 1×1s,

@@ -37,6 +37,7 @@ PARAMS = {
     "plain56_cifar": 853_018,
     "plain110_cifar": 1_727_962,
     "preact_resnet110_cifar": 1_730_522,
+    "resnet164_cifar": 1_704_154,
     "preact_resnet164_cifar": 1_703_258,
     "preact_resnet1001_cifar": 10_327_706,
     "preact_resnet152": 60_185_128,
@@ -132,7 +133,7 @@ def _types(seq: nn.Module | None) -> list[str]:
         ("original", [], ["conv", "bn", "relu", "conv", "bn"], ["relu"]),
         ("bn_after_add", [], ["conv", "bn", "relu", "conv"], ["bn", "relu"]),
         ("relu_before_add", [], ["conv", "bn", "relu", "conv", "bn", "relu"], []),
-        ("relu_only_preact", ["relu"], ["conv", "bn", "relu", "conv", "bn"], []),
+        ("relu_preact", ["relu"], ["conv", "bn", "relu", "conv", "bn"], []),
         ("full_preact", ["bn", "relu"], ["conv", "bn", "relu", "conv"], []),
     ],
 )

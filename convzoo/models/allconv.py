@@ -8,7 +8,8 @@ convolution on CIFAR-10 (32×32):
 * All-CNN-C replaces each pooling layer by a 3×3 stride-2 convolution.
 
 Dropout drops 20 % of the input and 50 % after each pooling layer or the layer that replaces it (Section 3.2).
-Every convolution, the 10-way 1×1 one included, is followed by ReLU; global averaging over the 6×6 maps follows.
+Every convolution, the 10-way 1×1 one included, is followed by ReLU; global averaging over the 6×6 maps follows
+(``head="fc"`` puts a fully connected layer there instead, for the GAP-vs-FC comparison of Lin et al. 2013).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from torch import nn
 
 from convzoo.layers import he_normal_
 from convzoo.models._base import ZooModel
+from convzoo.models.nin import classifier_head, feature_side
 from convzoo.registry import Paper, Reported, register_model
 
 __all__ = ["AllConvNet", "Conv", "POOL", "MODEL_C_FAMILY"]
@@ -58,7 +60,9 @@ MODEL_C_FAMILY: dict[str, tuple[Conv | str, ...]] = {
 
 class AllConvNet(ZooModel):
     """Input dropout, the layers of a Table 1/2 column (``conv1``, ``relu1``, …, ``pool1``, ``drop1``), then
-    ``head.pool`` (global average) and ``head.flatten``. Dropout follows every layer that downsamples."""
+    the :func:`~convzoo.models.nin.classifier_head` ``head``: global average pooling, or with ``head="fc"`` a
+    fully connected layer built for ``img_size``×``img_size`` inputs. Dropout follows every layer that downsamples.
+    """
 
     def __init__(
         self,
@@ -67,6 +71,9 @@ class AllConvNet(ZooModel):
         in_chans: int = 3,
         input_dropout: float = 0.2,
         dropout: float = 0.5,
+        head: str = "gap",
+        head_dropout: float = 0.0,
+        img_size: int = 32,
     ) -> None:
         super().__init__()
         self.num_classes, self.in_chans = num_classes, in_chans
@@ -93,14 +100,15 @@ class AllConvNet(ZooModel):
                 raise ValueError(f"unknown layer {layer!r}: use Conv(kernel, width, stride, padding) or POOL")
             self.features.add_module(f"drop{downs}", nn.Dropout(dropout))
         self.classifier_name = f"conv{convs}"
-        self.head = nn.Sequential()
-        self.head.add_module("pool", nn.AdaptiveAvgPool2d(1))
-        self.head.add_module("flatten", nn.Flatten(1))
+        side = feature_side(self.features, img_size) if head == "fc" else 1
+        self.head_kind = head
+        self.head = classifier_head(head, chans, side, num_classes, head_dropout)
         self.reset_parameters()
 
     @torch.no_grad()
     def reset_parameters(self) -> None:
-        """He-normal weights (fan-in) and zero biases (the paper states no initialisation)."""
+        """He-normal weights (fan-in) and zero biases (the paper states no initialisation); the FC head's
+        layer keeps PyTorch's default initialisation."""
         he_normal_(self)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
@@ -111,11 +119,16 @@ class AllConvNet(ZooModel):
         return self.head(x)
 
     def get_classifier(self) -> nn.Module:
-        return getattr(self.features, self.classifier_name)
+        return self.head.fc if self.head_kind == "fc" else getattr(self.features, self.classifier_name)
 
     def reset_classifier(self, num_classes: int) -> None:
-        """Replace the last 1×1 convolution (one map per class): there is no fully connected layer."""
-        old = self.get_classifier()
+        """Replace the last 1×1 convolution (one map per class), or with ``head="fc"`` the FC layer."""
+        if self.head_kind == "fc":
+            old_fc = self.head.fc
+            self.head.fc = nn.Linear(old_fc.in_features, num_classes, device=old_fc.weight.device)
+            self.num_classes = num_classes
+            return
+        old = getattr(self.features, self.classifier_name)
         new = nn.Conv2d(old.in_channels, num_classes, 1, device=old.weight.device)
         he_normal_(new)
         setattr(self.features, self.classifier_name, new)
@@ -135,14 +148,33 @@ _INIT_NOTE = "Init He-normal (unstated in the paper)."
     input_size=(3, 32, 32),
     num_classes=10,
     reported=Reported(params="1.4M", cifar10_err=7.25, source="Table 3 (with augmentation; 9.08% without)"),
-    note=_NOTE + _INIT_NOTE,
+    note=_NOTE
+    + _INIT_NOTE
+    + " head='fc' (not in this paper) is Lin et al. 2013 §4.6's control on this net: the 10 class maps (6×6 at "
+    "32 px) flattened into one fully connected layer, all else unchanged; head_dropout adds dropout before it.",
 )
-def allcnn_c(num_classes: int = 10, in_chans: int = 3, dropout: float = 0.5) -> AllConvNet:
+def allcnn_c(
+    num_classes: int = 10,
+    in_chans: int = 3,
+    dropout: float = 0.5,
+    head: str = "gap",
+    head_dropout: float = 0.0,
+    img_size: int = 32,
+) -> AllConvNet:
     """All-CNN-C: Springenberg et al. (2014), arXiv:1412.6806, Table 2 (derived from model C of Table 1).
 
     Only convolutions: each max-pooling layer of model C becomes a 3×3 stride-2 convolution; 1,369,738 params.
+    ``head="fc"`` swaps the global average pooling for a fully connected layer (Lin et al. 2013, §4.6).
     """
-    return AllConvNet(MODEL_C_FAMILY["All-CNN-C"], num_classes, in_chans, dropout=dropout)
+    return AllConvNet(
+        MODEL_C_FAMILY["All-CNN-C"],
+        num_classes,
+        in_chans,
+        dropout=dropout,
+        head=head,
+        head_dropout=head_dropout,
+        img_size=img_size,
+    )
 
 
 @register_model(

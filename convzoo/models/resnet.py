@@ -7,16 +7,30 @@ where the shape changes, C projection everywhere) and its drop-path rate (the li
 arguments, so ``create_model("resnet50", attn_layer="se")``, ``create_model("resnet110_cifar",
 drop_path_rate=0.5)`` or ``create_model("resnet56_cifar", unit="full_preact")`` work for every network here.
 
-Residual units (He et al. 2016, "Identity Mappings", Fig. 4), for a branch of convolutions c1..cn:
+Residual units (He et al. 2016, "Identity Mappings", Fig. 4 (a)-(e)), for a branch of convolutions c1..cn:
 
 - ``original``:          c1-BN-ReLU ... cn-BN, add, ReLU
 - ``bn_after_add``:      c1-BN-ReLU ... cn, add, BN, ReLU
 - ``relu_before_add``:   c1-BN-ReLU ... cn-BN-ReLU, add
-- ``relu_only_preact``:  ReLU-c1-BN ... ReLU-cn-BN, add
+- ``relu_preact``:       ReLU-c1-BN ... ReLU-cn-BN, add
 - ``full_preact``:       BN-ReLU-c1 ... BN-ReLU-cn, add
 
 In the pre-activation units the first BN/ReLU is shared with a projection shortcut (the projection sees the
 pre-activated input, as in He et al.'s code), and the net's last unit is followed by that same pre-activation.
+
+Shortcuts have two independent settings. ``projection`` is how a shortcut changes shape (He et al. 2015,
+§3.3): ``"A"`` zero-pads, ``"B"`` projects (1×1 conv + BN) where the shape changes, ``"C"`` projects in every
+unit. ``shortcut`` is what the shortcut h(x) does before the addition (He et al. 2016, Fig. 2, Table 1), with
+F the residual branch and g(x) = σ(W_g x + b_g) a 1×1 convolution of the unit's input:
+
+- ``identity``:              F + h
+- ``constant_scaling``:      0.5·F + 0.5·h
+- ``exclusive_gating``:      g(x)·F + (1 − g(x))·h
+- ``shortcut_only_gating``:  F + (1 − g(x))·h
+- ``conv1x1``:               F + conv1x1(x) in every unit (the paper's name for option C)
+- ``dropout``:               F + dropout(h), p = 0.5
+
+``shortcut="A"``, ``"B"`` or ``"C"`` is kept as shorthand for ``projection`` with the identity shortcut.
 """
 
 from __future__ import annotations
@@ -37,12 +51,40 @@ from convzoo.layers import DropPath, get_act_layer, get_attn_layer, get_norm_lay
 from convzoo.layers.factories import LayerSpec
 from convzoo.models._base import ZooModel
 
-__all__ = ["Stage", "ResNet", "ResidualBlock", "UNITS", "SHORTCUTS", "STEMS"]
+__all__ = [
+    "Stage",
+    "ResNet",
+    "ResidualBlock",
+    "ShortcutMix",
+    "UNITS",
+    "SHORTCUTS",
+    "PROJECTIONS",
+    "STEMS",
+    "resolve_shortcut",
+]
 
-UNITS = ("original", "bn_after_add", "relu_before_add", "relu_only_preact", "full_preact")
-SHORTCUTS = ("A", "B", "C")
+UNITS = ("original", "bn_after_add", "relu_before_add", "relu_preact", "full_preact")
+SHORTCUTS = ("identity", "constant_scaling", "exclusive_gating", "shortcut_only_gating", "conv1x1", "dropout")
+PROJECTIONS = ("A", "B", "C")
 STEMS = ("imagenet", "cifar", "deep")
-PREACT_UNITS = ("relu_only_preact", "full_preact")
+PREACT_UNITS = ("relu_preact", "full_preact")
+GATES = ("exclusive_gating", "shortcut_only_gating")
+MIXES = ("constant_scaling", *GATES, "dropout")  # the shortcuts that change how F and h are added
+
+
+def resolve_shortcut(shortcut: str, projection: str) -> tuple[str, str]:
+    """The (shortcut, projection) pair a block builds: ``shortcut`` may be a projection letter (then the
+    shortcut is the identity), and ``conv1x1`` is a projection in every unit (option C)."""
+    if shortcut in PROJECTIONS:
+        shortcut, projection = "identity", shortcut
+    if shortcut not in SHORTCUTS:
+        raise ValueError(
+            f"unknown shortcut {shortcut!r}; choose 'A', 'B' or 'C' (He et al. 2015, §3.3) or one of: "
+            f"{', '.join(SHORTCUTS)} (He et al. 2016, Table 1)"
+        )
+    if projection not in PROJECTIONS:
+        raise ValueError(f"unknown projection {projection!r}; choose 'A', 'B' or 'C' (He et al. 2015, §3.3)")
+    return shortcut, "C" if shortcut == "conv1x1" else projection
 
 
 @dataclass(frozen=True)
@@ -84,6 +126,41 @@ class ZeroPadShortcut(nn.Module):
         return f"stride={self.stride}, extra_channels={self.extra}"
 
 
+class ShortcutMix(nn.Module):
+    """Where the residual branch F and the shortcut h meet, for the non-identity shortcuts of He et al. 2016
+    (Fig. 2 (b), (c), (d), (f); see the module docstring). ``forward(f, h, x)`` takes ``f=None`` for a branch
+    that stochastic depth skipped (F = 0).
+
+    The gate g(x) = σ(W_g x + b_g) is a 1×1 conv of the unit's input ``x`` (stride ``stride`` to match h) with
+    its own bias b_g, initialised to ``gate_bias`` (−6: the paper's best for both gatings) and no BN.
+    """
+
+    def __init__(self, kind: str, in_ch: int, out_ch: int, stride: int = 1, gate_bias: float = -6.0) -> None:
+        super().__init__()
+        if kind not in MIXES:
+            raise ValueError(f"ShortcutMix takes one of {', '.join(MIXES)}; got {kind!r}")
+        self.kind = kind
+        self.gate = nn.Conv2d(in_ch, out_ch, 1, stride) if kind in GATES else None
+        if self.gate is not None:
+            nn.init.constant_(self.gate.bias, gate_bias)
+        self.drop = nn.Dropout(0.5) if kind == "dropout" else None
+
+    def forward(self, f: torch.Tensor | None, h: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        if self.kind == "constant_scaling":
+            h, f = 0.5 * h, None if f is None else 0.5 * f
+        elif self.gate is not None:
+            g = torch.sigmoid(self.gate(x))
+            h = (1 - g) * h
+            if f is not None and self.kind == "exclusive_gating":
+                f = g * f
+        else:
+            h = self.drop(h)  # type: ignore[misc]
+        return h if f is None else f + h
+
+    def extra_repr(self) -> str:
+        return self.kind
+
+
 class ResidualBlock(nn.Module):
     """One residual unit: ``preact`` (shared pre-activation) → ``branch`` → ``attn`` → ``drop_path``, plus the
     ``shortcut``, then ``post`` (after-addition ops). With ``residual=False`` it is the plain twin (no shortcut).
@@ -96,7 +173,9 @@ class ResidualBlock(nn.Module):
         convs: Sequence[_Conv],
         *,
         unit: str = "original",
-        shortcut: str = "B",
+        shortcut: str = "identity",
+        projection: str = "B",
+        gate_bias: float = -6.0,
         residual: bool = True,
         down_kernel: int = 1,
         norm_layer: LayerSpec = "bn",
@@ -112,10 +191,9 @@ class ResidualBlock(nn.Module):
             raise ValueError("residual blocks need a norm_layer and an act_layer (got None)")
         if unit not in UNITS:
             raise ValueError(f"unknown residual unit {unit!r}; choose one of: {', '.join(UNITS)}")
-        if shortcut not in SHORTCUTS:
-            raise ValueError(
-                f"unknown shortcut option {shortcut!r}; choose 'A', 'B' or 'C' (He et al. 2015, §4.1)"
-            )
+        shortcut, projection = resolve_shortcut(shortcut, projection)
+        if not residual and shortcut != "identity":
+            raise ValueError(f"a plain unit (residual=False) has no shortcut to make {shortcut!r}")
         in_ch, out_ch = convs[0].in_ch, convs[-1].out_ch
         stride = math.prod(c.stride for c in convs)
         self.unit, self.residual = unit, residual
@@ -139,11 +217,11 @@ class ResidualBlock(nn.Module):
                     ),
                 )
             )
-            if unit == "relu_only_preact" or (not preact and not (last and unit == "bn_after_add")):
+            if unit == "relu_preact" or (not preact and not (last and unit == "bn_after_add")):
                 ops.append((f"bn{i}", norm(c.out_ch)))
             if not preact and (not last or unit == "relu_before_add"):
                 ops.append((f"act{i}", act()))
-        if unit == "relu_only_preact":  # its shared ReLU must not overwrite the identity shortcut's input
+        if unit == "relu_preact":  # its shared ReLU must not overwrite the identity shortcut's input
             for _, m in pre:
                 if hasattr(m, "inplace"):
                     m.inplace = False
@@ -160,8 +238,8 @@ class ResidualBlock(nn.Module):
 
         self.shortcut: nn.Module | None = None
         self.shortcut_sees_preact = False
-        if residual and (shortcut == "C" or stride != 1 or in_ch != out_ch):
-            if shortcut == "A":
+        if residual and (projection == "C" or stride != 1 or in_ch != out_ch):
+            if projection == "A":
                 if out_ch < in_ch:
                     raise ValueError(
                         f"option-A shortcuts can only widen ({in_ch} → {out_ch} channels); use 'B'"
@@ -176,18 +254,23 @@ class ResidualBlock(nn.Module):
                     proj.append(("bn", norm(out_ch)))
                 self.shortcut = nn.Sequential(OrderedDict(proj))
                 self.shortcut_sees_preact = preact
+        self.mix = ShortcutMix(shortcut, in_ch, out_ch, stride, gate_bias) if shortcut in MIXES else None
         # adding in place is safe unless the branch ends in an activation that autograd saves
         self._inplace_add = unit != "relu_before_add"
+
+    def _shortcut(self, x: torch.Tensor, xp: torch.Tensor) -> torch.Tensor:
+        return x if self.shortcut is None else self.shortcut(xp if self.shortcut_sees_preact else x)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         dp = self.drop_path
         batch_drop = self.residual and dp is not None and dp.training and dp.mode == "batch"
         if batch_drop and dp.skips_batch():  # type: ignore[union-attr]
             # stochastic depth: this mini-batch bypasses the branch, which is not computed at all
-            if self.shortcut is None:
-                out = x if self.post is None else x.clone()  # post may act in place on a saved tensor
+            sc = self._shortcut(x, self.preact(x) if self.shortcut_sees_preact else x)  # type: ignore[misc]
+            if self.mix is not None:
+                out = self.mix(None, sc, x)
             else:
-                out = self.shortcut(self.preact(x) if self.shortcut_sees_preact else x)  # type: ignore[misc]
+                out = sc.clone() if sc is x and self.post is not None else sc  # post may act in place
             return self.post(out) if self.post is not None else out
         xp = self.preact(x) if self.preact is not None else x
         out = self.branch(xp)
@@ -199,8 +282,11 @@ class ResidualBlock(nn.Module):
                 out = out * scale if scale != 1.0 else out
             elif dp is not None:
                 out = dp(out)
-            sc = x if self.shortcut is None else self.shortcut(xp if self.shortcut_sees_preact else x)
-            out = out.add_(sc) if self._inplace_add else out + sc
+            sc = self._shortcut(x, xp)
+            if self.mix is not None:
+                out = self.mix(out, sc, x)
+            else:
+                out = out.add_(sc) if self._inplace_add else out + sc
         if self.post is not None:
             out = self.post(out)
         return out
@@ -216,7 +302,10 @@ class ResNet(ZooModel):
             convs + max-pool, SENet-154).
         stem_width: output channels of the stem.
         unit: residual-unit variant of He et al. 2016 Fig. 4 (see module docstring).
-        shortcut: ``"A"``, ``"B"`` or ``"C"`` (He et al. 2015, §4.1).
+        shortcut: what the shortcut does before the addition (He et al. 2016, Table 1; module docstring);
+            ``"A"``, ``"B"`` or ``"C"`` is shorthand for ``projection`` with the identity shortcut.
+        projection: ``"A"``, ``"B"`` or ``"C"``: how shortcuts change shape (He et al. 2015, §3.3).
+        gate_bias: initial bias b_g of the gating shortcuts' 1×1 conv (He et al. 2016 §3.1: −6 was best).
         residual: ``False`` builds the plain twin (same stack, no shortcuts).
         stride_in_3x3: put a bottleneck's stride in its 3×3 conv (torchvision's "V1.5") instead of the first 1×1.
         groups: cardinality of a bottleneck's 3×3 conv (ResNeXt).
@@ -242,7 +331,9 @@ class ResNet(ZooModel):
         stem: str = "imagenet",
         stem_width: int = 64,
         unit: str = "original",
-        shortcut: str = "B",
+        shortcut: str = "identity",
+        projection: str = "B",
+        gate_bias: float = -6.0,
         residual: bool = True,
         stride_in_3x3: bool = False,
         groups: int = 1,
@@ -280,7 +371,11 @@ class ResNet(ZooModel):
             )
         if num_classes < 1 or in_chans < 1:
             raise ValueError(f"num_classes and in_chans must be positive, got {num_classes}, {in_chans}")
+        shortcut, projection = resolve_shortcut(shortcut, projection)
+        if shortcut != "identity" and not residual:
+            raise ValueError(f"a plain net (residual=False) has no shortcuts to make {shortcut!r}")
         self.num_classes, self.in_chans = num_classes, in_chans
+        self.shortcut_kind, self.projection = shortcut, projection
         self.unit, self.residual, self.checkpointing = unit, residual, checkpointing
         self.drop_path_rate, self.drop_path_mode = drop_path_rate, drop_path_mode
         norm, act = get_norm_layer(norm_layer), get_act_layer(act_layer)
@@ -302,6 +397,8 @@ class ResNet(ZooModel):
                         convs,
                         unit=unit,
                         shortcut=shortcut,
+                        projection=projection,
+                        gate_bias=gate_bias,
                         residual=residual,
                         down_kernel=down_kernel,
                         norm_layer=norm,
@@ -330,7 +427,7 @@ class ResNet(ZooModel):
     @staticmethod
     def _make_stem(stem: str, in_chans: int, width: int, unit: str, norm: Any, act: Any) -> nn.Sequential:
         # the stem's last conv is followed by whatever the first unit does not do itself, so stem + unit
-        # always give conv-BN-ReLU: full_preact units bring BN-ReLU, relu_only_preact units bring the ReLU.
+        # always give conv-BN-ReLU: full_preact units bring BN-ReLU, relu_preact units bring the ReLU.
         tail: list[tuple[str, nn.Module]] = []
         if unit != "full_preact":
             tail.append(("bn", norm(width)))
@@ -433,6 +530,8 @@ class ResNet(ZooModel):
         blocks = [b for stage in self.stages for b in stage]
         survival = [1.0 - (b.drop_path.drop_prob if b.drop_path is not None else 0.0) for b in blocks]
         info: dict[str, Any] = {"unit": self.unit, "residual": self.residual, "depth": len(blocks)}
+        if self.residual:
+            info.update(shortcut=self.shortcut_kind, projection=self.projection)
         if self.drop_path_rate > 0:
             info.update(
                 expected_depth=round(sum(survival), 2),
@@ -645,9 +744,18 @@ def _cifar_resnet(
         "basic",
         num_classes,
         in_chans,
-        {"stem": "cifar", "stem_width": 16, "shortcut": "A", "residual": residual, **defaults},
+        {"stem": "cifar", "stem_width": 16, "projection": "A", "residual": residual, **defaults},
         kwargs,
     )
+
+
+# How the overrides for He et al. 2016 (Identity Mappings) read the paper, on every CIFAR ResNet.
+_IDENTITY_NOTE = (
+    "unit= follows He et al. 2016 Fig. 4 (a)-(e); shortcut= follows its Fig. 2 and Table 1 (ResNet-110): "
+    "where the shape changes the projection option stays as set (the paper does not say how Table 1 "
+    "treats those units); gates are σ(1×1 conv of the unit's input + b_g) with b_g = gate_bias (−6, the paper's "
+    "best), no BN; conv1x1 is a 1×1 conv + BN in every unit (option C); dropout is inverted dropout 0.5 on h"
+)
 
 
 def _register_cifar(depth: int) -> None:
@@ -667,9 +775,10 @@ def _register_cifar(depth: int) -> None:
         accepts=ResNet,
         name=f"resnet{depth}_cifar",
         reported=Reported(params=params, cifar10_err=err, source="Table 6"),
-        note="Best-run error as the paper reports it (ResNet-110: mean 6.61 ± 0.16)"
+        note="Best-run error as the paper reports it (mean 6.61 ± 0.16, the baseline of He et al. 2016 "
+        "Tables 1-2). " + _IDENTITY_NOTE
         if depth == 110
-        else None,
+        else _IDENTITY_NOTE,
     )(resnet_cifar)
     if depth > 110:
         return
@@ -722,7 +831,7 @@ def resnet1202_sd_cifar(num_classes: int = 10, in_chans: int = 3, **kwargs: Any)
 
 
 # Pre-activation ResNets (He et al. 2016): full pre-activation units, projection shortcuts (He et al.'s code).
-_PREACT = {"unit": "full_preact", "shortcut": "B"}
+_PREACT = {"unit": "full_preact", "projection": "B"}
 
 
 @register_model(
@@ -738,16 +847,37 @@ def preact_resnet110_cifar(num_classes: int = 10, in_chans: int = 3, **kwargs: A
     return _cifar_resnet(110, num_classes, in_chans, True, kwargs, **_PREACT)
 
 
-def _preact_bottleneck_cifar(depth: int, num_classes: int, in_chans: int, kwargs: dict[str, Any]) -> ResNet:
+def _bottleneck_cifar(
+    depth: int, num_classes: int, in_chans: int, kwargs: dict[str, Any], **defaults: Any
+) -> ResNet:
+    """9n+2 layers (He et al. 2016): 3 stages of n bottlenecks with outputs 64/128/256 (inner 16/32/64), the
+    stride in the 3×3 and projection shortcuts where the shape changes, as the authors' code."""
+    if (depth - 2) % 9:
+        raise ValueError(f"CIFAR bottleneck ResNets have 9n+2 layers; {depth} is not of that form")
     stages = cifar_stages((depth - 2) // 9, widths=(64, 128, 256), inner=(16, 32, 64))
     return build(
         stages,
         "bottleneck",
         num_classes,
         in_chans,
-        {"stem": "cifar", "stem_width": 16, "stride_in_3x3": True, **_PREACT},
+        {"stem": "cifar", "stem_width": 16, "stride_in_3x3": True, "projection": "B", **defaults},
         kwargs,
     )
+
+
+@register_model(
+    paper=PREACT_PAPER,
+    input_size=CIFAR,
+    num_classes=10,
+    accepts=ResNet,
+    reported=Reported(params="1.7M", cifar10_err=5.93, source="Tables 2, 3 (original unit)"),
+    note="The original (post-activation) unit on preact_resnet164_cifar's layout (stride in the 3×3, option-B "
+    "projections), so unit='full_preact' builds that net. " + _IDENTITY_NOTE,
+)
+def resnet164_cifar(num_classes: int = 10, in_chans: int = 3, **kwargs: Any) -> ResNet:
+    """ResNet-164 (He et al. 2016, arXiv:1603.05027, Tables 2-3, Fig. 4a): 18 bottleneck units per stage, the
+    original unit (BN and ReLU after each conv, ReLU after the addition)."""
+    return _bottleneck_cifar(164, num_classes, in_chans, kwargs)
 
 
 @register_model(
@@ -759,7 +889,7 @@ def _preact_bottleneck_cifar(depth: int, num_classes: int, in_chans: int, kwargs
 )
 def preact_resnet164_cifar(num_classes: int = 10, in_chans: int = 3, **kwargs: Any) -> ResNet:
     """Pre-activation ResNet-164 (He et al. 2016, arXiv:1603.05027, Tables 3-4): bottleneck blocks, 18 per stage."""
-    return _preact_bottleneck_cifar(164, num_classes, in_chans, kwargs)
+    return _bottleneck_cifar(164, num_classes, in_chans, kwargs, **_PREACT)
 
 
 @register_model(
@@ -776,7 +906,7 @@ def preact_resnet1001_cifar(num_classes: int = 10, in_chans: int = 3, **kwargs: 
 
     Pass ``checkpointing=True`` to train it in a few GiB (activations recomputed per √n-block segment).
     """
-    return _preact_bottleneck_cifar(1001, num_classes, in_chans, kwargs)
+    return _bottleneck_cifar(1001, num_classes, in_chans, kwargs, **_PREACT)
 
 
 @register_model(

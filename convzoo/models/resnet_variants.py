@@ -49,7 +49,7 @@ def wide_resnet_cifar(
         "basic",
         num_classes,
         in_chans,
-        {"stem": "cifar", "stem_width": 16, "unit": "full_preact", "shortcut": "B", "dropout": dropout},
+        {"stem": "cifar", "stem_width": 16, "unit": "full_preact", "projection": "B", "dropout": dropout},
         kwargs,
     )
 

@@ -9,9 +9,13 @@ and named.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
 import os
 import shutil
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,15 +31,21 @@ from convzoo.trust import (
     RejectedFile,
     RunMetadata,
     check_weights,
+    latest_pointer_target,
     read_train_state,
     read_weights_metadata,
 )
 
 __all__ = [
     "CheckpointError",
+    "atomic_output",
+    "atomic_write_text",
     "find_checkpoint",
+    "is_complete",
     "load_checkpoint",
     "load_model_weights",
+    "nonfinite_tensors",
+    "read_latest",
     "read_metadata",
     "safe_torch_load",
     "save_checkpoint",
@@ -62,19 +72,39 @@ def _fsync_file(path: Path) -> None:
         os.fsync(f.fileno())
 
 
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` so that readers see either the old or the new content, never a mix."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+@contextlib.contextmanager
+def atomic_output(path: Path) -> Iterator[Path]:
+    """A fresh temporary path beside ``path`` to write; on success it is fsync'ed and replaces ``path``.
+
+    The temporary name (``.NAME.PID.RANDOM.tmp``) is unique, so two writers never share one, and a run
+    folder's lock lets the next run remove any left by a killed one. On failure it is removed.
+    """
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp")
+    os.close(fd)
+    tmp = Path(name)
     try:
-        with open(tmp, "w") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
+        yield tmp
+        _fsync_file(tmp)
         os.replace(tmp, path)
     finally:
-        if tmp.exists():
-            tmp.unlink()
+        tmp.unlink(missing_ok=True)
     _fsync_dir(path.parent)
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` so that readers see either the old or the new content, never a mix."""
+    with atomic_output(path) as tmp:
+        tmp.write_text(text)
+
+
+def is_complete(folder: Path) -> bool:
+    """Whether ``folder`` holds a whole checkpoint (both files; they are renamed into place together)."""
+    return (folder / "model.safetensors").is_file() and (folder / "state.pt").is_file()
+
+
+def nonfinite_tensors(tensors: dict[str, torch.Tensor]) -> list[str]:
+    """The names of the floating-point tensors holding a NaN or an infinity."""
+    return [k for k, v in tensors.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
 
 
 def save_checkpoint(
@@ -84,54 +114,57 @@ def save_checkpoint(
     metadata: dict[str, Any],
     *,
     index: int,
-    keep: int = 2,
 ) -> Path:
     """Save ``model``'s weights and the training ``state`` as checkpoint number ``index`` under ``folder``.
 
     ``metadata`` (model name, classes, normalization...) is stored as JSON both in the safetensors header
-    and in the state, so the weights file alone is enough for ``predict``. The newest ``keep`` checkpoints
-    are kept.
+    and in the state, so the weights file alone is enough for ``predict``. Nothing is ever deleted here: a
+    complete checkpoint of that number is refused, not replaced (pruning is the run folder's, which knows
+    what this process wrote), and so are weights or buffers holding NaN or infinity.
     Raises :class:`CheckpointError` (after removing the partial files) if writing fails, e.g. on a full disk.
     """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     name = f"ckpt_{index:06d}"
     final = folder / name
-    tmp = folder / f".tmp_{name}_{os.getpid()}"
     latest = read_latest(folder)
+    weights = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    bad = nonfinite_tensors(weights)
+    if bad:
+        raise CheckpointError(
+            f"refusing to save {final}: {len(bad)} tensor(s) hold NaN or infinity ({', '.join(bad[:5])})"
+        )
+    if is_complete(final):
+        raise CheckpointError(f"refusing to overwrite the complete checkpoint {final}")
+    tmp = Path(tempfile.mkdtemp(dir=folder, prefix=f".tmp_{name}_{os.getpid()}_"))
     try:
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir()
-        weights = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
         save_file(weights, tmp / "model.safetensors", metadata={"convzoo": json.dumps(metadata)})
         _fsync_file(tmp / "model.safetensors")
         torch.save({"format": FORMAT, "metadata": metadata, **state}, tmp / "state.pt")
         _fsync_file(tmp / "state.pt")
         _fsync_dir(tmp)
-        if final.exists():
-            if latest == final:
-                raise CheckpointError(f"refusing to overwrite the latest checkpoint {final}")
-            shutil.rmtree(final)  # a leftover of a save interrupted before the pointer moved
+        if final.exists():  # an incomplete folder of that name (nothing of ours is ever incomplete there)
+            shutil.rmtree(final)
         os.replace(tmp, final)
         _fsync_dir(folder)
         atomic_write_text(folder / "latest", name + "\n")
     except (OSError, RuntimeError, SafetensorError) as e:
         shutil.rmtree(tmp, ignore_errors=True)
         kept = f"the last good checkpoint {latest} is intact" if latest else "no earlier checkpoint exists"
-        raise CheckpointError(f"could not save checkpoint {final} ({e}); {kept}. Is the disk full?") from e
-    old = sorted(p for p in folder.glob("ckpt_*") if p.is_dir() and p.name < name)
-    for p in old[: max(0, len(old) - (keep - 1))]:
-        shutil.rmtree(p, ignore_errors=True)
+        full = isinstance(e, OSError) and e.errno == errno.ENOSPC
+        hint = f" The disk holding {folder} is full." if full else ""
+        raise CheckpointError(f"could not save checkpoint {final} ({e}); {kept}.{hint}") from e
     return final
 
 
 def read_latest(folder: str | os.PathLike[str]) -> Path | None:
-    """The newest complete checkpoint folder named by ``folder/latest``, or None."""
-    pointer = Path(folder) / "latest"
-    if not pointer.exists():
-        return None
-    path = Path(folder) / pointer.read_text().strip()
-    return path if (path / "model.safetensors").exists() and (path / "state.pt").exists() else None
+    """The complete checkpoint folder named by ``folder/latest``, or None (no pointer, or a dangling one).
+
+    The pointer is read through :func:`convzoo.trust.latest_pointer_target`: it can only name a checkpoint
+    inside ``folder``; any other content is refused with :class:`convzoo.trust.RejectedFile`.
+    """
+    path = latest_pointer_target(folder)
+    return path if path is not None and is_complete(path) else None
 
 
 def find_checkpoint(path: str | os.PathLike[str]) -> Path:

@@ -125,8 +125,9 @@ class Lookahead:
         self.slow = {k: v.detach().clone() for k, v in self.tensors.items()}
 
     def alpha(self, step: int) -> float:
-        """How far the slow weights move toward the model at ``step`` (1 = a plain copy)."""
-        return 1.0 - self.decay * (step / self.total_steps) ** self.power
+        """How far the slow weights move toward the model at ``step`` (1 = a plain copy); past
+        ``total_steps`` (a run extended beyond its plan) it stays at its final value."""
+        return 1.0 - self.decay * (min(step, self.total_steps) / self.total_steps) ** self.power
 
     @torch.no_grad()
     def _update(self, alpha: float) -> None:

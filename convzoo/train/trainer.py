@@ -8,15 +8,16 @@ resumed from a checkpoint taken at any step ends bit-identical (on the CPU) to t
 
 from __future__ import annotations
 
-import csv
+import contextlib
 import dataclasses
 import importlib
 import json
 import math
-import os
+import signal
 import sys
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,14 +29,16 @@ from torch import nn
 from convzoo.data import AugmentSpec, BatchAugment, DataSplits, ImageSet, lighting_pca, load_data, normalize
 from convzoo.layers import DropPath, he_normal_
 from convzoo.train import distributed as zdist
-from convzoo.train.checkpoint import CheckpointError, load_checkpoint, read_latest, save_checkpoint
+from convzoo.train.checkpoint import CheckpointError, load_checkpoint, nonfinite_tensors, save_checkpoint
 from convzoo.train.optim import Lookahead, build_optimizer
-from convzoo.train.recipes import TTA_MODES, Recipe, get_recipe
-from convzoo.train.schedules import build_schedule
+from convzoo.train.recipes import RECIPES, TTA_MODES, Recipe, get_recipe
+from convzoo.train.runfolder import RunFolder, compare_configs, run_folder_path
+from convzoo.train.schedules import Schedule, build_schedule
 
 __all__ = [
     "NonFiniteLossError",
     "TrainConfig",
+    "TrainingInterrupted",
     "TrainResult",
     "build_model",
     "evaluate",
@@ -93,6 +96,7 @@ class TrainResult:
     images_per_s: float
     wall_s: float
     step_times: list[float] = field(default_factory=list)  # seconds per optimizer step of this session
+    warnings: list[str] = field(default_factory=list)  # e.g. the run ended at chance level
 
 
 # ----------------------------------------------------------------------------------------------- helpers
@@ -361,55 +365,78 @@ class _Progress:
             self.bar = None
 
 
-def _write_metrics(run_dir: Path, rows: list[dict[str, Any]], plot: bool) -> None:
-    if not rows:
-        return
-    keys = list(dict.fromkeys(k for r in rows for k in r))
-    tmp = run_dir / ".metrics.csv.tmp"
-    with open(tmp, "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=keys)
-        w.writeheader()
-        w.writerows(rows)
-    os.replace(tmp, run_dir / "metrics.csv")
-    if plot:
-        plot_metrics(rows, run_dir / "curves.png")
-
-
-def plot_metrics(rows: list[dict[str, Any]], path: Path) -> None:
-    """Training curves: loss and top-1 error per epoch, and the learning rate."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    ep = [r["epoch"] for r in rows]
-    fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
-    for split in ("train", "val", "test"):
-        if f"{split}_loss" in rows[0]:
-            axes[0].plot(ep, [r.get(f"{split}_loss") for r in rows], marker=".", label=split)
-            axes[1].plot(ep, [r.get(f"{split}_err") for r in rows], marker=".", label=split)
-    axes[2].plot(ep, [r["lr"] for r in rows], marker=".")
-    for ax, title in zip(axes, ("loss", "top-1 error (%)", "learning rate (end of epoch)"), strict=True):
-        ax.set_title(title)
-        ax.set_xlabel("epoch")
-        ax.grid(alpha=0.3)
-    axes[0].legend()
-    axes[1].legend()
-    fig.tight_layout()
-    tmp = path.with_name(".curves.tmp.png")
-    fig.savefig(tmp, dpi=90)
-    plt.close(fig)
-    os.replace(tmp, path)
-
-
 # ----------------------------------------------------------------------------------------------- the loop
+
+
+@dataclass
+class _Run:
+    """What a run is made of, built once by the set-up phase and read by the others."""
+
+    cfg: TrainConfig
+    data: DataSplits
+    device: torch.device
+    info: zdist.DistInfo
+    say: Callable[[str], None]
+    model: nn.Module
+    net: nn.Module  # the model, or its DistributedDataParallel wrapper
+    optimizer: torch.optim.Optimizer
+    schedule: Schedule
+    scaler: torch.amp.GradScaler
+    augment: BatchAugment
+    lookahead: Lookahead | None
+    freeze: list[tuple[nn.Parameter, int]]
+    dtype: torch.dtype | None
+    channels_last: bool
+    window: int | None  # small-crop window, used for the first window_steps steps
+    window_steps: int
+    spe: int  # optimizer steps per epoch
+    total_steps: int  # the run's length
+    plan_steps: int  # the length the schedule and Lookahead were planned for (< total_steps when extended)
+    stop_step: int  # where this session stops (max_epochs: a budget)
+    metadata: dict[str, Any]
+
+    @property
+    def epochs(self) -> int:
+        return math.ceil(self.total_steps / self.spe)
+
+
+@dataclass
+class _State:
+    """What changes as the run trains; ``loop``, ``rows`` and ``best`` go into every checkpoint."""
+
+    loop: dict[str, Any]
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    best: float = math.inf
+    checkpoint: Path | None = None  # the last checkpoint saved or resumed from
+    saved_step: int = -1
+    last_save: float = field(default_factory=time.perf_counter)
+    wall0: float = field(default_factory=time.perf_counter)
+    wall_before: float = 0.0
+    images_seen: int = 0
+    t_train: float = 0.0
+    step_times: list[float] = field(default_factory=list)
+
+    @property
+    def step(self) -> int:
+        return int(self.loop["global_step"])
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """Ctrl-C or SIGTERM: the run stopped at a step boundary and saved; the message says how to resume."""
 
 
 def train(
     cfg: TrainConfig, data: DataSplits | None = None, log: Callable[[str], None] = print
 ) -> TrainResult:
-    """Train ``cfg.model`` as ``cfg.recipe`` says; see the module docstring for what is written where."""
-    r = cfg.recipe
+    """Train ``cfg.model`` as ``cfg.recipe`` says; see the module docstring for what is written where.
+
+    Options are validated first (:func:`convzoo.train.options.validate_config`), before anything is loaded
+    or written. Ctrl-C or SIGTERM stops at the next step boundary, saves, and raises
+    :class:`TrainingInterrupted`; a run that ends at chance level says so loudly (``TrainResult.warnings``).
+    """
+    from convzoo.train.options import validate_config
+
+    validate_config(cfg)
     device = resolve_device(cfg.device)
     info = zdist.setup(device)
     if info.enabled and device.type == "cuda":
@@ -418,7 +445,7 @@ def train(
         torch.set_num_threads(cfg.threads)
     say = log if info.is_main else (lambda s: None)
     try:
-        result = _train(cfg, r, data, device, info, say)
+        result = _train(cfg, data, device, info, say)
     except BaseException:
         zdist.cleanup(synchronize=False)
         raise
@@ -428,17 +455,36 @@ def train(
 
 def _train(
     cfg: TrainConfig,
-    r: Recipe,
     data: DataSplits | None,
     device: torch.device,
     info: zdist.DistInfo,
     say: Callable[[str], None],
 ) -> TrainResult:
+    data = _load_data(cfg, data, say)
+    model, window = _build_model(cfg, data, device, say)
+    run_dir = run_folder_path(cfg.out_dir, zdist.broadcast_object(_run_name(cfg), info))
+    with _own_folder(run_dir, info, say) as folder, _StopSignals() as stop:
+        saved = _read_saved(cfg, data, model, folder, run_dir, info, say)
+        run = _setup(cfg, data, device, info, say, model, window, saved)
+        state = _start(run, folder, run_dir, saved)
+        while state.step < run.stop_step:
+            finished_epoch = _train_epoch(run, state, folder, stop)
+            if finished_epoch:
+                _end_epoch(run, state, folder)
+            if _stop_requested(run, stop):
+                _interrupted(run, state, stop.requested or "stop requested on another process")
+        return _finish(run, state, folder, run_dir)
+
+
+# --- set up
+
+
+def _load_data(cfg: TrainConfig, data: DataSplits | None, say: Callable[[str], None]) -> DataSplits:
     if data is None:
         data = load_data(
             cfg.data,
             root=cfg.data_root,
-            val_size=r.val_size,
+            val_size=cfg.recipe.val_size,
             seed=cfg.seed,
             per_class=cfg.per_class,
             image_size=cfg.image_size,
@@ -448,16 +494,24 @@ def _train(
     for split in (data.train, data.val, data.test):
         if split is not None and split.skipped:
             say(f"skipped {len(split.skipped)} unreadable image(s), e.g. {split.skipped[0]}")
-    num_classes, size = len(data.classes), data.image_size
+    return data
+
+
+def _build_model(
+    cfg: TrainConfig, data: DataSplits, device: torch.device, say: Callable[[str], None]
+) -> tuple[nn.Module, int | None]:
+    """The initialised model on ``device``, and the small-crop window it can take (None: full size)."""
+    r, num_classes, size = cfg.recipe, len(data.classes), data.image_size
     check_input_size(cfg, size, num_classes)
-    window, window_epochs = small_crops(r, size)
+    window, _ = small_crops(r, size)
     if window is not None:
         try:
             check_input_size(cfg, (size[0], window, window), num_classes)
         except ValueError:
-            say(f"note: {cfg.model} cannot take the recipe's {window}×{window} small crops; training at full size")
+            say(
+                f"note: {cfg.model} cannot take the recipe's {window}×{window} small crops; training at full size"
+            )
             window = None
-
     torch.manual_seed(_mix(cfg.seed, 0xC0FFEE))
     model = build_model(cfg.model, num_classes, size[0], **cfg.model_kwargs)
     if r.init == "he":
@@ -470,35 +524,91 @@ def _train(
     if callable(init_from_data):  # data-dependent initialisation, e.g. airbench's whitening filters
         pick = torch.randperm(len(data.train), generator=torch.Generator().manual_seed(cfg.seed))[:5000]
         init_from_data(normalize(data.train.images[pick], data.mean, data.std))
-    dtype = amp_dtype(device) if (r.amp if cfg.amp is None else cfg.amp) else None
-    scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)  # loss scaling for fp16
-    if cfg.amp and dtype is None:
-        say("note: this CPU has no native bf16; training in fp32")
-    channels_last = r.channels_last if cfg.channels_last is None else cfg.channels_last
     model.to(device)
-    if channels_last:
+    if r.channels_last if cfg.channels_last is None else cfg.channels_last:
         model.to(memory_format=torch.channels_last)
+    return model, window
 
-    # --- lengths
-    global_batch = r.batch_size
-    if global_batch % info.world_size:
-        raise ValueError(f"batch size {global_batch} is not divisible by the {info.world_size} processes")
-    local_batch = global_batch // info.world_size
-    n_train = len(data.train)
-    spe = n_train // global_batch
+
+def _run_name(cfg: TrainConfig) -> str:
+    if cfg.name is not None:
+        return cfg.name
+    return f"{cfg.model.replace(':', '.')}-{Path(cfg.data).name}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+@contextlib.contextmanager
+def _own_folder(
+    run_dir: Path, info: zdist.DistInfo, say: Callable[[str], None]
+) -> Iterator[RunFolder | None]:
+    """Rank 0 owns the run folder (its lock) for the whole run; the other ranks never write into it."""
+    if not info.is_main:
+        yield None
+        return
+    with RunFolder.open(run_dir, say) as folder:
+        yield folder
+
+
+def _total_steps(epochs: float | None, iterations: int | None, spe: int) -> int:
+    if iterations is not None:
+        return int(iterations)
+    if epochs is not None:
+        return max(1, math.ceil(epochs * spe))
+    raise ValueError("the recipe sets neither epochs nor iterations")
+
+
+def _steps_per_epoch(cfg: TrainConfig, data: DataSplits, info: zdist.DistInfo) -> int:
+    batch = cfg.recipe.batch_size
+    if batch % info.world_size:
+        raise ValueError(f"batch size {batch} is not divisible by the {info.world_size} processes")
+    spe = len(data.train) // batch
     if spe == 0:
         raise ValueError(
-            f"batch size {global_batch} is larger than the {n_train} training images; lower --batch-size"
+            f"batch size {batch} is larger than the {len(data.train)} training images; lower --batch-size"
         )
-    if r.iterations is not None:
-        total_steps = int(r.iterations)
-    elif r.epochs is not None:
-        total_steps = max(1, math.ceil(r.epochs * spe))
-    else:
-        raise ValueError("the recipe sets neither epochs nor iterations")
-    epochs = math.ceil(total_steps / spe)
-    stop_step = total_steps if cfg.max_epochs is None else min(total_steps, math.ceil(cfg.max_epochs * spe))
+    return spe
 
+
+def _metadata(cfg: TrainConfig, data: DataSplits) -> dict[str, Any]:
+    return {
+        "model": cfg.model,
+        "num_classes": len(data.classes),
+        "in_chans": data.image_size[0],
+        "image_size": list(data.image_size),
+        "classes": data.classes,
+        "mean": list(data.mean),
+        "std": list(data.std),
+        "data": cfg.data,
+        "model_kwargs": cfg.model_kwargs,
+        "resize": cfg.image_size,  # --image-size used in training (None: the data's own size)
+    }
+
+
+def _data_record(data: DataSplits) -> dict[str, Any]:
+    """What identifies the data a run trains on (compared on resume)."""
+    return {
+        "classes": list(data.classes),
+        "image_size": list(data.image_size),
+        "train_images": len(data.train),
+        "val_images": len(data.val) if data.val else 0,
+        "test_images": len(data.test) if data.test else 0,
+    }
+
+
+def _setup(
+    cfg: TrainConfig,
+    data: DataSplits,
+    device: torch.device,
+    info: zdist.DistInfo,
+    say: Callable[[str], None],
+    model: nn.Module,
+    window: int | None,
+    saved: dict[str, Any] | None,
+) -> _Run:
+    """Optimizer, schedule, augmentation and features for ``model``; lengths planned (or as saved)."""
+    r = cfg.recipe
+    spe = _steps_per_epoch(cfg, data, info)
+    total = _total_steps(r.epochs, r.iterations, spe)
+    plan = _saved_plan(saved, total)
     optimizer = build_optimizer(
         model,
         r.optimizer,
@@ -510,262 +620,521 @@ def _train(
         alpha=r.alpha,
         bn_lr_scale=r.bn_lr_scale,
     )
-    sched_total = total_steps if r.interval == "step" else epochs
     schedule = build_schedule(
         optimizer,
         r.schedule,
-        total_steps=sched_total,
+        total_steps=plan if r.interval == "step" else math.ceil(plan / spe),
         interval=r.interval,  # type: ignore[arg-type]
         warmup_steps=r.warmup,
         warmup_lr=r.warmup_lr,
         **r.schedule_params,
     )
-    pca = lighting_pca(data.train.images) if r.augment and AugmentSpec.parse(r.augment).lighting else None
-    augment = BatchAugment(
-        AugmentSpec.parse(r.augment), data.mean, data.std, pca, num_images=n_train, seed=_mix(cfg.seed, 4)
-    )
-    lookahead = Lookahead(model, total_steps, **r.lookahead) if r.lookahead else None
+    spec = AugmentSpec.parse(r.augment)
+    pca = lighting_pca(data.train.images) if r.augment and spec.lighting else None
+    dtype = amp_dtype(device) if (r.amp if cfg.amp is None else cfg.amp) else None
+    if cfg.amp and dtype is None:
+        say("note: this CPU has no native bf16; training in fp32")
     freeze = frozen_after(model, spe)
-    window_steps = math.ceil(window_epochs * spe) if window is not None else 0
-    net: nn.Module = model
-    if info.enabled:
-        # stochastic depth skips whole residual branches in some steps, and parameters trained only for the
-        # first epochs stop: their parameters get no gradient
-        skips = bool(freeze) or any(
-            isinstance(m, DropPath) and m.drop_prob > 0 and m.mode == "batch" for m in model.modules()
-        )
-        net = nn.parallel.DistributedDataParallel(
-            model, device_ids=[device.index] if device.type == "cuda" else None, find_unused_parameters=skips
-        )
-
-    # --- run folder and resume
-    name = cfg.name or f"{cfg.model.replace(':', '.')}-{Path(cfg.data).name}-{time.strftime('%Y%m%d-%H%M%S')}"
-    name = zdist.broadcast_object(name, info)
-    run_dir = Path(cfg.out_dir) / name
-    ckpt_dir = run_dir / "checkpoints"
-    loop = {"global_step": 0, "save_index": 0, "epoch_sums": [0.0, 0.0, 0.0], "epoch_time": 0.0}
-    rows: list[dict[str, Any]] = []
-    best = math.inf
-    latest = read_latest(ckpt_dir)
-    if latest is not None and not cfg.resume:
-        raise FileExistsError(
-            f"{run_dir} already holds checkpoints; pass --resume to continue that run, or choose "
-            "another --name"
-        )
-    metadata = {
-        "model": cfg.model,
-        "num_classes": num_classes,
-        "in_chans": size[0],
-        "image_size": list(size),
-        "classes": data.classes,
-        "mean": list(data.mean),
-        "std": list(data.std),
-        "data": cfg.data,
-        "model_kwargs": cfg.model_kwargs,
-        "resize": cfg.image_size,  # --image-size used in training (None: the data's own size)
-    }
-    if latest is not None:
-        state = load_checkpoint(latest, model)
-        if state["metadata"]["model"] != cfg.model:
-            raise CheckpointError(
-                f"{latest} is a checkpoint of {state['metadata']['model']!r}, not {cfg.model!r}"
-            )
-        optimizer.load_state_dict(state["optimizer"])
-        schedule.load_state_dict(state["schedule"])
-        if state.get("scaler"):
-            scaler.load_state_dict(state["scaler"])
-        if lookahead is not None:
-            if "lookahead" not in state:
-                raise CheckpointError(f"{latest} was saved by a run without lookahead; resume it with its recipe")
-            lookahead.load_state_dict(state["lookahead"])
-        loop = state["loop"]
-        rows = list(state["metrics"])
-        best = float(state["best"])
-        say(f"resumed {run_dir} at step {loop['global_step']} (epoch {loop['global_step'] // spe + 1})")
-    if info.is_main:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        (run_dir / "config.json").write_text(
-            json.dumps(
-                {
-                    **cfg.to_dict(),
-                    "resolved": {
-                        "steps_per_epoch": spe,
-                        "total_steps": total_steps,
-                        "epochs": epochs,
-                        "world_size": info.world_size,
-                        "amp": str(dtype).replace("torch.", "") if dtype else "off",
-                        "channels_last": channels_last,
-                        "device": str(device),
-                        "train_images": n_train,
-                        "val_images": len(data.val) if data.val else 0,
-                        "test_images": len(data.test) if data.test else 0,
-                    },
-                },
-                indent=2,
-                default=str,
-            )
-        )
-
-    def save() -> None:
-        loop["save_index"] += 1
-        if info.is_main:
-            state = {
-                "optimizer": optimizer.state_dict(),
-                "schedule": schedule.state_dict(),
-                "scaler": scaler.state_dict(),
-                **({"lookahead": lookahead.state_dict()} if lookahead is not None else {}),
-                "loop": dict(loop),
-                "metrics": rows,
-                "best": best,
-                "config": json.loads(json.dumps(cfg.to_dict(), default=str)),
-            }
-            save_checkpoint(ckpt_dir, model, state, metadata, index=loop["save_index"])
-
-    say(
-        f"training {cfg.model} on {cfg.data}: {n_train} train images {tuple(size)}, {num_classes} classes, "
-        f"{total_steps} steps ({epochs} epochs of {spe}), batch {global_batch}"
-        f"{f' on {info.world_size} processes' if info.enabled else ''}, {r.optimizer} lr {r.lr}, "
-        f"{r.schedule} schedule, amp {dtype or 'off'}, channels_last {channels_last}, run folder {run_dir}"
+    window_epochs = small_crops(r, data.image_size)[1]
+    stop = total if cfg.max_epochs is None else min(total, math.ceil(cfg.max_epochs * spe))
+    return _Run(
+        cfg=cfg,
+        data=data,
+        device=device,
+        info=info,
+        say=say,
+        model=model,
+        net=_wrap_ddp(model, device, info, bool(freeze)),
+        optimizer=optimizer,
+        schedule=schedule,
+        scaler=torch.amp.GradScaler(device.type, enabled=dtype == torch.float16),  # fp16 loss scaling
+        augment=BatchAugment(
+            spec, data.mean, data.std, pca, num_images=len(data.train), seed=_mix(cfg.seed, 4)
+        ),
+        lookahead=Lookahead(model, plan, **r.lookahead) if r.lookahead else None,
+        freeze=freeze,
+        dtype=dtype,
+        channels_last=r.channels_last if cfg.channels_last is None else cfg.channels_last,
+        window=window,
+        window_steps=math.ceil(window_epochs * spe) if window is not None else 0,
+        spe=spe,
+        total_steps=total,
+        plan_steps=plan,
+        stop_step=stop,
+        metadata=_metadata(cfg, data),
     )
-    progress = _Progress(info.is_main and cfg.progress is not False, cfg.progress)
-    images_seen, t_train, wall0 = 0, 0.0, time.perf_counter()
-    step_times: list[float] = []
-    wall_before = float(rows[-1].get("wall_s", 0.0)) if rows else 0.0
-    last_save = time.perf_counter()
-    model.train()
-    aux_weights = tuple(getattr(model, "aux_weights", ()))
-    gstep = int(loop["global_step"])
-    while gstep < stop_step:
-        epoch, start = divmod(gstep, spe)
-        perm = torch.randperm(n_train, generator=torch.Generator().manual_seed(_mix(cfg.seed, epoch, 1)))
-        sums = torch.tensor(loop["epoch_sums"], dtype=torch.float64)  # loss sum, correct, n (this rank)
-        progress.start(epoch, epochs, min(spe, stop_step - epoch * spe), start)
-        t_epoch = time.perf_counter()
-        for step in range(start, spe):
-            if gstep >= stop_step:
+
+
+def _saved_plan(saved: dict[str, Any] | None, total: int) -> int:
+    """The length the schedule was planned for: as saved (a run extended keeps it), else this run's."""
+    if saved is None or "plan" not in saved:
+        return total
+    plan = saved["plan"].get("total_steps") if isinstance(saved["plan"], dict) else None
+    if not isinstance(plan, int) or isinstance(plan, bool) or plan < 1:
+        raise CheckpointError(f"{saved['path'] / 'state.pt'}: 'plan' must hold total_steps, an integer >= 1")
+    return plan
+
+
+def _wrap_ddp(model: nn.Module, device: torch.device, info: zdist.DistInfo, freezes: bool) -> nn.Module:
+    if not info.enabled:
+        return model
+    # stochastic depth skips whole residual branches in some steps, and parameters trained only for the
+    # first epochs stop: their parameters get no gradient
+    skips = freezes or any(
+        isinstance(m, DropPath) and m.drop_prob > 0 and m.mode == "batch" for m in model.modules()
+    )
+    return nn.parallel.DistributedDataParallel(
+        model, device_ids=[device.index] if device.type == "cuda" else None, find_unused_parameters=skips
+    )
+
+
+# --- resume
+
+
+def _json(x: Any) -> Any:
+    return json.loads(json.dumps(x, default=str))
+
+
+def _read_saved(
+    cfg: TrainConfig,
+    data: DataSplits,
+    model: nn.Module,
+    folder: RunFolder | None,
+    run_dir: Path,
+    info: zdist.DistInfo,
+    say: Callable[[str], None],
+) -> dict[str, Any] | None:
+    """With ``--resume``, the saved state (its weights loaded into ``model``) after checking that this run
+    continues it; None for a fresh start. ``state["changed"]`` holds the accepted changes."""
+    latest = folder.latest() if folder is not None else None
+    if folder is not None and not cfg.resume and (latest is not None or folder.checkpoints()):
+        raise FileExistsError(
+            f"{run_dir} already holds checkpoints; pass --resume to continue that run, or choose another --name"
+        )
+    found = zdist.broadcast_object(str(latest) if latest is not None else None, info)
+    if found is None:
+        return None
+    latest = Path(found)
+    state = load_checkpoint(latest, model)
+    for key in ("optimizer", "schedule", "loop", "metrics", "config"):
+        if key not in state:
+            raise CheckpointError(f"{latest / 'state.pt'} has no {key!r}: it cannot be resumed")
+    state["path"] = latest
+    state["changed"] = _check_resume(cfg, data, state, _steps_per_epoch(cfg, data, info))
+    return state
+
+
+def _check_resume(
+    cfg: TrainConfig, data: DataSplits, state: dict[str, Any], spe: int
+) -> dict[str, list[Any]]:
+    """Refuse (one message, every difference) a resume that changes what the run computes; return the
+    accepted changes."""
+    saved_cfg, new_cfg = state["config"], _json(cfg.to_dict())
+    refused, accepted = compare_configs(saved_cfg, new_cfg)
+    saved_data = state.get("data") or {"classes": state["metadata"].get("classes")}
+    for key, value in _data_record(data).items():
+        if key in saved_data and saved_data[key] != value:
+            refused.append(f"data {key}: {saved_data[key]!r} -> {value!r}")
+    sr = saved_cfg.get("recipe") if isinstance(saved_cfg.get("recipe"), dict) else {}
+    epochs, iterations = sr.get("epochs"), sr.get("iterations")
+    if not all(v is None or (isinstance(v, int | float) and math.isfinite(v)) for v in (epochs, iterations)):
+        raise CheckpointError(
+            f"{state['path'] / 'state.pt'}: the saved config's epochs/iterations are not numbers"
+        )
+    before = _total_steps(epochs, iterations, spe)
+    now = _total_steps(cfg.recipe.epochs, cfg.recipe.iterations, spe)
+    if now < before:
+        refused.append(
+            f"length: {before} steps -> {now} (a shorter run; use --max-epochs to stop early instead)"
+        )
+    if refused:
+        raise ValueError(
+            f"cannot resume {state['path']}: these settings differ from the run's and change what it computes "
+            "(exact resume needs them unchanged):\n  " + "\n  ".join(refused) + "\nRun again with the "
+            "run's own settings (its config.json), or start a new run with another --name"
+        )
+    return accepted
+
+
+def _start(run: _Run, folder: RunFolder | None, run_dir: Path, saved: dict[str, Any] | None) -> _State:
+    """Restore the saved state (or start at step 0), write config.json, and check the disk has room."""
+    state = _State(loop={"global_step": 0, "save_index": 0, "epoch_sums": [0.0, 0.0, 0.0], "epoch_time": 0.0})
+    if saved is not None:
+        _restore(run, state, saved)
+    if folder is not None:
+        folder.check_free_space(_checkpoint_bytes(run))
+        folder.write_config(_config_record(run))
+        if saved is not None:
+            folder.record_resume(state.step, saved["path"], saved["changed"])
+    r = run.cfg.recipe
+    run.say(
+        f"training {run.cfg.model} on {run.cfg.data}: {len(run.data.train)} train images "
+        f"{tuple(run.data.image_size)}, {len(run.data.classes)} classes, {run.total_steps} steps ({run.epochs} "
+        f"epochs of {run.spe}), batch {r.batch_size}{f' on {run.info.world_size} processes' if run.info.enabled else ''}"
+        f", {r.optimizer} lr {r.lr}, {r.schedule} schedule, amp {run.dtype or 'off'}, channels_last "
+        f"{run.channels_last}, run folder {run_dir}"
+    )
+    run.model.train()
+    return state
+
+
+def _restore(run: _Run, state: _State, saved: dict[str, Any]) -> None:
+    path = saved["path"]
+    run.optimizer.load_state_dict(saved["optimizer"])
+    run.schedule.load_state_dict(saved["schedule"])
+    if saved.get("scaler"):
+        run.scaler.load_state_dict(saved["scaler"])
+    if run.lookahead is not None:
+        if "lookahead" not in saved:
+            raise CheckpointError(f"{path} was saved by a run without lookahead; resume it with its recipe")
+        run.lookahead.load_state_dict(saved["lookahead"])
+    state.loop = dict(saved["loop"])
+    state.rows = list(saved["metrics"])
+    state.best = float(saved.get("best", math.inf))
+    state.checkpoint, state.saved_step = path, state.step
+    state.wall_before = float(state.rows[-1].get("wall_s", 0.0)) if state.rows else 0.0
+    run.say(f"resumed {path.parent.parent} at step {state.step} (epoch {state.step // run.spe + 1})")
+    changed = {k: v for k, v in saved["changed"].items() if k not in ("resume",)}
+    if changed:
+        run.say(
+            "resume changes "
+            + ", ".join(f"{k.replace('recipe.', '')} {a!r} -> {b!r}" for k, (a, b) in changed.items())
+        )
+    if run.plan_steps <= state.step < run.total_steps:
+        run.say(
+            f"extending the run to {run.total_steps} steps (its schedule was planned for {run.plan_steps}): "
+            "past its end the learning-rate schedule keeps its final rate, Lookahead its final strength"
+        )
+    elif state.step >= run.total_steps:
+        run.say(f"the run already finished at step {state.step}; pass a larger --epochs to extend it")
+
+
+def _checkpoint_bytes(run: _Run) -> int:
+    """About the size of one checkpoint: weights, plus optimizer and Lookahead state of the same size."""
+    weights = sum(t.numel() * t.element_size() for t in run.model.state_dict().values())
+    return 4 * weights + (1 << 16)
+
+
+def _recipe_record(r: Recipe) -> dict[str, Any]:
+    """The recipe's values; where they differ from the named recipe, the summary says which, not the paper's."""
+    d = r.to_dict()
+    base = RECIPES.get(r.name)
+    if base is not None:
+        descriptive = ("name", "source", "summary", "note")
+        changed = {k: v for k, v in d.items() if k not in descriptive and v != getattr(base, k)}
+        if changed:
+            d["summary"] = f"the {r.name} recipe with " + ", ".join(f"{k}={v!r}" for k, v in changed.items())
+            d["changed_from_recipe"] = sorted(changed)
+    return d
+
+
+def _config_record(run: _Run) -> dict[str, Any]:
+    """config.json: the configuration and every value resolved from it, as they ran."""
+    data = run.data
+    return {
+        **run.cfg.to_dict(),
+        "recipe": _recipe_record(run.cfg.recipe),
+        "resolved": {
+            "steps_per_epoch": run.spe,
+            "total_steps": run.total_steps,
+            "schedule_steps": run.plan_steps,
+            "epochs": run.epochs,
+            "world_size": run.info.world_size,
+            "amp": str(run.dtype).replace("torch.", "") if run.dtype else "off",
+            "channels_last": run.channels_last,
+            "device": str(run.device),
+            "small_crops": {"size": run.window, "steps": run.window_steps} if run.window else None,
+            "train_images": len(data.train),
+            "val_images": len(data.val) if data.val else 0,
+            "test_images": len(data.test) if data.test else 0,
+        },
+    }
+
+
+# --- one epoch
+
+
+def _train_epoch(run: _Run, state: _State, folder: RunFolder | None, stop: _StopSignals) -> bool:
+    """Train from the current step to the end of its epoch (or the budget, or a stop request).
+
+    Returns whether the epoch (or the budget) was completed.
+    """
+    gstep = state.step
+    epoch, start = divmod(gstep, run.spe)
+    n = len(run.data.train)
+    perm = torch.randperm(n, generator=torch.Generator().manual_seed(_mix(run.cfg.seed, epoch, 1)))
+    sums = torch.tensor(state.loop["epoch_sums"], dtype=torch.float64)  # loss sum, correct, n (this rank)
+    progress = _Progress(run.info.is_main and run.cfg.progress is not False, run.cfg.progress)
+    progress.start(epoch, run.epochs, min(run.spe, run.stop_step - epoch * run.spe), start)
+    try:
+        for step in range(start, run.spe):
+            if gstep >= run.stop_step:
                 break
             t0 = time.perf_counter()
-            gen = torch.Generator().manual_seed(_mix(cfg.seed, gstep, 2))
-            rows_g = perm[step * global_batch : (step + 1) * global_batch]
-            mine = rows_g[info.rank * local_batch : (info.rank + 1) * local_batch]
-            x = augment(
-                data.train.images[mine].to(device, non_blocking=True),
-                gen,
-                offset=info.rank * local_batch,
-                total=global_batch,
-                index=mine,
-                epoch=epoch,
-                window=window if gstep < window_steps else None,
-            )
-            y = data.train.labels[mine].to(device, non_blocking=True)
-            if channels_last:
-                x = x.contiguous(memory_format=torch.channels_last)
-            for p, last_step in freeze:
-                if p.requires_grad != (gstep < last_step):
-                    p.requires_grad_(gstep < last_step)
-            torch.manual_seed(_mix(cfg.seed, gstep, 3, info.rank))  # dropout, drop-path
-            with torch.autocast(device.type, dtype=dtype or torch.bfloat16, enabled=dtype is not None):
-                loss, logits = training_loss(net(x), y, aux_weights, r.label_smoothing)
-            bad = torch.tensor([0.0 if torch.isfinite(loss) else 1.0])
-            zdist.all_reduce_sum(bad, info)
-            if bad.item():
-                progress.close()
-                kept = read_latest(ckpt_dir)
-                raise NonFiniteLossError(
-                    f"the loss became {loss.item()} at step {gstep + 1} (epoch {epoch + 1}, step {step + 1} "
-                    f"of {spe}); training stopped. "
-                    + (
-                        f"The last good checkpoint {kept} is kept. "
-                        if kept
-                        else "No checkpoint was saved yet. "
-                    )
-                    + f"Try a lower learning rate (e.g. --lr {r.lr / 10:g}) or gradient clipping "
-                    "(--clip-grad 1)"
-                )
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()  # fp16 on CUDA only; a pass-through otherwise
-            if r.clip_grad:
-                scaler.unscale_(optimizer)
-                nn.utils.clip_grad_norm_(model.parameters(), r.clip_grad)
-            scaler.step(optimizer)
-            scaler.update()
+            loss, logits, y = _train_step(run, state, perm, epoch, step, gstep)
             gstep += 1
-            if lookahead is not None:
-                lookahead.step(gstep)
-                if gstep == stop_step:
-                    lookahead.finish(gstep)
-            if schedule.interval == "step":
-                schedule.step()
-            with torch.no_grad():
-                sums += torch.tensor(
-                    [loss.item() * len(y), (logits.argmax(1) == y).sum().item(), len(y)], dtype=torch.float64
-                )
+            if run.lookahead is not None:
+                run.lookahead.step(gstep)
+                if gstep == run.total_steps:  # the run's end, never a budget's stop: a resume continues
+                    run.lookahead.finish(gstep)
+            if run.schedule.interval == "step":
+                run.schedule.step()
+            sums += torch.tensor(
+                [loss.item() * len(y), (logits.argmax(1) == y).sum().item(), len(y)], dtype=torch.float64
+            )
             dt = time.perf_counter() - t0
-            step_times.append(dt)
-            t_train += dt
-            images_seen += global_batch
-            loop.update(global_step=gstep, epoch_sums=sums.tolist(), epoch_time=loop["epoch_time"] + dt)
-            progress.update(step, loss.item(), global_batch / max(dt, 1e-9))
-            due = (cfg.checkpoint_every and gstep % cfg.checkpoint_every == 0) or (
-                time.perf_counter() - last_save > 60 * cfg.checkpoint_minutes
+            state.step_times.append(dt)
+            state.t_train += dt
+            state.images_seen += run.cfg.recipe.batch_size
+            state.loop.update(
+                global_step=gstep, epoch_sums=sums.tolist(), epoch_time=state.loop["epoch_time"] + dt
             )
-            if due and step + 1 < spe and gstep < stop_step:
-                save()
-                last_save = time.perf_counter()
+            progress.update(step, loss.item(), run.cfg.recipe.batch_size / max(dt, 1e-9))
+            mid_epoch = step + 1 < run.spe and gstep < run.stop_step
+            if mid_epoch and _stop_requested(run, stop):
+                _save(run, state, folder)
+                return False
+            if mid_epoch and _save_due(run, state, gstep):
+                _save(run, state, folder)
+    finally:
         progress.close()
-        # --- end of an epoch, or of the budget (max_epochs) part-way through one
-        epoch_done = gstep // spe if gstep % spe == 0 else epoch + 1
-        zdist.all_reduce_sum(sums, info)
-        n = max(sums[2].item(), 1.0)
-        row: dict[str, Any] = {
-            "epoch": epoch_done,
-            "step": gstep,
-            "lr": optimizer.param_groups[0]["lr"],
-            "train_loss": sums[0].item() / n,
-            "train_err": 100 - 100 * sums[1].item() / n,
-        }
-        last = gstep >= stop_step
-        if epoch_done % cfg.eval_every == 0 or last:
-            ev = dict(device=device, amp=dtype, channels_last=channels_last, info=info, tta=r.tta)
-            for split_name, split in (("val", data.val), ("test", data.test)):
-                if split is not None:
-                    m = evaluate(model, split, data.mean, data.std, **ev)  # type: ignore[arg-type]
-                    row.update(
-                        {
-                            f"{split_name}_loss": m["loss"],
-                            f"{split_name}_err": m["err"],
-                            f"{split_name}_top5_err": m["top5_err"],
-                        }
-                    )
-        row["epoch_s"] = loop["epoch_time"]
-        row["wall_s"] = wall_before + time.perf_counter() - wall0  # since the run started, over resumes
-        row["images_per_s"] = n / max(loop["epoch_time"], 1e-9)
-        if schedule.interval == "epoch":
-            metric = (
-                row.get("val_err", row.get("test_err", row["train_err"])) if schedule.needs_metric else None
+    return True
+
+
+def _train_step(
+    run: _Run, state: _State, perm: torch.Tensor, epoch: int, step: int, gstep: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """One optimizer step on batch ``step`` of the epoch; every random draw seeded by ``(seed, gstep)``."""
+    cfg, info, device = run.cfg, run.info, run.device
+    batch = cfg.recipe.batch_size
+    local = batch // info.world_size
+    rows = perm[step * batch : (step + 1) * batch]
+    mine = rows[info.rank * local : (info.rank + 1) * local]
+    x = run.augment(
+        run.data.train.images[mine].to(device, non_blocking=True),
+        torch.Generator().manual_seed(_mix(cfg.seed, gstep, 2)),
+        offset=info.rank * local,
+        total=batch,
+        index=mine,
+        epoch=epoch,
+        window=run.window if gstep < run.window_steps else None,
+    )
+    y = run.data.train.labels[mine].to(device, non_blocking=True)
+    if run.channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    for p, last_step in run.freeze:
+        if p.requires_grad != (gstep < last_step):
+            p.requires_grad_(gstep < last_step)
+    torch.manual_seed(_mix(cfg.seed, gstep, 3, info.rank))  # dropout, drop-path
+    aux_weights = tuple(getattr(run.model, "aux_weights", ()))
+    with torch.autocast(device.type, dtype=run.dtype or torch.bfloat16, enabled=run.dtype is not None):
+        loss, logits = training_loss(run.net(x), y, aux_weights, cfg.recipe.label_smoothing)
+    bad = zdist.all_reduce_sum(torch.tensor([0.0 if torch.isfinite(loss) else 1.0]), info)
+    if bad.item():
+        raise NonFiniteLossError(
+            f"the loss became {loss.item()} at step {gstep + 1} (epoch {epoch + 1}, step {step + 1} of "
+            f"{run.spe}); training stopped. {_kept(state)}{_lower_lr_hint(run)}"
+        )
+    run.optimizer.zero_grad(set_to_none=True)
+    run.scaler.scale(loss).backward()  # fp16 on CUDA only; a pass-through otherwise
+    if cfg.recipe.clip_grad:
+        run.scaler.unscale_(run.optimizer)
+        nn.utils.clip_grad_norm_(run.model.parameters(), cfg.recipe.clip_grad)
+    run.scaler.step(run.optimizer)
+    run.scaler.update()
+    return loss, logits, y
+
+
+def _kept(state: _State) -> str:
+    if state.checkpoint is None:
+        return "No checkpoint was saved yet. "
+    return f"The last good checkpoint {state.checkpoint} is kept. "
+
+
+def _lower_lr_hint(run: _Run) -> str:
+    lr = run.cfg.recipe.lr
+    lower = f" (e.g. --lr {lr / 10:g})" if math.isfinite(lr) else ""
+    return f"Try a lower learning rate{lower} or gradient clipping (--clip-grad 1)"
+
+
+def _save_due(run: _Run, state: _State, gstep: int) -> bool:
+    every = run.cfg.checkpoint_every
+    return (
+        bool(every and gstep % every == 0)
+        or time.perf_counter() - state.last_save > 60 * run.cfg.checkpoint_minutes
+    )
+
+
+# --- end of an epoch
+
+
+def _end_epoch(run: _Run, state: _State, folder: RunFolder | None) -> None:
+    """At the end of an epoch (or of the budget part-way through one): a metrics row, evaluation, the epoch's
+    schedule step, metrics.csv, and a checkpoint."""
+    t0 = time.perf_counter()
+    gstep, spe = state.step, run.spe
+    epoch_done = gstep // spe if gstep % spe == 0 else gstep // spe + 1
+    sums = zdist.all_reduce_sum(torch.tensor(state.loop["epoch_sums"], dtype=torch.float64), run.info)
+    n = max(sums[2].item(), 1.0)
+    row: dict[str, Any] = {
+        "epoch": epoch_done,
+        "step": gstep,
+        "lr": run.optimizer.param_groups[0]["lr"],
+        "train_loss": sums[0].item() / n,
+        "train_err": 100 - 100 * sums[1].item() / n,
+    }
+    last = gstep >= run.stop_step
+    if epoch_done % run.cfg.eval_every == 0 or last:
+        row.update(_evaluate_splits(run, state))
+    row["epoch_s"] = state.loop["epoch_time"]
+    row["wall_s"] = (
+        state.wall_before + time.perf_counter() - state.wall0
+    )  # since the run started, over resumes
+    row["images_per_s"] = n / max(state.loop["epoch_time"], 1e-9)
+    if run.schedule.interval == "epoch":
+        metric = (
+            row.get("val_err", row.get("test_err", row["train_err"])) if run.schedule.needs_metric else None
+        )
+        run.schedule.step(metric)
+    if "val_err" in row and row["val_err"] < state.best:
+        state.best = row["val_err"]
+    state.rows.append(row)
+    state.loop.update(epoch_sums=[0.0, 0.0, 0.0], epoch_time=0.0)
+    msg = " ".join(f"{k} {v:.4g}" for k, v in row.items() if k not in ("epoch", "step"))
+    run.say(f"epoch {epoch_done}/{run.epochs} {msg}")
+    if folder is not None:
+        folder.write_metrics(state.rows, plot=last or time.perf_counter() - t0 > 10)
+    _save(run, state, folder)
+
+
+def _evaluate_splits(run: _Run, state: _State) -> dict[str, float]:
+    """Loss and errors on the val and test splits; a non-finite loss stops the run (nothing is saved)."""
+    ev = dict(
+        device=run.device,
+        amp=run.dtype,
+        channels_last=run.channels_last,
+        info=run.info,
+        tta=run.cfg.recipe.tta,
+    )
+    out: dict[str, float] = {}
+    for name, split in (("val", run.data.val), ("test", run.data.test)):
+        if split is None:
+            continue
+        m = evaluate(run.model, split, run.data.mean, run.data.std, **ev)  # type: ignore[arg-type]
+        if not math.isfinite(m["loss"]):
+            raise NonFiniteLossError(
+                f"the {name} loss became {m['loss']} at step {state.step}: the network's outputs are not "
+                f"finite, so its {name} error ({m['err']:.2f}%) means nothing; training stopped. "
+                f"{_kept(state)}{_lower_lr_hint(run)}"
             )
-            schedule.step(metric)
-        if "val_err" in row and row["val_err"] < best:
-            best = row["val_err"]
-        rows.append(row)
-        loop.update(epoch_sums=[0.0, 0.0, 0.0], epoch_time=0.0)
-        msg = " ".join(f"{k} {v:.4g}" for k, v in row.items() if k not in ("epoch", "step"))
-        say(f"epoch {epoch_done}/{epochs} {msg}")
-        if info.is_main:
-            _write_metrics(run_dir, rows, plot=last or time.perf_counter() - t_epoch > 10)
-        save()
-        last_save = time.perf_counter()
-    wall = time.perf_counter() - wall0
-    final = rows[-1] if rows else {}
-    if info.is_main and rows:
-        _write_metrics(run_dir, rows, plot=True)
+        out.update({f"{name}_loss": m["loss"], f"{name}_err": m["err"], f"{name}_top5_err": m["top5_err"]})
+    return out
+
+
+# --- checkpoint
+
+
+def _save(run: _Run, state: _State, folder: RunFolder | None) -> None:
+    """Checkpoint the current step (rank 0 writes), if every weight, buffer and Lookahead tensor is finite."""
+    if state.saved_step == state.step:
+        return
+    tensors = dict(run.model.state_dict())
+    if run.lookahead is not None:
+        tensors.update({f"lookahead.{k}": v for k, v in run.lookahead.state_dict().items()})
+    bad = nonfinite_tensors(tensors)
+    if bad:
+        raise NonFiniteLossError(
+            f"at step {state.step} {len(bad)} tensor(s) hold NaN or infinity ({', '.join(bad[:6])}"
+            f"{', ...' if len(bad) > 6 else ''}); training stopped without saving them. {_kept(state)}"
+            f"{_lower_lr_hint(run)}"
+        )
+    state.last_save, state.saved_step = time.perf_counter(), state.step
+    if folder is None:
+        return
+    saved = {
+        "optimizer": run.optimizer.state_dict(),
+        "schedule": run.schedule.state_dict(),
+        "scaler": run.scaler.state_dict(),
+        **({"lookahead": run.lookahead.state_dict()} if run.lookahead is not None else {}),
+        "loop": dict(state.loop),
+        "metrics": state.rows,
+        "best": state.best,
+        "config": _json(run.cfg.to_dict()),
+        "data": _data_record(run.data),
+        "plan": {"total_steps": run.plan_steps},
+    }
+    state.checkpoint = folder.save(save_checkpoint, run.model, saved, run.metadata)
+    state.loop["save_index"] = int(state.checkpoint.name.removeprefix("ckpt_"))
+
+
+# --- stop: Ctrl-C, SIGTERM
+
+
+class _StopSignals:
+    """While training, SIGINT (Ctrl-C) and SIGTERM ask the loop to stop at the next step boundary; a second
+    Ctrl-C interrupts at once (the last checkpoint stays intact)."""
+
+    def __init__(self) -> None:
+        self.requested: str | None = None
+        self._old: dict[int, Any] = {}
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.requested is not None and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        self.requested = signal.Signals(signum).name
+
+    def __enter__(self) -> _StopSignals:
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._old[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, handler in self._old.items():
+            signal.signal(sig, handler)
+
+
+def _stop_requested(run: _Run, stop: _StopSignals) -> bool:
+    """Whether any process was asked to stop (all of them stop at the same step)."""
+    flag = torch.tensor([1.0 if stop.requested else 0.0])
+    return (
+        bool(zdist.all_reduce_sum(flag, run.info).item()) if run.info.enabled else stop.requested is not None
+    )
+
+
+def _interrupted(run: _Run, state: _State, why: str) -> None:
+    where = f"saved {state.checkpoint}" if state.checkpoint is not None else "no checkpoint was saved yet"
+    raise TrainingInterrupted(
+        f"{why}: stopped at step {state.step} of {run.total_steps}; {where}. To continue, run the same "
+        "command with --resume"
+    )
+
+
+# --- finish
+
+
+def _finish(run: _Run, state: _State, folder: RunFolder | None, run_dir: Path) -> TrainResult:
+    """Write the final metrics and curves; say loudly if the network ended at chance level."""
+    from convzoo.train.options import chance_level_message
+
+    final = state.rows[-1] if state.rows else {}
+    if folder is not None and state.rows:
+        folder.write_metrics(state.rows, plot=True)
+    split = "test" if "test_err" in final else "val"
+    evaluated = run.data.test if split == "test" else run.data.val
+    warning = chance_level_message(
+        final.get(f"{split}_err"), len(run.data.classes), len(evaluated) if evaluated is not None else None
+    )
+    if warning:
+        run.say(warning)
     return TrainResult(
         run_dir=run_dir,
-        metrics=rows,
-        model=model,
+        metrics=state.rows,
+        model=run.model,
         final_test_err=final.get("test_err"),
         final_val_err=final.get("val_err"),
-        images_per_s=images_seen / max(t_train, 1e-9),
-        wall_s=wall,
-        step_times=step_times,
+        images_per_s=state.images_seen / max(state.t_train, 1e-9),
+        wall_s=time.perf_counter() - state.wall0,
+        step_times=state.step_times,
+        warnings=[warning] if warning else [],
     )

@@ -428,9 +428,16 @@ def default_changes(
     return changes, reasons
 
 
-def default_recipe(model: str, data: str, classes: Sequence[str] | None = None) -> Recipe:
+def default_recipe(
+    model: str,
+    data: str,
+    classes: Sequence[str] | None = None,
+    *,
+    model_kwargs: Mapping[str, Any] | None = None,
+    per_class: int | None = None,
+) -> Recipe:
     """The recipe ``convzoo train`` uses without ``--recipe``: ``fast`` with :func:`default_changes`, each
     recorded with its reason in the summary. The paper's own recipe, where one is registered, is
     :func:`convzoo.train.recipes.paper_recipe`."""
-    changes, reasons = default_changes(model, data, classes)
+    changes, reasons = default_changes(model, data, classes, model_kwargs, per_class=per_class)
     return with_overrides(get_recipe("fast"), changes, reasons)

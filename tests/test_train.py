@@ -498,7 +498,7 @@ def test_small_crops_are_skipped_where_they_cannot_apply(tmp_path):
     assert any("cannot take the recipe's 24×24 small crops; training at full size" in s for s in said)
     assert np.isfinite(train(_cfg(tmp_path, recipe=recipe, name="digits8"), log=_quiet).metrics[-1]["train_loss"])
     bad = _cfg(tmp_path, recipe=recipe.replace(small_crops={"size": 4, "epoch": 1}), name="bad")
-    with pytest.raises(ValueError, match="small_crops takes size and epochs"):
+    with pytest.raises(ValueError, match="--small-crops knows size, epochs, not epoch"):  # validate_config
         train(bad, log=_quiet)
 
 

@@ -412,3 +412,20 @@ def test_iterations_alone_replace_the_recipes_epochs():
         and "iterations 64000 → None" in cfg.recipe.summary
     )
     validate_config(cfg)
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["eval", "runs/x", "--per-class", "-1"],
+        ["eval", "runs/x", "--per-class", "0"],
+        ["predict", "runs/x", "a.png", "--top", "0"],
+        ["predict", "runs/x", "a.png", "--top", "-3"],
+        ["predict", "runs/x", "a.png", "--top", "2.5"],
+    ],
+)
+def test_eval_and_predict_refuse_counts_below_one(argv, capsys):
+    with pytest.raises(SystemExit) as stop:
+        main(argv)
+    assert stop.value.code == 2
+    assert f"argument {argv[-2]}: must be a whole number >= 1, got {argv[-1]!r}" in capsys.readouterr().err

@@ -430,6 +430,8 @@ def _cmd_recipes(args: argparse.Namespace) -> int:
 
 def register(subparsers: Any) -> None:
     """Add ``train``, ``eval``, ``predict`` and ``recipes`` to an argparse subparsers object."""
+    from convzoo.train.options import whole_number
+
     _add_train(subparsers)
     p = subparsers.add_parser("eval", help="evaluate a run or checkpoint on a dataset")
     _add_inference_args(p)
@@ -443,13 +445,13 @@ def register(subparsers: Any) -> None:
         help="test-time augmentation: flip averages each image's and its mirror's softmax, flip-translate "
         "also both shifted by ±1 pixel (6 views)",
     )
-    p.add_argument("--per-class", type=int)
+    p.add_argument("--per-class", type=whole_number(1), help="use only the first N images of each class")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_cmd_eval)
     p = subparsers.add_parser("predict", help="top-5 classes of image files")
     _add_inference_args(p)
     p.add_argument("images", nargs="+")
-    p.add_argument("--top", type=int, default=5)
+    p.add_argument("--top", type=whole_number(1), default=5, help="how many classes to print (default 5)")
     p.add_argument(
         "--weights",
         choices=("torchvision", "timm"),

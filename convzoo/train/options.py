@@ -14,9 +14,10 @@ image, and ``1.0``, ``2.5`` and ``-3`` are refused.
 
 from __future__ import annotations
 
+import argparse
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -38,6 +39,7 @@ __all__ = [
     "parse_val_size",
     "tta_warnings",
     "validate_config",
+    "whole_number",
 ]
 
 _MAX_SEED = 2**63  # torch generators take seeds below 2**64; _mix keeps 63 bits
@@ -226,6 +228,17 @@ def _check_schedule(r: Recipe) -> None:
 
 
 _WHOLE = re.compile(r"[+-]?\d+")
+
+
+def whole_number(minimum: int) -> Callable[[str], int]:
+    """An argparse ``type``: a whole number >= ``minimum``; argparse names the option and exits with 2."""
+
+    def parse(text: str) -> int:
+        if not _WHOLE.fullmatch(text.strip()) or int(text) < minimum:
+            raise argparse.ArgumentTypeError(f"must be a whole number >= {minimum}, got {text!r}")
+        return int(text)
+
+    return parse
 
 
 def parse_val_size(value: str | int | float) -> int | float:

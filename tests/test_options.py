@@ -19,6 +19,7 @@ from convzoo.train.options import (
     data_warnings,
     default_changes,
     default_recipe,
+    eval_warnings,
     has_normalization,
     mirror_unsafe,
     parse_val_size,
@@ -429,3 +430,43 @@ def test_eval_and_predict_refuse_counts_below_one(argv, capsys):
         main(argv)
     assert stop.value.code == 2
     assert f"argument {argv[-2]}: must be a whole number >= 1, got {argv[-1]!r}" in capsys.readouterr().err
+
+
+def test_eval_tta_on_digits_warns(tmp_path, capsys):
+    """`eval --tta flip-translate` on digits mirrored them silently (88.86 % instead of 96.66 %)."""
+    from convzoo.train.checkpoint import save_checkpoint
+
+    meta = {
+        "model": "lenet5_modern", "num_classes": 10, "in_chans": 1, "image_size": [1, 32, 32],
+        "classes": [str(d) for d in range(10)], "mean": [0.2], "std": [0.3], "data": "digits",
+        "model_kwargs": {}, "resize": 32,
+    }  # fmt: skip
+    save_checkpoint(tmp_path, create_model("lenet5_modern"), {"loop": {}}, meta, index=1)
+    weights = tmp_path / "ckpt_000001" / "model.safetensors"
+    assert eval_warnings(weights, None, "none") == []
+    assert "are characters" in eval_warnings(weights, "/data/other", "flip")[0]  # the checkpoint's classes
+    assert main(["eval", str(weights), "--tta", "flip-translate", "--per-class", "2"]) == 0
+    err = capsys.readouterr().err
+    assert "WARNING: --tta flip-translate" in err and "'digits' holds digits" in err and "--tta none" in err
+    assert eval_warnings(tmp_path / "missing", "mnist", "flip")  # unreadable: the data named still counts
+
+
+def test_cli_default_for_a_folder_of_character_classes(tmp_path, capsys, monkeypatch):
+    for c in "0123456789":
+        (tmp_path / "data" / "train" / c).mkdir(parents=True)
+    (tmp_path / "data" / "train" / ".ipynb_checkpoints").mkdir()  # hidden: not a class
+    seen = []
+
+    def fake_train(cfg):
+        seen.append(cfg)
+        raise ValueError("stopped by the test")
+
+    monkeypatch.setattr(trainer_mod, "train", fake_train)
+    assert (
+        main(["train", "resnet20_cifar", "--data", str(tmp_path / "data"), "--out", str(tmp_path / "r")]) == 1
+    )
+    recipe = seen[0].recipe
+    assert "flip" not in recipe.augment and recipe.tta == "none" and recipe.lr == get_recipe("fast").lr
+    out = capsys.readouterr().out
+    assert "no mirroring: its classes (0, 1, 2, 3, ...) are characters" in out
+    assert "the paper's own recipe: --recipe resnet_cifar" in out

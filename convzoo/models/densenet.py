@@ -28,7 +28,7 @@ from convzoo.hub import register_weights
 from convzoo.layers import ConvNormAct, get_act_layer, get_attn_layer, get_norm_layer
 from convzoo.layers.factories import LayerFactory, LayerSpec
 from convzoo.models._base import ZooModel
-from convzoo.registry import Paper, Reported, register_model
+from convzoo.registry import Figure, Paper, Reported, register_model
 
 __all__ = ["DenseNet", "DenseNetConfig", "DenseLayer", "DenseBlock", "Transition", "cifar_config"]
 
@@ -321,8 +321,8 @@ def _cifar(depth: int, growth_rate: int, bc: bool, kwargs: dict[str, Any]) -> De
 
 @register_model(
     paper=DENSENET_PAPER, note=_IMAGENET_NOTE, accepts=DenseNet,
-    reported=Reported(params=7978856, top1_err=25.02, top5_err=7.71,
-                      source="Table 1 (config), Table 3 (single-crop errors); params of the released model"),
+    reported=Reported(top1_err=25.02, top5_err=7.71, source="Table 1 (config), Table 3 (single-crop errors)",
+                      figures=(Figure("params", 7978856, "torchvision 0.29 densenet121 weights (num_params)", peer=True),)),
 )
 def densenet121(**kwargs: Any) -> DenseNet:
     """DenseNet-121 (k=32): blocks of 6, 12, 24, 16 layers (Huang et al. 2017, arXiv:1608.06993, Table 1)."""
@@ -331,8 +331,8 @@ def densenet121(**kwargs: Any) -> DenseNet:
 
 @register_model(
     paper=DENSENET_PAPER, note=_IMAGENET_NOTE, accepts=DenseNet,
-    reported=Reported(params=14149480, top1_err=23.80, top5_err=6.85,
-                      source="Table 1 (config), Table 3 (single-crop errors); params of the released model"),
+    reported=Reported(top1_err=23.80, top5_err=6.85, source="Table 1 (config), Table 3 (single-crop errors)",
+                      figures=(Figure("params", 14149480, "torchvision 0.29 densenet169 weights (num_params)", peer=True),)),
 )
 def densenet169(**kwargs: Any) -> DenseNet:
     """DenseNet-169 (k=32): blocks of 6, 12, 32, 32 layers (Huang et al. 2017, arXiv:1608.06993, Table 1)."""
@@ -341,8 +341,8 @@ def densenet169(**kwargs: Any) -> DenseNet:
 
 @register_model(
     paper=DENSENET_PAPER, note=_IMAGENET_NOTE, accepts=DenseNet,
-    reported=Reported(params=20013928, top1_err=22.58, top5_err=6.34,
-                      source="Table 1 (config), Table 3 (single-crop errors); params of the released model"),
+    reported=Reported(top1_err=22.58, top5_err=6.34, source="Table 1 (config), Table 3 (single-crop errors)",
+                      figures=(Figure("params", 20013928, "torchvision 0.29 densenet201 weights (num_params)", peer=True),)),
 )
 def densenet201(**kwargs: Any) -> DenseNet:
     """DenseNet-201 (k=32): blocks of 6, 12, 48, 32 layers (Huang et al. 2017, arXiv:1608.06993, Table 1)."""

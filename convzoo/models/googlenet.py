@@ -31,7 +31,7 @@ from convzoo.hub import register_weights
 from convzoo.layers import ConvNormAct, DropPath, get_act_layer, get_attn_layer
 from convzoo.layers.factories import LayerSpec
 from convzoo.models._base import ZooModel
-from convzoo.registry import Paper, Reported, register_block, register_model
+from convzoo.registry import Figure, Paper, Reported, register_block, register_model
 
 __all__ = [
     "Conv",
@@ -674,7 +674,19 @@ class GoogLeNet(InceptionNet):
 @register_model(
     paper=GOOGLENET_PAPER,
     input_size=(3, 224, 224),
-    reported=Reported(top5_err=10.07, source="Table 3 (1 model, 1 crop)"),
+    reported=Reported(
+        top5_err=10.07,
+        source="Table 3 (1 model, 1 crop)",
+        figures=(
+            Figure(
+                "macs",
+                "1.5G",
+                "Section 1 (a budget of 1.5 billion multiply-adds at inference time)",
+                note="Table 1's ops column sums to 1.50 G with conv1 at 34M; a 7×7×3 convolution to 64 maps "
+                "at 112×112 costs 118M, which makes 1.58 G",
+            ),
+        ),
+    ),
     note=(
         "Table 1 counts params as weights without biases, in units of 1024. That column matches the "
         "architecture for conv2-3, 3a, 3b, 4b and the linear layer but not for conv1 (2.7K vs 9.2K), 4a (364K "
@@ -700,7 +712,11 @@ def googlenet(
 @register_model(
     paper=GOOGLENET_PAPER,
     input_size=(3, 224, 224),
-    reported=Reported(top5_err=10.07, source="Table 3 (1 model, 1 crop)"),
+    reported=Reported(
+        top5_err=10.07,
+        source="Table 3 (1 model, 1 crop)",
+        figures=(Figure("macs", "1.498G", "torchvision 0.29 googlenet weights (_ops: GFLOPS = multiply-adds)", peer=True),),
+    ),
     note=(
         "torchvision's GoogLeNet, so its ImageNet weights load: batch norm after every convolution, no LRN, "
         "3×3 kernels in the '5×5' branches (pytorch/vision#906), 2×2/2 pool4, adaptive aux pooling. Its "

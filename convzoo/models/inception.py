@@ -30,7 +30,7 @@ from convzoo.models.googlenet import (
     Pool,
     Split,
 )
-from convzoo.registry import Paper, Reported, register_block, register_model
+from convzoo.registry import Figure, Paper, Reported, register_block, register_model
 
 __all__ = ["InceptionV3", "InceptionV3Aux", "InceptionV4", "InceptionResNet"]
 
@@ -200,7 +200,17 @@ class InceptionV3(InceptionNet):
 @register_model(
     paper=INCEPTION_V3_PAPER,
     input_size=(3, 299, 299),
-    reported=Reported(top1_err=21.2, top5_err=5.6, source="Table 3 (single crop, BN-auxiliary)"),
+    reported=Reported(
+        top1_err=21.2,
+        top5_err=5.6,
+        source="Table 3 (single crop, BN-auxiliary)",
+        figures=(
+            Figure("macs", "5G", "Abstract (5 billion multiply-adds per inference)"),
+            Figure("params", "<25M", "Abstract (less than 25 million parameters)"),
+            Figure("params", 27161264, "torchvision 0.29 inception_v3 weights (num_params)", peer=True),
+            Figure("macs", "5.713G", "torchvision 0.29 inception_v3 weights (_ops)", peer=True),
+        ),
+    ),
     note=(
         "Module widths follow the authors' released model (as torchvision), which Table 1 only outlines. The "
         "auxiliary head runs only in training mode (3.33M params with 1000 classes); its loss weight 0.4 is "
@@ -400,7 +410,12 @@ class InceptionV4(InceptionNet):
 @register_model(
     paper=INCEPTION_V4_PAPER,
     input_size=(3, 299, 299),
-    reported=Reported(top1_err=20.0, top5_err=5.0, source="Table 2 (single crop)"),
+    reported=Reported(
+        top1_err=20.0,
+        top5_err=5.0,
+        source="Table 2 (single crop)",
+        figures=(Figure("params", 42679816, "timm 1.0.31 inception_v4 (built on meta)", peer=True),),
+    ),
     note=(
         "The paper reports no parameter count; ours (42,679,816) equals timm's inception_v4, the port of the "
         "authors' model. As in that model, the stem's 7×1/1×7 pair runs 1×7 first (Figure 3 draws 7×1 first) "
@@ -555,7 +570,12 @@ _IRV2_NOTE = (
 @register_model(
     paper=INCEPTION_V4_PAPER,
     input_size=(3, 299, 299),
-    reported=Reported(top1_err=19.9, top5_err=4.9, source="Table 2 (single crop)"),
+    reported=Reported(
+        top1_err=19.9,
+        top5_err=4.9,
+        source="Table 2 (single crop)",
+        figures=(Figure("params", 55843464, "timm 1.0.31 inception_resnet_v2 (built on meta)", peer=True),),
+    ),
     note=_IRV2_NOTE,
     accepts=InceptionResNet,
 )

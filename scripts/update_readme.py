@@ -10,24 +10,31 @@ import re
 from pathlib import Path
 
 import convzoo
+from convzoo.inspect.summary import human
+from convzoo.registry import Reported
 
 ROOT = Path(__file__).resolve().parent.parent
 START, END = "<!-- models:start -->", "<!-- models:end -->"
 
 
+def paper_figures(rep: Reported) -> str:
+    """The paper's figures with their source; peers' counts are parity checks, not listed as the paper's."""
+    main = ", ".join(f"{k} {v}" for k, v in rep.as_dict().items() if k not in ("source", "figures"))
+    parts = [f"{main} ({rep.source})" if main and rep.source else main]
+    parts += [f"{f.figure} {f.value} ({f.source})" for f in rep.figures if not f.peer]
+    return "; ".join(p for p in parts if p) or "-"
+
+
 def model_table() -> str:
     golden = json.loads((ROOT / "tests" / "golden_counts.json").read_text())
-    lines = ["| Model | Paper | Input | Params | MACs | Paper reports |", "|---|---|---|---:|---:|---|"]
+    lines = ["| Model | Paper | Input | Params | MACs | Paper reports (source) |", "|---|---|---|---:|---:|---|"]
     for name in convzoo.list_models():
         info = convzoo.model_info(name)
         g = golden[name]
-        rep = info.reported.as_dict()
-        rep.pop("source", None)
-        reported = ", ".join(f"{k} {v}" for k, v in rep.items()) or "-"
         first_author = info.paper.authors.split(",")[0].split(" and ")[0].strip()
         lines.append(
             f"| `{name}` | {first_author} {info.paper.year} | {'×'.join(map(str, info.input_size))} "
-            f"| {g['params'] / 1e6:.2f} M | {g['macs'] / 1e9:.3f} G | {reported} |"
+            f"| {human(g['params'])} | {human(g['macs'])} | {paper_figures(info.reported).replace('|', '/')} |"
         )
     return "\n".join(lines)
 

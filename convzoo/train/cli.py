@@ -215,9 +215,10 @@ def _given(args: argparse.Namespace, recipe: Any) -> dict[str, Any]:
 def _folder_classes(data: str) -> list[str] | None:
     """The class folder names of an image folder ``data`` (without reading any image), else None."""
     train_dir = Path(data) / "train"
-    if not train_dir.is_dir():
+    try:
+        return sorted(p.name for p in train_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
+    except OSError:  # not a folder, or unreadable: loading the data says why
         return None
-    return sorted(p.name for p in train_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
 
 
 def build_config(args: argparse.Namespace, log: Callable[[str], None] | None = None) -> Any:

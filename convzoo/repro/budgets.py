@@ -16,19 +16,20 @@ from convzoo.repro.spec import Budget
 __all__ = ["cpu", "paper", "smoke"]
 
 
-def smoke(image_size: int = 16, **changes: Any) -> Budget:
-    """One step of 16 images per arm on digits upscaled to ``image_size`` (seconds per claim)."""
+def smoke(image_size: int = 8, **changes: Any) -> Budget:
+    """One step of 10 images per arm on digits (8×8, or upscaled to ``image_size``); only the two arms of the claim's
+    first check run (every arm's model and overrides are built on meta by ``repro list``)."""
     return Budget(
         name="smoke",
         data="digits",
         epochs=1,
-        per_class=2,
-        test_per_class=2,
+        per_class=1,
+        test_per_class=1,
         image_size=image_size,
-        recipe_changes={"batch_size": 16, "val_size": 0, **changes},
+        recipe_changes={"batch_size": 10, "val_size": 0, **changes},
         amp=False,
         channels_last=False,
-        note="plumbing only: digits, one step per arm",
+        note="plumbing only: digits, one step of the first check's two arms",
     )
 
 

@@ -99,6 +99,7 @@ def collect(claim: Claim, folder: Path, command: str = "") -> dict[str, Any]:
                 "runs": [
                     {
                         "seed": r.seed,
+                        "diverged": r.diverged,
                         "wall_s": r.wall_s,
                         "estimated_s": r.estimated_s,
                         "images_per_s": r.images_per_s,
@@ -261,13 +262,16 @@ def _render_trained(r: dict[str, Any], figures: list[str]) -> str:
         paper = "; ".join(f"{p['metric']} {_fmt(p['value'])} ({p['where']})" for p in a["paper"]) or "–"
         wall = sum(x["wall_s"] for x in a["runs"]) if a["runs"] else None
         est = sum(x["estimated_s"] for x in a["runs"]) if a["runs"] else None
+        failed = " (diverged)" if any(x.get("diverged") for x in a["runs"]) else ""
         lines.append(
-            f"| {a['label']} | `{model}` | {_fmt((a['params'] or 0) / 1e6, ' M') if a['params'] else '–'} | "
+            f"| {a['label']}{failed} | `{model}` | {_fmt((a['params'] or 0) / 1e6, ' M') if a['params'] else '–'} | "
             f"{_fmt((a['macs'] or 0) / 1e6, ' M') if a['macs'] else '–'} | "
             + " | ".join(_pm(a["measured"].get(k)) for k in metrics)
             + f" | {paper} | {_minutes(wall)} ({_minutes(est)}) |"
         )
     lines += ["", "Metrics: " + "; ".join(f"{k} = {METRICS[k]}" for k in metrics if k in METRICS) + "."]
+    if any(x.get("diverged") for a in r["arms"] for x in a["runs"]):
+        lines += ["", "A diverged run (non-finite loss, the paper's 'fail') scores chance-level error."]
     if r.get("note"):
         lines += ["", f"Note: {r['note']}"]
     lines += [""] + [f"![{f}]({f})" for f in figures]

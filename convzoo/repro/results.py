@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import math
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +33,7 @@ _ROW_KEYS = (
     "test_loss",
 )
 _NUMBERS = ("wall_s", "images_per_s", "estimated_s")
-_COUNTS = ("seed", "train_images", "test_images", "val_images", "macs", "params")
+_COUNTS = ("seed", "train_images", "test_images", "val_images", "macs", "params", "classes")
 
 
 class ResultFileError(ValueError):
@@ -54,7 +54,8 @@ class ArmResult:
     resumed: bool = False
     macs: int = 0
     params: int = 0
-    extra: dict[str, Any] = field(default_factory=dict)
+    classes: int = 10
+    diverged: str = ""  # the trainer's message if the loss became non-finite (the paper's "fail")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -97,10 +98,14 @@ def parse_arm_result(obj: Any, path: Path, claim: Claim) -> ArmResult:
         if isinstance(v, bool) or not isinstance(v, int) or v < 0:
             raise ResultFileError(f"{path}: {k} must be a non-negative integer, got {str(v)[:40]!r}")
         counts[k] = v
+    diverged = obj.get("diverged", "")
+    if not isinstance(diverged, str):
+        raise ResultFileError(f"{path}: diverged must be a string")
     return ArmResult(
         arm=arm,
         rows=rows,
         resumed=bool(obj.get("resumed", False)),
+        diverged=diverged[:1000],
         **counts,
         **{k: _finite(obj.get(k), k, path) for k in _NUMBERS},
     )
@@ -154,6 +159,8 @@ def epochs_to(rows: list[dict[str, float]], target: float, start: float = 90.0) 
 def measure(result: ArmResult, metric: str) -> Measure | None:
     """``metric`` of one run with its noise; None if the run did not record it."""
     rows = result.rows
+    if result.diverged and metric in ("test_err", "val_err", "train_err"):
+        return Measure(100 * (1 - 1 / max(result.classes, 1)), 0.0)  # a failed run scores chance
     if metric in ("test_err", "val_err", "train_err"):
         v = _last(rows, metric)
         n = {"test_err": result.test_images, "val_err": result.val_images, "train_err": result.train_images}[

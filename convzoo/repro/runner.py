@@ -81,7 +81,7 @@ def _minutes(s: float) -> str:
 
 
 def run_claim(
-    claim_id: str,
+    claim_id: str | Claim,
     budget: str = "cpu",
     *,
     seeds: int | None = None,
@@ -90,9 +90,9 @@ def run_claim(
     log: Log = print,
     report: bool = True,
 ) -> Path:
-    """Train every arm of ``claim_id`` at ``budget`` (skipping finished arms, resuming interrupted ones), then
-    write the report. Returns the claim's folder ``out/<claim>/<budget>``."""
-    claim = get_claim(claim_id)
+    """Train every arm of ``claim_id`` (an id, or a :class:`Claim` of your own) at ``budget`` (skipping finished
+    arms, resuming interrupted ones), then write the report. Returns the claim's folder ``out/<claim>/<budget>``."""
+    claim = get_claim(claim_id) if isinstance(claim_id, str) else claim_id
     folder = claim_dir(out, claim, "exact" if claim.kind == "analytic" else budget)
     command = _command(claim, budget, seeds, data, out)
     if claim.kind == "analytic":
@@ -161,7 +161,7 @@ def _run_arm(
     cache: dict[tuple[float, int], DataSplits],
     log: Log,
 ) -> ArmResult:
-    from convzoo.train.trainer import train
+    from convzoo.train.trainer import NonFiniteLossError, train
 
     r = arm_recipe(p.arm, b)
     key = (float(r.val_size), seed if r.val_size else 0)
@@ -172,17 +172,35 @@ def _run_arm(
     ckpts = folder / cfg.name / "checkpoints"
     resumed = ckpts.is_dir() and any(ckpts.iterdir())
     t0 = time.perf_counter()
-    res = train(cfg, data=splits, log=lambda s: log(f"  {p.arm.name}-s{seed}: {s}"))
+    try:
+        res = train(cfg, data=splits, log=lambda s: log(f"  {p.arm.name}-s{seed}: {s}"))
+    except NonFiniteLossError as e:  # a result, not a crash: the paper's "fail"
+        log(f"  {p.arm.name}-s{seed}: diverged: {e}")
+        return _result(p, seed, splits, [], time.perf_counter() - t0, 0.0, resumed, diverged=str(e))
     rows = [
         {k: v for k, v in row.items() if isinstance(v, int | float) and math.isfinite(v)}
         for row in res.metrics
     ]
+    wall = float(rows[-1].get("wall_s", time.perf_counter() - t0)) if rows else time.perf_counter() - t0
+    return _result(p, seed, splits, rows, wall, float(res.images_per_s), resumed)
+
+
+def _result(
+    p: ArmPlan,
+    seed: int,
+    splits: DataSplits,
+    rows: list[dict[str, float]],
+    wall: float,
+    images_per_s: float,
+    resumed: bool,
+    diverged: str = "",
+) -> ArmResult:
     return ArmResult(
         arm=p.arm.name,
         seed=seed,
         rows=rows,
-        wall_s=float(rows[-1].get("wall_s", time.perf_counter() - t0)) if rows else time.perf_counter() - t0,
-        images_per_s=float(res.images_per_s),
+        wall_s=wall,
+        images_per_s=images_per_s,
         train_images=len(splits.train),
         test_images=len(splits.test) if splits.test is not None else 0,
         val_images=len(splits.val) if splits.val is not None else 0,
@@ -190,4 +208,6 @@ def _run_arm(
         resumed=resumed,
         macs=p.macs,
         params=p.params,
+        classes=len(splits.classes),
+        diverged=diverged,
     )

@@ -1,0 +1,350 @@
+"""convzoo.repro: claims as data, the verdict rule, analytic figures, smoke runs, skip and resume, list/docs."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+
+import pytest
+
+from convzoo.cli import main
+from convzoo.repro import Check, Claim, claims, get_claim, run_claim
+from convzoo.repro.budgets import smoke
+from convzoo.repro.estimate import scale_recipe
+from convzoo.repro.results import ArmResult, Measure, ResultFileError, epochs_to, measure, read_arm_result
+from convzoo.repro.spec import BUDGETS, METRICS
+from convzoo.repro.verdict import (
+    HOLDS,
+    INCONCLUSIVE,
+    NOT_EVALUATED,
+    NOT_HOLDS,
+    Z,
+    arm_stats,
+    judge,
+    verdict,
+)
+from convzoo.train.recipes import get_recipe
+
+ISSUE_CLAIMS = {
+    "degradation", "unit_placement", "shortcuts", "stochastic_depth", "all_conv", "gap_vs_fc",
+    "densenet_efficiency", "wide_vs_deep", "squeeze_excitation", "relu_vs_tanh", "inception_residual",
+    "aux_classifiers", "stacked_3x3", "inception_reduction", "factorize_5x5", "factorize_asymmetric",
+    "googlenet_params", "bottleneck_cost", "resnext_block", "densenet_connections", "se_overhead",
+    "stochastic_depth_depth",
+}  # fmt: skip
+TRAINED = [c.id for c in claims() if c.kind == "trained"]
+ANALYTIC = [c.id for c in claims() if c.kind == "analytic"]
+IMAGENET = {"inception_residual", "aux_classifiers"}
+
+
+@pytest.fixture(scope="module")
+def listing() -> list[dict]:
+    from convzoo.repro.cli import claim_rows
+
+    return claim_rows()
+
+
+# ------------------------------------------------------------------------------------- claims as data
+
+
+def test_every_claim_of_the_issue_is_listed() -> None:
+    assert {c.id for c in claims()} == ISSUE_CLAIMS
+
+
+@pytest.mark.parametrize("cid", TRAINED)
+def test_trained_claim_is_consistent(cid: str) -> None:
+    c = get_claim(cid)
+    names = [a.name for a in c.arms]
+    assert len(set(names)) == len(names)
+    for check in c.checks:
+        assert check.metric in METRICS and c.arm(check.better) and c.arm(check.worse)
+    for name in BUDGETS:
+        if name in c.unavailable:
+            with pytest.raises(ValueError, match=c.unavailable[name][:20]):
+                c.budget(name)
+            continue
+        b = c.budget(name)
+        assert c.checks_at(b), f"{cid} at {name} has no check whose two arms both run"
+    for a in c.arms:
+        get_recipe(a.recipe).replace(**a.recipe_changes)  # every change names a recipe field
+
+
+def test_cpu_budgets_fit_an_hour_and_the_paper_budget_keeps_the_recipe(listing: list[dict]) -> None:
+    rows = {r["id"]: r for r in listing}
+    for cid in TRAINED:
+        cpu = rows[cid]["budgets"]["cpu"]
+        if cid in IMAGENET:
+            assert not cpu["available"] and cpu["why"]
+            continue
+        assert cpu["available"] and cpu["data"] == "cifar10-jpg"
+        assert 0 < cpu["estimated_s"] <= 3600, (cid, cpu["estimated_s"])
+        paper = get_claim(cid).budget("paper")
+        assert paper.epochs is None and paper.per_class is None and not paper.recipe_changes
+
+
+def test_every_arm_builds_with_its_overrides(listing: list[dict]) -> None:
+    """plan() built every arm of every budget on meta: MACs and parameters are known for all of them."""
+    from convzoo.repro.estimate import plan
+
+    for c in claims():
+        for name, b in c.budgets.items():
+            for p in plan(c, b):
+                assert p.macs > 0 and p.params > 0 and p.seconds > 0, (c.id, name, p.arm.name)
+
+
+def test_unknown_claim_and_budget_name_the_cause() -> None:
+    with pytest.raises(ValueError, match="Did you mean: degradation"):
+        get_claim("degradaton")
+    with pytest.raises(ValueError, match="unknown budget"):
+        get_claim("degradation").budget("huge")
+    with pytest.raises(ValueError, match="needs a data set"):
+        run_claim("inception_residual", "paper", out="/nonexistent-never-created")
+
+
+# --------------------------------------------------------------------------------------- list / JSON
+
+
+def test_list_json_has_every_claim_with_arms_budgets_and_estimates(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["repro", "list", "--format", "json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert {r["id"] for r in rows} == ISSUE_CLAIMS
+    deg = next(r for r in rows if r["id"] == "degradation")
+    assert deg["kind"] == "trained" and deg["where"].startswith("Fig. 6")
+    assert {a["name"] for a in deg["arms"]} >= {"plain20", "plain56", "resnet20", "resnet110"}
+    r20 = next(a for a in deg["arms"] if a["name"] == "resnet20")
+    assert r20["paper"] == [{"metric": "test_err", "value": 8.75, "where": "Table 6"}]
+    assert set(deg["budgets"]) == set(BUDGETS)
+    assert all(r["budgets"] for r in rows)
+
+
+def test_list_text_names_each_claim_and_its_times(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["repro", "list"]) == 0
+    out = capsys.readouterr().out
+    for cid in ISSUE_CLAIMS:
+        assert f"\n{cid}  [" in "\n" + out
+    assert "cpu: n/a" in out and "time on this machine: smoke" in out
+
+
+# ------------------------------------------------------------------------------------ the verdict rule
+
+CHECK = Check("test_err", "a", "b", "a beats b")
+
+
+def stats(*values: float, noise: float = 0.1):  # type: ignore[no-untyped-def]
+    return arm_stats([Measure(v, noise) for v in values])
+
+
+def test_gap_well_beyond_the_noise_holds_and_reversed_does_not() -> None:
+    assert judge(CHECK, stats(5.0, 5.1, 4.9), stats(7.0, 7.1, 6.9)).outcome == HOLDS
+    assert judge(CHECK, stats(7.0, 7.1, 6.9), stats(5.0, 5.1, 4.9)).outcome == NOT_HOLDS
+
+
+def test_gap_within_the_seed_spread_is_inconclusive() -> None:
+    # means differ by 1 point but the seeds spread by ±2
+    assert judge(CHECK, stats(3.0, 7.0), stats(4.0, 8.0)).outcome == INCONCLUSIVE
+
+
+def test_threshold_edges() -> None:
+    a, b = stats(5.0, noise=0.5), stats(5.0, noise=0.5)
+    thr = Z * math.sqrt(0.5**2 + 0.5**2)
+    assert judge(CHECK, a, b).outcome == INCONCLUSIVE  # no gap at all
+    assert judge(CHECK, a, stats(5.0 + thr + 1e-9, noise=0.5)).outcome == HOLDS
+    assert judge(CHECK, a, stats(5.0 + thr - 1e-6, noise=0.5)).outcome == INCONCLUSIVE
+    assert judge(CHECK, a, stats(5.0 - thr - 1e-9, noise=0.5)).outcome == NOT_HOLDS
+
+
+def test_one_seed_is_judged_against_sampling_noise_only() -> None:
+    one = stats(5.0, noise=0.3)
+    assert one.seeds == 1 and one.se == pytest.approx(0.3)
+    out = judge(CHECK, one, stats(6.0, noise=0.3))
+    assert out.threshold == pytest.approx(Z * math.sqrt(0.18)) and out.outcome == HOLDS
+
+
+def test_agreeing_seeds_never_go_below_the_sampling_noise() -> None:
+    s = stats(5.0, 5.0, 5.0, noise=0.3)
+    assert s.se == pytest.approx(0.3 / math.sqrt(3))
+
+
+def test_claim_verdict_combines_checks() -> None:
+    o = {k: judge(CHECK, stats(5.0), stats(5.0 + g, noise=0.1)) for k, g in (("h", 5), ("n", -5), ("i", 0.1))}
+    assert o["h"].outcome == HOLDS and o["n"].outcome == NOT_HOLDS and o["i"].outcome == INCONCLUSIVE
+    assert verdict([o["h"], o["h"]]) == HOLDS
+    assert verdict([o["h"], o["i"]]) == INCONCLUSIVE
+    assert verdict([o["h"], o["i"], o["n"]]) == NOT_HOLDS
+    assert verdict([]) == NOT_EVALUATED
+    assert verdict([o["h"]], evaluated=False) == NOT_EVALUATED
+
+
+def run_result(rows: list[dict], **kw: object) -> ArmResult:
+    base = dict(arm="a", seed=0, wall_s=1.0, images_per_s=1.0, train_images=1000, test_images=10_000,
+                val_images=0, estimated_s=1.0)  # fmt: skip
+    return ArmResult(rows=rows, **{**base, **kw})  # type: ignore[arg-type]
+
+
+def test_metrics_and_their_sampling_noise() -> None:
+    r = run_result([{"epoch": 1, "train_err": 60.0, "epoch_s": 10.0}, {"epoch": 2, "train_err": 20.0,
+                    "test_err": 25.0, "epoch_s": 12.0}])  # fmt: skip
+    m = measure(r, "test_err")
+    assert m == Measure(25.0, pytest.approx(100 * math.sqrt(0.25 * 0.75 / 10_000)))
+    assert measure(r, "val_err") is None
+    t = measure(r, "train_s")
+    assert t is not None and t.value == 22.0 and t.noise == pytest.approx(math.sqrt(2) * math.sqrt(2))
+    with pytest.raises(ValueError, match="unknown metric"):
+        measure(r, "accuracy")
+
+
+def test_epochs_to_interpolates_and_censors() -> None:
+    rows = [{"epoch": 1, "train_err": 50.0}, {"epoch": 2, "train_err": 20.0}]
+    assert epochs_to(rows, 25.0) == pytest.approx(1 + 25 / 30)
+    assert epochs_to([{"epoch": 1, "train_err": 25.0}], 25.0) == pytest.approx(1.0)
+    assert epochs_to([{"epoch": 1, "train_err": 60.0}, {"epoch": 2, "train_err": 40.0}], 25.0) == 3.0
+
+
+# -------------------------------------------------------------------------------------- the schedule
+
+
+def test_scaled_recipe_keeps_the_schedule_shape() -> None:
+    r = scale_recipe(get_recipe("resnet110_cifar"), epochs=10, steps_per_epoch=100)
+    assert r.iterations == 1000 and r.interval == "step" and r.epochs is None
+    m = r.schedule_params["milestones"]
+    assert m == [round(31_600 / 64_000 * 1000), round(47_600 / 64_000 * 1000)] and r.warmup == 6
+    w = scale_recipe(get_recipe("wrn_cifar"), epochs=20, steps_per_epoch=10)
+    assert w.iterations == 200 and w.schedule_params["milestones"] == [60, 120, 160]
+    tiny = scale_recipe(get_recipe("resnet110_cifar"), epochs=1, steps_per_epoch=1)
+    assert tiny.schedule_params["milestones"] == [1] and tiny.warmup == 0 and tiny.warmup_lr is None
+
+
+# -------------------------------------------------------------------------------------- analytic claims
+
+
+def rows_of(cid: str) -> dict:
+    r = get_claim(cid).compute()  # type: ignore[misc]
+    return r
+
+
+def test_stacked_3x3_is_27_vs_49_c2() -> None:
+    r = rows_of("stacked_3x3")
+    assert r["verdict"] == HOLDS and [x["computed"] for x in r["rows"]][0] == 7
+    assert "110,592 = 27 C²" in r["rows"][1]["computed"] and "200,704 = 49 C²" in r["rows"][2]["computed"]
+
+
+@pytest.mark.parametrize(
+    "cid, expected",
+    [
+        ("inception_reduction", ["854 M", "271 M"]),
+        ("factorize_5x5", ["28%"]),
+        ("factorize_asymmetric", ["33%", "71%"]),
+        ("bottleneck_cost", ["73,728", "69,632", "3.66 vs 3.86 G"]),
+        ("resnext_block", ["69,632", "70,144", "4.09 vs 4.23 G"]),
+        ("densenet_connections", [78, 136]),
+        ("stochastic_depth_depth", [54, "40.25"]),
+    ],
+)
+def test_analytic_figures_are_exact(cid: str, expected: list) -> None:
+    r = rows_of(cid)
+    assert [x["computed"] for x in r["rows"]] == expected
+    assert r["verdict"] == HOLDS
+
+
+def test_googlenet_12x_does_not_hold_as_stated_and_says_why() -> None:
+    r = rows_of("googlenet_params")
+    assert r["verdict"] == NOT_HOLDS
+    assert r["rows"][2]["computed"] == "8.9×" and "7.00 M" in r["explanation"]
+
+
+def test_se_overhead() -> None:
+    r = rows_of("se_overhead")
+    assert r["verdict"] == HOLDS and "(+9.9%)" in r["rows"][0]["computed"]
+
+
+def test_analytic_run_writes_a_report(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    folder = run_claim("factorize_5x5", out=tmp_path, log=lambda s: None)
+    assert folder == tmp_path / "factorize_5x5" / "exact"
+    res = json.loads((folder / "results.json").read_text())
+    assert res["verdict"] == HOLDS and "28%" in (folder / "report.md").read_text()
+
+
+# ---------------------------------------------------------------------------------- smoke runs
+
+
+@pytest.mark.parametrize(
+    "cid", [c if c not in IMAGENET else pytest.param(c, marks=pytest.mark.slow) for c in TRAINED]
+)
+def test_every_trained_claim_runs_at_the_smoke_budget(cid: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    lines: list[str] = []
+    folder = run_claim(cid, "smoke", out=tmp_path, log=lines.append)
+    res = json.loads((folder / "results.json").read_text())
+    assert res["verdict"] == NOT_EVALUATED and res["budget"] == "smoke" and res["complete"]
+    assert len(res["arms"]) == 2 and all(a["runs"] and a["runs"][0]["curve"] for a in res["arms"])
+    assert res["machine"]["cpu"] and res["command"].startswith(f"convzoo repro run {cid} --budget smoke")
+    assert (folder / "report.md").is_file() and (folder / "curves.png").is_file()
+    assert any("ETA" in s and "claim ETA" in s for s in lines)
+
+
+def tiny_claim(epochs: int = 2) -> Claim:
+    c = get_claim("degradation")
+    b = dataclasses.replace(smoke(), epochs=epochs, per_class=3, arms=("resnet20",))
+    return dataclasses.replace(c, id="tiny", budgets={"smoke": b}, checks=())
+
+
+def test_finished_arm_is_skipped_and_interrupted_arm_resumes(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from convzoo.repro.runner import arm_config, budget_data
+    from convzoo.train.trainer import train
+
+    claim = tiny_claim()
+    b = claim.budget("smoke")
+    folder = tmp_path / "tiny" / "smoke"
+    data = budget_data(b, "digits", 0, 0)
+    cfg = arm_config(claim, claim.arm("resnet20"), b, 0, "digits", len(data.train), folder)
+    first = train(
+        dataclasses.replace(cfg, max_epochs=1), data=data, log=lambda s: None
+    )  # interrupted after 1
+    assert len(first.metrics) == 1 and not (folder / "resnet20-s0.json").exists()
+
+    lines: list[str] = []
+    run_claim(claim, "smoke", out=tmp_path, log=lines.append)
+    assert any("resumed" in s for s in lines), lines
+    done = read_arm_result(folder / "resnet20-s0.json", claim)
+    assert done is not None and done.resumed and [r["epoch"] for r in done.rows] == [1, 2]
+    assert done.rows[0] == pytest.approx({k: v for k, v in first.metrics[0].items() if k in done.rows[0]})
+
+    stamp = (folder / "resnet20-s0.json").stat().st_mtime_ns
+    lines.clear()
+    run_claim(claim, "smoke", out=tmp_path, log=lines.append)
+    assert any("finished earlier" in s and "skipped" in s for s in lines)
+    assert (folder / "resnet20-s0.json").stat().st_mtime_ns == stamp
+
+
+def test_damaged_result_file_is_refused_with_its_name(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    claim = tiny_claim()
+    bad = tmp_path / "resnet20-s0.json"
+    for text, match in [
+        ("{not json", "not valid JSON"),
+        (json.dumps({"arm": "os.system", "rows": []}), "not an arm of claim"),
+        (json.dumps({"arm": "resnet20", "rows": [{"test_err": "nan"}]}), "finite number"),
+        (json.dumps([1, 2]), "expected a JSON object"),
+    ]:
+        bad.write_text(text)
+        with pytest.raises(ResultFileError, match=match) as e:
+            read_arm_result(bad, claim)
+        assert str(bad) in str(e.value)
+
+
+# -------------------------------------------------------------------------------------------- docs
+
+
+def test_docs_render_from_results_and_say_not_run_yet(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from convzoo.repro.docs import write_docs
+
+    folder = run_claim("degradation", "smoke", out=tmp_path / "runs", log=lambda s: None)
+    (tmp_path / "docs" / "degradation").mkdir(parents=True)
+    (tmp_path / "docs" / "degradation" / "results.json").write_bytes((folder / "results.json").read_bytes())
+    readme = write_docs(tmp_path / "docs").read_text()
+    assert "[degradation](degradation/report.md)" in readme
+    assert "| unit_placement |" in readme and "not run yet" in readme
+    assert "| [googlenet_params](googlenet_params/report.md)" in readme and "does not hold" in readme
+    assert (tmp_path / "docs" / "degradation" / "curves.png").is_file()
+    assert "Verdict: not evaluated" in (tmp_path / "docs" / "degradation" / "report.md").read_text()

@@ -36,6 +36,9 @@ ISSUE_CLAIMS = {
 TRAINED = [c.id for c in claims() if c.kind == "trained"]
 ANALYTIC = [c.id for c in claims() if c.kind == "analytic"]
 IMAGENET = {"inception_residual", "aux_classifiers"}
+# smoke arms of ResNet-110 size and up (a few seconds each on a quiet 2-core CPU) run with the slow tests
+HEAVY_SMOKE = IMAGENET | {"unit_placement", "shortcuts", "stochastic_depth", "squeeze_excitation", "wide_vs_deep",
+                          "densenet_efficiency"}  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -196,6 +199,11 @@ def test_metrics_and_their_sampling_noise() -> None:
         measure(r, "accuracy")
 
 
+def test_a_diverged_run_scores_chance_and_has_no_time() -> None:
+    r = run_result([], diverged="the loss became nan at step 3", classes=10)
+    assert measure(r, "test_err") == Measure(90.0, 0.0) and measure(r, "train_s") is None
+
+
 def test_epochs_to_interpolates_and_censors() -> None:
     rows = [{"epoch": 1, "train_err": 50.0}, {"epoch": 2, "train_err": 20.0}]
     assert epochs_to(rows, 25.0) == pytest.approx(1 + 25 / 30)
@@ -271,7 +279,7 @@ def test_analytic_run_writes_a_report(tmp_path) -> None:  # type: ignore[no-unty
 
 
 @pytest.mark.parametrize(
-    "cid", [c if c not in IMAGENET else pytest.param(c, marks=pytest.mark.slow) for c in TRAINED]
+    "cid", [pytest.param(c, marks=pytest.mark.slow) if c in HEAVY_SMOKE else c for c in TRAINED]
 )
 def test_every_trained_claim_runs_at_the_smoke_budget(cid: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
     lines: list[str] = []

@@ -132,7 +132,8 @@ class ShortcutMix(nn.Module):
     that stochastic depth skipped (F = 0).
 
     The gate g(x) = σ(W_g x + b_g) is a 1×1 conv of the unit's input ``x`` (stride ``stride`` to match h) with
-    its own bias b_g, initialised to ``gate_bias`` (−6: the paper's best for both gatings) and no BN.
+    its own bias b_g, initialised to ``gate_bias`` (−6: the paper's best for both gatings) and no BN; W_g keeps
+    PyTorch's default initialisation (the paper states none).
     """
 
     def __init__(self, kind: str, in_ch: int, out_ch: int, stride: int = 1, gate_bias: float = -6.0) -> None:
@@ -632,7 +633,7 @@ def _imagenet_resnet(
 @register_model(
     paper=RESNET_PAPER,
     accepts=ResNet,
-    note="Option-B shortcuts as torchvision (Table 2's 27.88% is with option A: pass shortcut='A'); BN after "
+    note="Option-B shortcuts as torchvision (Table 2's 27.88% is with option A: pass projection='A'); BN after "
     "every conv. Parameter figure as torchvision counts it; the paper gives none",
     reported=Reported(
         macs="1.8G", top1_err=27.88, source="Tables 1, 2 (10-crop)",

@@ -394,7 +394,8 @@ class GlobalBatchSampler(torch.utils.data.Sampler[list[int]]):
             order = torch.arange(self.n)
         batches = [b.tolist() for b in order.split(self.batch_size)]
         if len(batches) > 1 and len(batches[-1]) < self.world:
-            batches[-2] += batches.pop()
+            last = batches.pop()
+            batches[-1] += last
         return batches
 
     def __iter__(self) -> Iterator[list[int]]:

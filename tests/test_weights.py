@@ -8,6 +8,7 @@ from the provider; `convzoo predict --weights` gives the provider's own top-5.
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from pathlib import Path
@@ -19,7 +20,14 @@ from PIL import Image
 
 import convzoo
 from convzoo.cli import main
-from convzoo.hub import find_source, imagenet_classes, load_weights, pretrained_model, weight_sources
+from convzoo.hub import (
+    find_source,
+    format_weights_table,
+    imagenet_classes,
+    load_weights,
+    pretrained_model,
+    weight_sources,
+)
 from convzoo.hub.load import _check_config
 
 torchvision = pytest.importorskip("torchvision")
@@ -252,3 +260,27 @@ def test_pre_logits_features_and_a_reset_classifier_on_real_weights() -> None:
         assert torch.allclose(model.fc(emb), model(x), atol=1e-5)
         model.reset_classifier(7)
         assert model(x).shape == (2, 7) and torch.equal(model.forward_pre_logits(x), emb)
+
+
+def test_list_weights_and_info_show_each_source(capsys) -> None:
+    assert main(["list", "resnet50", "--weights"]) == 0
+    out = capsys.readouterr().out
+    for text in (
+        "create_model('resnet50', v1_5=True)",
+        "76.13",
+        "92.86",
+        "97.8 MiB",
+        "BSD-3-Clause",
+        "256→224",
+    ):
+        assert text in out
+    assert main(["list", "inception*", "--weights", "--format", "json"]) == 0
+    v4 = next(d for d in json.loads(capsys.readouterr().out) if d["model"] == "inception_v4")
+    assert v4["checksum"] == "published by the server" and "X-Linked-Etag" in v4["checksum_provenance"]
+    assert v4["top1"] is None and v4["license"] == "apache-2.0" and v4["preprocess"]["crop"] == 299
+    assert main(["info", "se_resnet50"]) == 0
+    assert "weights:    timm: convzoo.create_model('se_resnet50', v1_5=True)" in capsys.readouterr().out
+    table = format_weights_table(weight_sources("resnet18"), markdown=True).splitlines()
+    assert table[0].startswith("| model | source | builds |") and table[2].startswith(
+        "| resnet18 | torchvision |"
+    )

@@ -313,8 +313,9 @@ WEIGHTS_NOTE = (
 )
 
 
-def format_weights_table(sources: Sequence[WeightSource]) -> str:
-    """The weights a user can load: configuration, provider accuracy, file size, license, preprocessing."""
+def format_weights_table(sources: Sequence[WeightSource], markdown: bool = False) -> str:
+    """The weights a user can load: configuration, provider accuracy, file size, license, preprocessing
+    (``markdown=True``: a Markdown table, for the README)."""
     head = ("model", "source", "builds", "top-1", "top-5", "size", "license", "preprocessing")
     rows = [head]
     for s in sources:
@@ -325,8 +326,12 @@ def format_weights_table(sources: Sequence[WeightSource]) -> str:
             "-" if s.file_size is None else f"{s.file_size / 2**20:.1f} MiB", s.license or "-",
             "-" if p is None else f"{p.resize}→{p.crop} {p.interpolation}, mean {_short(p.mean)}",
         ))  # fmt: skip
-    widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
+    if markdown:
+        rows.insert(1, tuple("---" for _ in head))
+        lines = ["| " + " | ".join(c.replace("|", "\\|") for c in r) + " |" for r in rows]
+    else:
+        widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
+        lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
     return "\n".join([*lines, "", WEIGHTS_NOTE])
 
 

@@ -119,6 +119,36 @@ def test_a_new_head_gets_the_backbone_and_keeps_its_classifier() -> None:
     assert ours.fc.weight.shape == (10, 512)
 
 
+@pytest.mark.parametrize(
+    ("tamper", "message"),
+    [
+        (
+            lambda t: t.to(torch.int8),
+            r"wrong dtype \(never cast silently\): stem\.conv\.weight \(torch\.int8",
+        ),
+        (
+            lambda t: torch.full_like(t, float("nan")),
+            r"non-finite weights \(NaN or infinity\) in stem\.conv\.weight",
+        ),
+    ],
+)
+def test_wrong_dtype_or_non_finite_weights_are_refused_and_nothing_changes(
+    tamper, message, tmp_path: Path
+) -> None:
+    theirs = peer_state("resnet18")
+    theirs["conv1.weight"] = tamper(theirs["conv1.weight"])
+    torch.save(theirs, tmp_path / "w.pth")
+    model = convzoo.create_model("resnet18")
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    with (
+        pytest.warns(UserWarning, match="not torchvision's published"),
+        pytest.raises(ValueError, match=message) as e,
+    ):
+        load_weights(model, "torchvision", file=tmp_path / "w.pth")
+    assert str(tmp_path / "w.pth") in str(e.value)
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+
+
 def test_pretrained_model_builds_the_configuration_and_loads(tmp_path: Path) -> None:
     theirs = peer_state("resnet50")
     model = pretrained_model("resnet50", "torchvision", state_dict=theirs).eval()

@@ -20,6 +20,7 @@ from torch import nn
 
 from convzoo.hub.download import download, sha256sum
 from convzoo.hub.sources import WeightSource, find_source
+from convzoo.trust import check_weights
 
 __all__ = ["load_state_dict_strict", "load_weights", "pretrained_model", "read_state_dict"]
 
@@ -47,10 +48,10 @@ def load_weights(
     name = name or _model_name(model)
     ws = find_source(name, source)
     head = _check_config(model, ws) if check_config else frozenset()
+    origin = f"the {source} state_dict given for {name}"
     if state_dict is None:
-        state_dict = read_state_dict(
-            _checked_file(ws, file) if file is not None else fetch(ws, cache_dir=cache_dir)
-        )
+        path = _checked_file(ws, file) if file is not None else fetch(ws, cache_dir=cache_dir)
+        state_dict, origin = read_state_dict(path), str(path)
     mapped = ws.convert(state_dict)
     own = model.state_dict()
     optional = tuple(getattr(model, "optional_state_prefixes", ()))
@@ -65,6 +66,7 @@ def load_weights(
             f"{getattr(model, 'num_classes', '?')}-class initialisation — train it before use",
             stacklevel=2,
         )
+    check_weights(model, mapped, origin)  # no silent cast from another dtype, no NaN or infinity
     load_state_dict_strict(model, mapped)
     return model
 

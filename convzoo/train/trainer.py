@@ -2,8 +2,28 @@
 
 :func:`train` takes a :class:`TrainConfig` (a model name, a ``--data`` spec, a :class:`Recipe` with any
 overrides applied) and writes ``runs/<name>/``: ``config.json``, ``metrics.csv``, ``curves.png`` and
-``checkpoints/``. Every random draw of step ``t`` comes from generators seeded by ``(seed, t)``, so a run
-resumed from a checkpoint taken at any step ends bit-identical (on the CPU) to the run never interrupted.
+``checkpoints/`` (the folder's rules are :mod:`convzoo.train.runfolder`'s). Every random draw of step ``t``
+comes from generators seeded by ``(seed, t)``, so a run resumed from a checkpoint taken at any step ends
+bit-identical (on the CPU) to the run never interrupted, however it stopped: SIGKILL, Ctrl-C or SIGTERM
+(which stop at a step boundary and save), or a ``max_epochs`` budget (a pause: Lookahead's finish belongs to
+the run's last step only).
+
+The loop reads as its phases::
+
+    set up     _load_data, _build_model, _read_saved (resume: the saved config compared), _setup, _start
+    an epoch   _train_epoch -> _train_step per batch (augment, forward, finite loss, backward, step)
+    epoch end  _end_epoch: metrics row, _evaluate_splits (a non-finite loss stops), schedule, metrics.csv
+    checkpoint _save: only if every parameter, buffer and Lookahead tensor is finite
+    finish     _finish: curves, and a loud warning if the run ended at chance level
+
+Resume refuses any change that alters what the run computes and accepts safe ones (intervals, threads,
+device, ``max_epochs``) and a longer run: ``--epochs`` (or ``--iterations``) larger than before extends it.
+Extending keeps what happened and appends steps; the learning-rate schedule and Lookahead keep the length
+they were planned for, so past its end every schedule holds its final rate (multistep and step: the last
+decayed rate; cosine: ``min_lr``; one-cycle: ``max_lr / div / final_div``; exponential and inverse-time:
+the last step's rate; plateau: its current rate, no further reductions; constant: unchanged) and
+Lookahead its final strength; the run's last step applies Lookahead's finish again. To train with the
+longer schedule's own shape, start a new run.
 """
 
 from __future__ import annotations
@@ -31,7 +51,7 @@ from convzoo.layers import DropPath, he_normal_
 from convzoo.train import distributed as zdist
 from convzoo.train.checkpoint import CheckpointError, load_checkpoint, nonfinite_tensors, save_checkpoint
 from convzoo.train.optim import Lookahead, build_optimizer
-from convzoo.train.recipes import RECIPES, TTA_MODES, Recipe, get_recipe
+from convzoo.train.recipes import RECIPES, TTA_MODES, Recipe, get_recipe, with_overrides
 from convzoo.train.runfolder import RunFolder, compare_configs, run_folder_path
 from convzoo.train.schedules import Schedule, build_schedule
 
@@ -816,15 +836,18 @@ def _checkpoint_bytes(run: _Run) -> int:
 
 
 def _recipe_record(r: Recipe) -> dict[str, Any]:
-    """The recipe's values; where they differ from the named recipe, the summary says which, not the paper's."""
+    """The recipe's values, and ``changed_from_recipe`` (field → [named recipe's value, value run]); a summary
+    that is still the named recipe's own is annotated with those changes, so it never contradicts them."""
     d = r.to_dict()
     base = RECIPES.get(r.name)
-    if base is not None:
-        descriptive = ("name", "source", "summary", "note")
-        changed = {k: v for k, v in d.items() if k not in descriptive and v != getattr(base, k)}
-        if changed:
-            d["summary"] = f"the {r.name} recipe with " + ", ".join(f"{k}={v!r}" for k, v in changed.items())
-            d["changed_from_recipe"] = sorted(changed)
+    if base is None:
+        return d
+    descriptive = ("name", "source", "summary", "note")
+    changed = {k: v for k, v in d.items() if k not in descriptive and v != getattr(base, k)}
+    if changed:
+        d["changed_from_recipe"] = {k: [getattr(base, k), v] for k, v in changed.items()}
+        if r.summary == base.summary:
+            d["summary"] = with_overrides(base, {k: getattr(r, k) for k in changed}).summary
     return d
 
 
@@ -991,7 +1014,8 @@ def _end_epoch(run: _Run, state: _State, folder: RunFolder | None) -> None:
         state.wall_before + time.perf_counter() - state.wall0
     )  # since the run started, over resumes
     row["images_per_s"] = n / max(state.loop["epoch_time"], 1e-9)
-    if run.schedule.interval == "epoch":
+    # an epoch schedule steps when an epoch ends (or the run, part-way through one), never at a budget's stop
+    if run.schedule.interval == "epoch" and (gstep % spe == 0 or gstep >= run.total_steps):
         metric = (
             row.get("val_err", row.get("test_err", row["train_err"])) if run.schedule.needs_metric else None
         )

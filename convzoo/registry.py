@@ -248,6 +248,13 @@ def _ensure_loaded() -> None:
     import convzoo.models  # noqa: F401  (importing the package registers every family)
 
 
+def _check_counts(**counts: int | None) -> None:
+    """``num_classes`` and ``in_chans`` are whole numbers >= 1 (None: the model's default)."""
+    for key, value in counts.items():
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            raise ValueError(f"{key} must be a whole number >= 1, got {value!r}")
+
+
 def _closest(name: str, n: int = 5) -> list[str]:
     names = list(_REGISTRY)
     close = difflib.get_close_matches(name, names, n=n, cutoff=0.5)
@@ -292,6 +299,7 @@ def create_model(
     loads them (downloaded once, verified); with another ``num_classes`` only the backbone is loaded.
     Wrap the call in ``with torch.device("meta"):`` to build without allocating weights.
     """
+    _check_counts(num_classes=num_classes, in_chans=in_chans)
     if weights is not None:
         from convzoo.hub import pretrained_model
 

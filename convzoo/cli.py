@@ -12,7 +12,13 @@ from convzoo.inspect.output_size import ShapeError
 from convzoo.registry import UnknownModelError
 
 # Each module provides register(subparsers); their subcommands set func(args) -> exit code.
-COMMAND_MODULES = ("convzoo.inspect.cli", "convzoo.train.cli", "convzoo.lab.cli", "convzoo.repro.cli")
+COMMAND_MODULES = (
+    "convzoo.inspect.cli",
+    "convzoo.train.cli",
+    "convzoo.lab.cli",
+    "convzoo.repro.cli",
+    "convzoo.viz.cli",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -49,6 +55,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except BrokenPipeError:
         return 0
+    except KeyboardInterrupt as err:  # Ctrl-C or SIGTERM; a training run has saved and says how to resume
+        if os.environ.get("CONVZOO_DEBUG"):
+            raise
+        print(f"convzoo {args.command}: interrupted{f': {err}' if str(err) else ''}", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

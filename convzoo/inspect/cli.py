@@ -87,6 +87,7 @@ def _summary(args: argparse.Namespace) -> int:
             columns=args.columns,
             shape_order=args.shape_order,
             show_floors=args.floors,
+            paper=args.paper,
             **kwargs,
         )
         for name in args.name
@@ -187,6 +188,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     )
     p.add_argument("--floors", action="store_true", help="list every layer that floors a fractional volume")
     p.add_argument("--batch-size", type=int, default=1, help="batch for the memory estimate (default 1)")
+    p.add_argument(
+        "--paper", action="store_true", help="add the paper's per-layer table in its own units (googlenet, alexnet)"
+    )
     p.set_defaults(func=_summary)
 
     p = sub.add_parser(

@@ -25,6 +25,7 @@ import torch
 from torch import nn
 
 from convzoo.inspect.output_size import ShapeError
+from convzoo.inspect.paper_tables import PAPER_TABLES, PaperTable, paper_rows
 from convzoo.inspect.trace import ModuleRecord, gc_paused, min_input_size, nearest_unfloored, trace
 from convzoo.registry import UnknownModelError, block_info, create_model, model_info
 
@@ -129,6 +130,8 @@ class Summary:
     columns: tuple[str, ...] = DEFAULT_COLUMNS
     shape_order: str = "chw"
     show_floors: bool = False
+    paper_table: list[dict[str, Any]] = field(default_factory=list)
+    paper_source: str | None = None
     _tree: _Tree | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -183,6 +186,8 @@ class Summary:
             d["not_run"] = [{"name": n, "params": p} for n, p in self.not_run]
         if self.info:
             d["info"] = self.info
+        if self.paper_table:
+            d["paper_table"] = {"source": self.paper_source, "rows": self.paper_table}
         return d
 
     def to_json(self, indent: int | None = 2) -> str:
@@ -247,7 +252,21 @@ class Summary:
             ).rstrip()
 
         rule = "-" * (sum(widths) + 2 * (len(widths) - 1))
-        return "\n".join([self.model, rule, fmt(head), rule, *map(fmt, rows), rule, *self._footer()])
+        paper = ["", *_grid(*self._paper_cells())] if self.paper_table else []
+        return "\n".join([self.model, rule, fmt(head), rule, *map(fmt, rows), rule, *self._footer(), *paper])
+
+    def _paper_cells(self) -> tuple[str, list[str], list[list[str]]]:
+        """The paper's per-layer table beside ours (``summary(..., paper=True)``): ✗ marks a difference."""
+        head = ["Paper row", "Our layers", "Output", "Ours", "Params", "Ours", "Ops", "Ours"]
+        rows = []
+        for r in self.paper_table:
+            cells = [r["row"], ", ".join(r["layers"])]
+            for key in ("output", "params", "ops"):
+                c = r[key]
+                mark = {"match": "", "differs": " ✗", None: ""}[c["verdict"]]
+                cells += [c["paper"] or "-", (c["ours"] + mark) if c["paper"] else c["ours"]]
+            rows.append(cells)
+        return str(self.paper_source), head, rows
 
     def to_markdown(self) -> str:
         head, rows = self._cells()
@@ -257,7 +276,12 @@ class Summary:
             "|" + "|".join("---" if i in left else "---:" for i in range(len(head))) + "|",
         ]
         lines += ["| " + " | ".join(c.replace("|", "\\|") for c in r) + " |" for r in rows]
-        return "\n".join([f"**{self.model}**", "", *lines, "", *(f"- {line}" for line in self._footer())])
+        paper: list[str] = []
+        if self.paper_table:
+            title, phead, prows = self._paper_cells()
+            paper = ["", f"**{title}**", "", "| " + " | ".join(phead) + " |", "|" + "---|" * len(phead)]
+            paper += ["| " + " | ".join(r) + " |" for r in prows]
+        return "\n".join([f"**{self.model}**", "", *lines, "", *(f"- {line}" for line in self._footer()), *paper])
 
     def to_csv(self) -> str:
         buf = io.StringIO()
@@ -348,6 +372,12 @@ _KERAS = {
     "Concat": "Concatenate",
     "Add": "Add",
 }
+
+
+def _grid(title: str, head: list[str], rows: list[list[str]]) -> list[str]:
+    widths = [max(len(x) for x in col) for col in zip(head, *rows, strict=True)]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in [head, *rows]]
+    return [title, *lines]
 
 
 def _hwc(shape: Sequence[int]) -> list[int]:
@@ -493,6 +523,7 @@ def summary(
     columns: Sequence[str] | None = None,
     shape_order: str = "chw",
     show_floors: bool = False,
+    paper: bool = False,
     **create_kwargs: Any,
 ) -> Summary:
     """Layer table of a registered model (by name, built on the meta device) or of your own ``nn.Module``.
@@ -502,7 +533,8 @@ def summary(
     add up to the totals. ``strict`` turns a layer whose output volume is fractional (and floored by
     PyTorch) into an error. ``training=True`` traces training mode (auxiliary classifiers run).
     ``batch_size`` sets the memory estimate's batch; ``columns``, ``shape_order`` and ``show_floors`` the
-    display (see :class:`Summary`).
+    display (see :class:`Summary`). ``paper=True`` adds the per-layer table the paper prints (GoogLeNet's
+    Table 1, AlexNet's lecture table), our figures computed in its units and conventions.
     """
     if isinstance(model_or_name, str):
         model, default_size = build_meta(model_or_name, **create_kwargs)
@@ -527,6 +559,7 @@ def summary(
         hint = _size_hint(model, label, size, strict, default_size)
         raise ShapeError(f"{str(err).rstrip('.')}.{hint}") from None
     tree = _Tree.build(model, records, tracer.macs, tracer.other_ops)
+    table = _paper_table(label, paper)
     params = list(model.parameters())
     info_fn = getattr(model, "inspect_info", None)
     return Summary(
@@ -547,8 +580,18 @@ def summary(
         columns=tuple(columns) if columns else DEFAULT_COLUMNS,
         shape_order=shape_order,
         show_floors=show_floors,
+        paper_table=paper_rows(table, model, tree.layer) if table else [],
+        paper_source=f"{table.source} ({table.convention})" if table else None,
         _tree=tree,
     )
+
+
+def _paper_table(label: str, wanted: bool) -> PaperTable | None:
+    if not wanted:
+        return None
+    if label not in PAPER_TABLES:
+        raise ValueError(f"no per-layer paper table for {label!r}; there is one for: {', '.join(PAPER_TABLES)}")
+    return PAPER_TABLES[label]
 
 
 def _memory(model: nn.Module, tree: _Tree, size: Sequence[int], batch: int) -> Memory:
@@ -656,6 +699,12 @@ class _Tree:
         if root.params or root.macs or root.other_ops:
             keyed.append(((-1, 0), root))
         return [row for _, row in sorted(keyed, key=lambda kr: kr[0])]
+
+    def layer(self, name: str) -> LayerRow | None:
+        """One module as a whole (its subtree collapsed into one row), or None if there is no such module."""
+        if name not in self.modules or name not in self.span:
+            return None
+        return self._row(name, "whole", _cut(self.macs, _level(name)), _cut(self.other, _level(name)))
 
     def not_run(self) -> list[tuple[str, int]]:
         """The outermost modules that did not run (auxiliary heads in eval mode) and hold parameters."""

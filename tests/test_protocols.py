@@ -3,6 +3,7 @@ the fully connected head applied as convolutions (VGG §3.2)."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -242,3 +243,54 @@ def test_default_scales_follow_the_papers_and_the_crop() -> None:
     assert parse_scales(None, "multicrop144") == (256, 288, 320, 352)
     assert parse_scales(None, "center", 112) == (128,)
     assert parse_scales("300,400", "multicrop144") == (300, 400)
+
+
+def _checkpoint(tmp: Path, classes: list[str]) -> Path:
+    from convzoo.train.checkpoint import save_checkpoint
+
+    torch.manual_seed(0)
+    model = convzoo.create_model("resnet18", num_classes=len(classes))
+    meta = {
+        "model": "resnet18",
+        "num_classes": len(classes),
+        "in_chans": 3,
+        "image_size": [3, 32, 32],
+        "classes": classes,
+        "mean": list(MEAN),
+        "std": list(STD),
+        "data": "folder",
+    }
+    return save_checkpoint(tmp / "run", model, {}, meta, index=1)
+
+
+def test_eval_command_runs_a_protocol_on_a_streamed_folder(folder: Path, tmp_path: Path, capsys) -> None:  # noqa: ANN001
+    from convzoo.train.cli import main
+    from convzoo.train.inference import load_trained
+
+    ckpt = _checkpoint(tmp_path, ["c0", "c1"])
+    assert (
+        main(["eval", str(ckpt), "--data", str(folder), "--protocol", "10crop", "--scales", "40", "--json"])
+        == 0
+    )
+    got = json.loads(capsys.readouterr().out)
+    net, _ = load_trained(ckpt)
+    want = evaluate_protocol(net, index_split(folder, "val"), "10crop", MEAN, STD, scales=(40,), crop=32)
+    assert got == pytest.approx(want)
+
+
+@pytest.mark.parametrize(
+    ("extra", "match"),
+    [
+        (["--protocol", "dense", "--scales", "16"], "at least the crop size 32"),
+        (["--protocol", "center", "--tta", "flip"], "--tta and --protocol"),
+        (["--protocol", "center", "--split", "train"], "does not exist"),
+    ],
+)
+def test_eval_command_names_the_bad_option(
+    folder: Path, tmp_path: Path, capsys, extra: list[str], match: str
+) -> None:  # noqa: ANN001
+    from convzoo.train.cli import main
+
+    ckpt = _checkpoint(tmp_path, ["c0", "c1"])
+    assert main(["eval", str(ckpt), "--data", str(folder), *extra]) != 0
+    assert match in capsys.readouterr().err

@@ -316,8 +316,8 @@ def _train_and_eval(rank: int, world: int, root: str, out: str) -> None:
     import convzoo
     from convzoo.data.protocols import PROTOCOLS, evaluate_protocol
 
-    torch.set_num_threads(1)
     if world > 1:
+        torch.set_num_threads(1)  # two spawned processes share the cores
         dist.init_process_group("gloo", init_method=f"file://{out}/pg", rank=rank, world_size=world)
     splits = stream_splits(root, augment="resnet", crop=32)
     torch.manual_seed(0)
@@ -359,12 +359,12 @@ def test_resnet18_trains_and_evaluates_with_every_protocol_streamed_on_one_and_t
         for j in range(12):
             a, b = rng.integers(40, 160, 2)
             _jpeg(root / "train" / w / f"{w}_{j}.JPEG", int(a), int(b), 100 * c + j)
-    for c in range(6):  # a small flat val/ with the devkit's ground truth
+    for c in range(4):  # a small flat val/ with the devkit's ground truth
         _jpeg(root / "val" / f"ILSVRC2012_val_{c + 1:08d}.JPEG", 50 + 10 * c, 45, 7000 + c)
     data = root / "ILSVRC2012_devkit_t12" / "data"
     data.mkdir(parents=True)
     _meta_mat(data / "meta.mat", wnids)
-    (data / "ILSVRC2012_validation_ground_truth.txt").write_text("".join(f"{3 * c + 1}\n" for c in range(6)))
+    (data / "ILSVRC2012_validation_ground_truth.txt").write_text("".join(f"{3 * c + 1}\n" for c in range(4)))
     out = tmp_path / "out"
     out.mkdir()
     _train_and_eval(0, 1, str(root), str(out))
@@ -374,7 +374,7 @@ def test_resnet18_trains_and_evaluates_with_every_protocol_streamed_on_one_and_t
     assert sorted(one["seen"]) == list(range(240))
     assert sorted(two[0]["seen"] + two[1]["seen"]) == list(range(240))  # every image once, no duplicates
     for p, m in one["trained"].items():
-        assert m["images"] == 6 and math.isfinite(m["loss"]), p
-        assert two[0]["trained"][p] == two[1]["trained"][p] and two[0]["trained"][p]["images"] == 6
+        assert m["images"] == 4 and math.isfinite(m["loss"]), p
+        assert two[0]["trained"][p] == two[1]["trained"][p] and two[0]["trained"][p]["images"] == 4
     for p, m in one["fresh"].items():  # the same weights score the same whether one or two processes evaluate
-        assert two[0]["fresh"][p] == pytest.approx(m, rel=1e-9), p
+        assert two[0]["fresh"][p] == pytest.approx(m, rel=1e-6), p  # batches of 2 vs 4

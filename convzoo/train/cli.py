@@ -351,27 +351,54 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 
     for warning in eval_warnings(args.checkpoint, args.data, args.tta):
         print(warning, file=sys.stderr)
+    split = args.split or ("val" if args.protocol else "test")
     try:
-        m = evaluate_checkpoint(
-            args.checkpoint,
-            args.data,
-            data_root=args.data_root,
-            per_class=args.per_class,
-            split=args.split,
-            tta=args.tta,
-            model=args.model,
-            skip_bad_images=args.skip_bad_images,
-        )
+        if args.protocol:
+            m = _protocol_eval(args, split)
+        else:
+            m = evaluate_checkpoint(
+                args.checkpoint,
+                args.data,
+                data_root=args.data_root,
+                per_class=args.per_class,
+                split=split,
+                tta=args.tta,
+                model=args.model,
+                skip_bad_images=args.skip_bad_images,
+            )
     except _USER_ERRORS as e:
         return _fail(e)
     if args.json:
         print(json.dumps(m))
     else:
         print(
-            f"{args.split}: {int(m['images'])} images, top-1 accuracy {100 - m['err']:.2f}%, "
+            f"{split}: {int(m['images'])} images, top-1 accuracy {100 - m['err']:.2f}%, "
             f"top-5 accuracy {100 - m['top5_err']:.2f}%, loss {m['loss']:.4f}"
         )
     return 0
+
+
+def _protocol_eval(args: argparse.Namespace, split: str) -> dict[str, float]:
+    """``eval --protocol``: stream ``DATA/<split>`` (class folders, or ImageNet's flat val with the devkit)
+    through the paper's test protocol at the checkpoint's crop size and normalization."""
+    from convzoo.data.protocols import evaluate_protocol, parse_scales
+    from convzoo.data.stream import index_split
+    from convzoo.train.inference import load_trained
+
+    if not args.data:
+        raise ValueError("--protocol needs --data FOLDER (an image folder with <split>/<class>/* files)")
+    if args.tta != "none":
+        raise ValueError("--tta and --protocol both choose the test views; pass one of them")
+    net, meta = load_trained(args.checkpoint, args.model)
+    crop = meta.image_size[1]
+    scales = parse_scales(args.scales, args.protocol, crop)
+    index = index_split(args.data, split, classes=meta.classes, on_bad="skip" if args.skip_bad_images else "error")
+    if args.per_class:
+        index = index.per_class(args.per_class)
+    print(f"protocol {args.protocol}, scales {','.join(map(str, scales))}, crop {crop}", file=sys.stderr)
+    return evaluate_protocol(
+        net, index, args.protocol, meta.mean, meta.std, scales=scales, crop=crop, workers=args.workers
+    )
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
@@ -438,7 +465,17 @@ def register(subparsers: Any) -> None:
     _add_inference_args(p)
     p.add_argument("--data", help="dataset spec (default: the one it was trained on)")
     p.add_argument("--data-root")
-    p.add_argument("--split", default="test", choices=("test", "train"))
+    p.add_argument(
+        "--split", choices=("test", "train", "val"), help="default: test, or val with --protocol (ImageNet's)"
+    )
+    p.add_argument(
+        "--protocol",
+        choices=("center", "10crop", "dense", "multicrop144"),
+        help="a paper's test protocol on a streamed image folder: center (one 224 crop), 10crop (AlexNet), "
+        "dense (VGG: FC layers as convolutions over whole images), multicrop144 (GoogLeNet); see docs/training.md",
+    )
+    p.add_argument("--scales", help="with --protocol: shorter sides, e.g. 256,384,512 (default: the paper's)")
+    p.add_argument("--workers", type=int, default=0, help="with --protocol: DataLoader worker processes")
     p.add_argument(
         "--tta",
         choices=TTA_MODES,

@@ -51,6 +51,8 @@ class Recipe:
     label_smoothing: float = 0.0
     clip_grad: float | None = None
     augment: str = "crop:4,flip"
+    # decode-time augmentation of a streamed ImageNet-style folder: a key of data.paper_augment.PAPER_AUGMENTS
+    paper_augment: str | None = None
     val_size: int | float = 0
     init: str = "default"  # "he": Kaiming normal (fan_out) for conv weights; "default": the model's own
     zero_init_residual: bool = False
@@ -164,6 +166,7 @@ RECIPES: dict[str, Recipe] = {
             schedule="plateau",
             schedule_params={"patience": 5},
             augment="scale:0.77-1,flip,lighting:0.1",
+            paper_augment="alexnet",
             val_size=0.02,
             note="random 224 crops of 256 images are approximated by a random-resized crop of 77-100% of the "
             "area; the paper divided the rate by hand (3 times), here after 5 epochs without improvement",
@@ -181,6 +184,7 @@ RECIPES: dict[str, Recipe] = {
             schedule="plateau",
             schedule_params={"patience": 5},
             augment="scale:0.2-1,flip",
+            paper_augment="vgg",
             val_size=0.02,
             note="scale jittering S∈[256,512] is approximated by a random-resized crop of 20-100% of the "
             "area",
@@ -196,6 +200,7 @@ RECIPES: dict[str, Recipe] = {
             schedule="step",
             schedule_params={"step_size": 8, "gamma": 0.96},
             augment="scale:0.08-1,flip",
+            paper_augment="inception",
             val_size=0.02,
             note="the paper gives neither the initial rate, the weight decay nor the batch size "
             "(asynchronous SGD); 0.01, 2e-4 and 128 are our choices; no Polyak averaging",
@@ -219,9 +224,28 @@ RECIPES: dict[str, Recipe] = {
             label_smoothing=0.1,
             clip_grad=2.0,
             augment="scale:0.08-1,flip",
+            paper_augment="inception",
             val_size=0.02,
             note="torch's RMSprop adds ε outside the square root (TensorFlow's inside); weight decay 4e-5 "
             "is from the TF-slim reference, the paper does not state it",
+        ),
+        Recipe(
+            name="resnet_imagenet",
+            source="He, Zhang, Ren, Sun (2015). Deep Residual Learning for Image Recognition. arXiv:1512.03385, "
+            "§3.4",
+            summary="SGD momentum 0.9, lr 0.1 ÷10 when the error plateaus, wd 1e-4, batch 256, 60×10⁴ iterations "
+            "(120 epochs); shorter side ∈ [256, 480], 224 crops, flips, colour augmentation; He init",
+            batch_size=256,
+            epochs=120,
+            schedule="plateau",
+            schedule_params={"patience": 5},
+            augment="scale:0.25-1,flip,lighting:0.1",
+            paper_augment="resnet",
+            val_size=0.02,
+            init="he",
+            note="the paper divided the rate by hand; here after 5 epochs without improvement. In-memory data "
+            "approximates the scale augmentation by random-resized crops of 25-100% of the area; streamed "
+            "folders use the paper's",
         ),
         Recipe(
             name="airbench94",
@@ -300,6 +324,7 @@ PAPER_RECIPES: tuple[tuple[str, str], ...] = (
     ("preact_resnet*_cifar", "preact_resnet_cifar"),
     ("wrn*_cifar", "wrn_cifar"),
     ("densenet*_cifar", "densenet_cifar"),
+    ("resnet[0-9]*", "resnet_imagenet"),
     ("alexnet*", "alexnet"),
     ("vgg*", "vgg"),
     ("googlenet", "googlenet"),

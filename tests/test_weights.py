@@ -225,33 +225,26 @@ def test_imagenet_class_names_need_no_download() -> None:
 # --- convzoo predict --weights --------------------------------------------------------------------------------
 
 
-def test_predict_with_torchvision_weights_prints_torchvisions_top5(tmp_path: Path, capsys) -> None:
+@pytest.mark.parametrize(
+    "name", ["resnet18", pytest.param("resnet50", marks=pytest.mark.slow)]
+)  # 50: V1.5 config
+def test_predict_with_torchvision_weights_prints_torchvisions_top5(name: str, tmp_path: Path, capsys) -> None:
     torch.manual_seed(0)
-    peer = torchvision.models.resnet50().eval()
+    peer = torchvision.models.get_model(name).eval()
     for m in peer.modules():  # spread the logits so that the top 5 are far from ties
         if isinstance(m, torch.nn.BatchNorm2d):
             m.running_var.uniform_(0.5, 2.0)
-    torch.save(peer.state_dict(), tmp_path / "resnet50-local.pth")
-    picture().save(tmp_path / "cat.png")
-    weights = torchvision.models.ResNet50_Weights.IMAGENET1K_V1
+    file, image = tmp_path / f"{name}-local.pth", tmp_path / "cat.png"
+    torch.save(peer.state_dict(), file)
+    picture().save(image)
+    weights = torchvision.models.get_model_weights(name).IMAGENET1K_V1
     with torch.no_grad():
-        prob = peer(weights.transforms()(Image.open(tmp_path / "cat.png"))[None]).softmax(1)[0]
-    top = prob.topk(5)
-    expected = [
-        f"{100 * p:6.2f}%  {weights.meta['categories'][i]}"
-        for p, i in zip(top.values, top.indices, strict=True)
-    ]
-    with pytest.warns(UserWarning, match="is not torchvision's published resnet50 file"):
-        args = [
-            "--weights",
-            "torchvision",
-            "resnet50",
-            "--weights-file",
-            str(tmp_path / "resnet50-local.pth"),
-        ]
-        code = main(["predict", *args, str(tmp_path / "cat.png")])
+        top = peer(weights.transforms()(Image.open(image))[None]).softmax(1)[0].topk(5)
+    expected = [f"{100 * p:6.2f}%  {weights.meta['categories'][i]}" for p, i in zip(*top, strict=True)]
+    with pytest.warns(UserWarning, match=f"is not torchvision's published {name} file"):
+        code = main(["predict", "--weights", "torchvision", name, "--weights-file", str(file), str(image)])
     out = capsys.readouterr().out.splitlines()
-    assert code == 0 and out[0] == str(tmp_path / "cat.png")
+    assert code == 0 and out[0] == str(image)
     assert [line.strip() for line in out[1:]] == [e.strip() for e in expected]
 
 

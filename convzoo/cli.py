@@ -35,7 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from convzoo.train.cli import demo
+    from convzoo.repro.demo import demo
 
     return int(demo())
 

@@ -356,3 +356,27 @@ def test_docs_render_from_results_and_say_not_run_yet(tmp_path) -> None:  # type
     assert "| [googlenet_params](googlenet_params/report.md)" in readme and "does not hold" in readme
     assert (tmp_path / "docs" / "degradation" / "curves.png").is_file()
     assert "Verdict: not evaluated" in (tmp_path / "docs" / "degradation" / "report.md").read_text()
+
+
+# -------------------------------------------------------------------------------------------- demo
+
+
+def test_demo_budget_is_a_short_tour() -> None:
+    from convzoo.repro.demo import DEMO_BUDGET, demo_claim
+    from convzoo.repro.estimate import plan
+
+    claim = demo_claim()
+    assert claim.budget("demo") is DEMO_BUDGET and claim.checks_at(DEMO_BUDGET)
+    assert sum(p.seconds for p in plan(claim, DEMO_BUDGET)) < 120
+
+
+@pytest.mark.slow
+def test_demo_tour_runs_and_ends_with_the_report(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import convzoo.repro.demo as d
+
+    monkeypatch.setattr(d, "DEMO_BUDGET", dataclasses.replace(d.DEMO_BUDGET, epochs=1))
+    lines: list[str] = []
+    assert d.demo(out=tmp_path, say=lines.append) == 0
+    text = "\n".join(lines)
+    assert "Total MACs" in text and "854 M (paper: 854 M)" in text and "verdict:" in text
+    assert str(tmp_path / "degradation" / "demo" / "report.md") in lines[-1]

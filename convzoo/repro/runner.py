@@ -51,7 +51,16 @@ def budget_data(budget: Budget, data: str, val_size: int | float, seed: int) -> 
     return replace(splits, train=train, test=test, mean=mean, std=std)
 
 
-def arm_config(claim: Claim, arm: Arm, budget: Budget, seed: int, data: str, n_train: int, out: Path) -> Any:
+def arm_config(
+    claim: Claim,
+    arm: Arm,
+    budget: Budget,
+    seed: int,
+    data: str,
+    n_train: int,
+    out: Path,
+    progress: bool | None = None,
+) -> Any:
     """The :class:`~convzoo.train.trainer.TrainConfig` of one arm and seed (the same on every re-run)."""
     from convzoo.train.trainer import TrainConfig
 
@@ -72,6 +81,7 @@ def arm_config(claim: Claim, arm: Arm, budget: Budget, seed: int, data: str, n_t
         channels_last=budget.channels_last,
         eval_every=budget.eval_every,
         checkpoint_minutes=5.0,
+        progress=progress,
         model_kwargs={**r.model_kwargs, **dict(arm.overrides)},
     )
 
@@ -89,9 +99,11 @@ def run_claim(
     out: str | Path = "runs/repro",
     log: Log = print,
     report: bool = True,
+    progress: bool | None = None,
 ) -> Path:
     """Train every arm of ``claim_id`` (an id, or a :class:`Claim` of your own) at ``budget`` (skipping finished
-    arms, resuming interrupted ones), then write the report. Returns the claim's folder ``out/<claim>/<budget>``."""
+    arms, resuming interrupted ones), then write the report. ``progress``: the trainer's per-step progress
+    (None: a bar on a terminal). Returns the claim's folder ``out/<claim>/<budget>``."""
     claim = get_claim(claim_id) if isinstance(claim_id, str) else claim_id
     folder = claim_dir(out, claim, "exact" if claim.kind == "analytic" else budget)
     command = _command(claim, budget, seeds, data, out)
@@ -129,7 +141,7 @@ def run_claim(
         left = sum(q.seconds for q, s in jobs[i:] if not (folder / f"{q.arm.name}-s{s}.json").exists())
         log(f"{tag}: ETA {_minutes(p.seconds * speed)}; claim ETA {_minutes(left * speed)}")
         t0 = time.perf_counter()
-        result = _run_arm(claim, p, b, seed, spec, folder, cache, log)
+        result = _run_arm(claim, p, b, seed, spec, folder, cache, log, progress)
         write_arm_result(folder / f"{p.arm.name}-s{seed}.json", result)
         if not result.resumed:
             speed = (time.perf_counter() - t0) / max(p.seconds, 1e-9)
@@ -160,6 +172,7 @@ def _run_arm(
     folder: Path,
     cache: dict[tuple[float, int], DataSplits],
     log: Log,
+    progress: bool | None,
 ) -> ArmResult:
     from convzoo.train.trainer import NonFiniteLossError, train
 
@@ -168,7 +181,7 @@ def _run_arm(
     if key not in cache:
         cache[key] = budget_data(b, data, r.val_size, key[1])
     splits = cache[key]
-    cfg = arm_config(claim, p.arm, b, seed, data, len(splits.train), folder)
+    cfg = arm_config(claim, p.arm, b, seed, data, len(splits.train), folder, progress)
     ckpts = folder / cfg.name / "checkpoints"
     resumed = ckpts.is_dir() and any(ckpts.iterdir())
     t0 = time.perf_counter()

@@ -124,7 +124,7 @@ class Claim:
         raise KeyError(f"claim {self.id!r} has no arm {name!r}; arms: {', '.join(a.name for a in self.arms)}")
 
     def budget(self, name: str) -> Budget:
-        if name not in BUDGETS:
+        if name not in BUDGETS and name not in self.budgets:
             raise ValueError(f"unknown budget {name!r}: use one of {', '.join(BUDGETS)}")
         if name in self.unavailable:
             raise ValueError(f"claim {self.id!r} has no {name} budget: {self.unavailable[name]}")

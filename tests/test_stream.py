@@ -11,6 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from PIL import Image
 
 from convzoo.data import BadImageError, DataFileError, normalize
@@ -106,6 +108,24 @@ def test_a_bad_ground_truth_file_is_refused_by_name(
     meta = imagenet / "ILSVRC2012_devkit_t12" / "data" / "meta.mat"
     with pytest.raises(error, match=match):
         index_split(imagenet, "val", classes=WNIDS, ground_truth=gt, meta=meta)
+
+
+@settings(
+    max_examples=25, deadline=None, database=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(st.binary(max_size=300) | st.text(alphabet="0123456789\n -x", max_size=60).map(str.encode))
+def test_any_ground_truth_bytes_index_or_fail_naming_the_file(
+    imagenet: Path, tmp_path: Path, data: bytes
+) -> None:
+    gt = tmp_path / "fuzz_gt.txt"
+    gt.write_bytes(data)
+    meta = imagenet / "ILSVRC2012_devkit_t12" / "data" / "meta.mat"
+    try:
+        val = index_split(imagenet, "val", classes=WNIDS, ground_truth=gt, meta=meta)
+    except DataFileError as e:
+        assert "fuzz_gt.txt" in str(e) or "ILSVRC2012_val_" in str(e)
+    else:
+        assert len(val) == 5 and all(0 <= y < 3 for y in val.labels)
 
 
 def test_a_flat_val_file_outside_the_devkit_naming_is_refused(imagenet: Path, tmp_path: Path) -> None:

@@ -71,8 +71,14 @@ def summary_cell(r: dict[str, Any]) -> tuple[str, str]:
     checks = r.get("checks") or []
     if not checks:
         return "–", "–"
-    c = checks[0]["check"]
     arms = {a["name"]: a for a in r["arms"]}
+    with_paper = [
+        x["check"]
+        for x in checks
+        if _paper(arms[x["check"]["better"]], x["check"]["metric"]) is not None
+        and _paper(arms[x["check"]["worse"]], x["check"]["metric"]) is not None
+    ]
+    c = (with_paper or [checks[0]["check"]])[0]
     b, w = arms[c["better"]], arms[c["worse"]]
     pb, pw = _paper(b, c["metric"]), _paper(w, c["metric"])
     paper = (

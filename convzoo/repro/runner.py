@@ -8,6 +8,7 @@ last checkpoint (the trainer's exact resume, with the same configuration). Data 
 from __future__ import annotations
 
 import math
+import os
 import shlex
 import time
 from collections.abc import Callable
@@ -125,10 +126,12 @@ def run_claim(
         raise ValueError(f"--seeds must be at least 1, got {n_seeds}")
     plans = plan(claim, b, spec if data is not None else None)
     jobs = [(p, s) for p in plans for s in range(n_seeds)]
+    main = int(os.environ.get("RANK", "0")) == 0  # under torchrun only rank 0 writes the claim's files
     folder.mkdir(parents=True, exist_ok=True)
     from convzoo.repro.report import write_run_info
 
-    write_run_info(folder, b, spec, n_seeds, command)
+    if main:
+        write_run_info(folder, b, spec, n_seeds, command)
     cache: dict[tuple[float, int], DataSplits] = {}
     speed = 1.0  # measured ÷ estimated time of the arms trained so far in this session
     t_claim = time.perf_counter()
@@ -142,11 +145,12 @@ def run_claim(
         log(f"{tag}: ETA {_minutes(p.seconds * speed)}; claim ETA {_minutes(left * speed)}")
         t0 = time.perf_counter()
         result = _run_arm(claim, p, b, seed, spec, folder, cache, log, progress)
-        write_arm_result(folder / f"{p.arm.name}-s{seed}.json", result)
+        if main:
+            write_arm_result(folder / f"{p.arm.name}-s{seed}.json", result)
         if not result.resumed:
             speed = (time.perf_counter() - t0) / max(p.seconds, 1e-9)
     log(f"[repro {claim.id} {budget}] all arms done in {_minutes(time.perf_counter() - t_claim)}")
-    if report:
+    if report and main:
         from convzoo.repro.report import write_report
 
         path = write_report(claim, folder, command=command)

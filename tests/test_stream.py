@@ -20,6 +20,7 @@ from convzoo.data.paper_augment import PAPER_AUGMENTS, _Transform, train_transfo
 from convzoo.data.stream import (
     GlobalBatchSampler,
     StreamingFolder,
+    choose_streaming,
     class_names,
     collate_uint8,
     decode_box,
@@ -155,6 +156,23 @@ def test_class_names_from_torchvision_for_imagenet_1k_else_the_devkit_or_the_fol
     assert class_names(["cat", "dog"]) == ["cat", "dog"]
     meta = imagenet / "ILSVRC2012_devkit_t12" / "data" / "meta.mat"
     assert class_names(WNIDS, meta) == [f"name of {w}" for w in WNIDS]
+
+
+def test_the_data_path_streams_large_or_flat_val_folders_and_obeys_the_flag(
+    imagenet: Path, tmp_path: Path
+) -> None:
+    assert choose_streaming(imagenet, 224) == (
+        True,
+        "data: streaming 12 training images (val/ is ImageNet's flat layout)",
+    )
+    small = tmp_path / "small"
+    _jpeg(small / "train" / "a" / "0.jpg", 30, 30, 0)
+    assert choose_streaming(small, 32, budget_bytes=10_000)[0] is False  # 3 KB decoded
+    stream, why = choose_streaming(small, 64, budget_bytes=10_000)  # 12 KB decoded
+    assert stream and "> the 0.0 GiB in-memory budget" in why
+    assert choose_streaming(imagenet, 224, force="memory") == (False, "data: memory (forced)")
+    with pytest.raises(ValueError, match="'stream' or 'memory', not 'disk'"):
+        choose_streaming(small, 32, force="disk")
 
 
 # ---------------------------------------------------------------------------------------------- decoding

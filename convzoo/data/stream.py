@@ -47,6 +47,7 @@ __all__ = [
     "GlobalBatchSampler",
     "StreamSplits",
     "StreamingFolder",
+    "choose_streaming",
     "class_names",
     "collate_uint8",
     "decode_box",
@@ -213,6 +214,38 @@ def class_names(classes: Sequence[str], meta: str | os.PathLike[str] | None = No
 
         return imagenet_classes()
     return list(classes)
+
+
+def choose_streaming(
+    root: str | os.PathLike[str],
+    image_size: int,
+    *,
+    force: str | None = None,
+    budget_bytes: int | None = None,
+) -> tuple[bool, str]:
+    """Whether ``root`` should stream (True) or load into memory (False), and the sentence to print.
+
+    ``force``: "stream" or "memory" (a command-line flag); otherwise a folder streams when its decoded uint8
+    training images (count × 3 × image_size²) exceed ``budget_bytes`` (default: a quarter of the physical
+    memory), or when its val/ is ImageNet's flat layout, which only the streaming path reads.
+    """
+    if force is not None:
+        if force not in ("stream", "memory"):
+            raise ValueError(f"the data path must be 'stream' or 'memory', not {force!r}")
+        return force == "stream", f"data: {force} (forced)"
+    n = len(index_split(root, "train", on_bad="skip"))
+    need = n * 3 * image_size * image_size
+    if budget_bytes is None:
+        budget_bytes = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 4
+    val = Path(root) / "val"
+    if val.is_dir() and _is_flat(val):
+        return True, f"data: streaming {n:,} training images (val/ is ImageNet's flat layout)"
+    if need > budget_bytes:
+        return True, (
+            f"data: streaming {n:,} training images ({need / 2**30:.1f} GiB decoded > the "
+            f"{budget_bytes / 2**30:.1f} GiB in-memory budget)"
+        )
+    return False, f"data: in memory ({n:,} training images, {need / 2**30:.2f} GiB decoded)"
 
 
 # ---------------------------------------------------------------------------------------------- decoding

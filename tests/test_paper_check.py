@@ -103,3 +103,12 @@ def test_table_lists_peers_apart() -> None:
     papers, peers = text.split("Parity with peer libraries (not the papers' figures)")
     assert "torchvision 0.29" not in papers and "torchvision 0.29 resnet50" in peers
     assert "Tables 1, 3 (10-crop)" in papers and "note:" in papers
+
+
+def test_info_labels_peer_figures(capsys: pytest.CaptureFixture[str]) -> None:
+    from convzoo.cli import main
+
+    assert main(["info", "resnet50"]) == 0
+    out = capsys.readouterr().out
+    assert "peer figure (a parity check, not the paper's) params: 25557032 (torchvision 0.29" in out
+    assert "reported params" not in out and "reported macs: 3.8G" in out

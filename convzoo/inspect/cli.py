@@ -61,7 +61,11 @@ def _info(args: argparse.Namespace) -> int:
     print(f"  family:     {info.family}")
     print(f"  input size: {'×'.join(map(str, info.input_size))}, {info.num_classes} classes")
     for key, value in d["reported"].items():
-        print(f"  reported {key}: {value}")
+        if key != "figures":
+            print(f"  reported {key}: {value}")
+    for fig in info.reported.figures:
+        whose = "peer figure (a parity check, not the paper's)" if fig.peer else "reported"
+        print(f"  {whose} {fig.figure}: {fig.value} ({fig.source})")
     if info.note:
         print(f"  note:       {info.note}")
     print(f"  overrides:  {', '.join(info.accepts)}")

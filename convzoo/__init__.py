@@ -3,6 +3,7 @@
 from convzoo.hub import load_weights
 from convzoo.inspect import Summary, output_size, summary
 from convzoo.registry import Paper, Reported, create_model, list_models, model_info, register_model
+from convzoo.viz import draw
 
 __version__ = "0.1.0"
 
@@ -11,6 +12,7 @@ __all__ = [
     "Reported",
     "Summary",
     "create_model",
+    "draw",
     "list_models",
     "load_weights",
     "model_info",

@@ -1,0 +1,212 @@
+"""Pictures: diagrams (structure, not pixels), charts, filter and activation visualizations."""
+
+from __future__ import annotations
+
+import math
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+from convzoo import create_model, list_models, model_info
+from convzoo.cli import main
+from convzoo.viz.draw import Diagram, draw
+
+HAS_DOT = shutil.which("dot") is not None
+needs_dot = pytest.mark.skipif(not HAS_DOT, reason="Graphviz's `dot` is not installed (make graphviz)")
+
+
+def _adds(d: Diagram) -> list:
+    return [n for n in d.nodes.values() if n.op == "add"]
+
+
+def _multiplicity(d: Diagram, path: str) -> int:
+    """How many blocks a node at ``path`` stands for: the product of the ×N of the groups around it."""
+    return math.prod(n for g, n in d.groups.items() if path == g or path.startswith(g + "."))
+
+
+@pytest.fixture(scope="module")
+def diagrams() -> dict[str, Diagram]:
+    return {name: draw(name) for name in list_models()}
+
+
+def test_every_model_draws_connected(diagrams: dict[str, Diagram]) -> None:
+    for name, d in diagrams.items():
+        assert all(s in d.nodes and t in d.nodes for s, t in d.edges), name
+        inputs = [n for n in d.nodes.values() if n.op == "input"]
+        assert len(inputs) == 1, name
+        reached, todo = set(), [inputs[0].id]
+        succ: dict[int, list[int]] = {}
+        for s, t in d.edges:
+            succ.setdefault(s, []).append(t)
+        while todo:
+            n = todo.pop()
+            if n not in reached:
+                reached.add(n)
+                todo += succ.get(n, [])
+        assert reached == set(d.nodes), f"{name}: boxes not reached from the input"
+        assert "digraph" in d.source and all(n.label for n in d.nodes.values())
+
+
+def test_every_model_ends_in_its_classifier(diagrams: dict[str, Diagram]) -> None:
+    for name, d in diagrams.items():
+        last = max(d.nodes.values(), key=lambda n: n.id)
+        classes = model_info(name).num_classes
+        assert last.out[0] == classes, name
+        assert f"{classes}" in last.label or last.op != "fc", name
+
+
+def test_residual_nets_have_one_shortcut_per_unit_and_plain_nets_none(diagrams: dict[str, Diagram]) -> None:
+    for name, d in diagrams.items():
+        if name.startswith("plain") or model_info(name).family in ("vgg", "alexnet", "lenet", "nin"):
+            assert not d.shortcuts and not _adds(d), name
+        elif model_info(name).family in ("resnet", "resnet_variants"):
+            adds = _adds(d)
+            assert adds and len(d.shortcuts) == len(adds), name
+            assert {s.add for s in d.shortcuts} == {a.id for a in adds}, name
+            # the first unit of each later stage changes the volume: a projection (or zero-pad) shortcut
+            assert any(s.kind == "projection" for s in d.shortcuts), name
+
+
+def test_projection_shortcuts_name_their_layers(diagrams: dict[str, Diagram]) -> None:
+    for name in ("resnet50", "se_resnet50", "preact_resnet152", "resnext50_32x4d"):
+        proj = [s for s in diagrams[name].shortcuts if s.kind == "projection"]
+        assert len(proj) == 4, name  # one per stage
+        assert all("1×1 conv" in s.ops[-1] for s in proj), name
+        assert sum("/2" in s.ops[-1] for s in proj) == 3, name
+
+
+@pytest.mark.parametrize(
+    "name, counts",
+    [
+        ("resnet152", [2, 7, 35, 2]),
+        ("resnet34", [3, 3, 5, 2]),  # stage 1 keeps its volume: all three units repeat
+        ("densenet121", [6, 12, 24, 16]),
+        ("densenet264", [6, 12, 64, 48]),
+        ("inception_v4", [4, 7, 3]),
+        ("inception_resnet_v2", [10, 20, 9]),
+    ],
+)
+def test_repeated_blocks_fold_into_one_group(diagrams: dict[str, Diagram], name: str, counts: list[int]) -> None:
+    d = diagrams[name]
+    assert sorted(d.groups.values()) == sorted(counts)
+    assert len(d.nodes) < 120, f"{name}: {len(d.nodes)} boxes is not readable"
+
+
+@pytest.mark.parametrize("name", ["resnet50", "densenet121", "inception_v4", "preact_resnet164_cifar", "googlenet"])
+def test_groups_stand_for_exactly_the_blocks_they_fold(diagrams: dict[str, Diagram], name: str) -> None:
+    full = draw(name, expand=True)
+    assert not full.groups
+    d = diagrams[name]
+    for op in ("add", "concat", "conv"):
+        folded = sum(_multiplicity(d, n.path) for n in d.nodes.values() if n.op == op)
+        assert folded == sum(1 for n in full.nodes.values() if n.op == op), (name, op)
+
+
+def test_inception_modules_are_branches_side_by_side(diagrams: dict[str, Diagram]) -> None:
+    d = diagrams["googlenet"]
+    concats = [n for n in d.nodes.values() if n.op == "concat"]
+    assert len(concats) == 9 and all(len(c.inputs) == 4 for c in concats)
+    assert len(d.clusters) == 9
+
+
+def test_dense_block_concatenates_its_input_with_the_new_features(diagrams: dict[str, Diagram]) -> None:
+    d = draw("densenet40_k12_cifar", expand=True)
+    ends = [n for n in d.nodes.values() if n.op == "concat" and n.path.count(".") == 1]
+    assert [len(n.inputs) for n in ends] == [13, 13, 13]  # input + 12 layers each
+    folded = diagrams["densenet40_k12_cifar"]
+    assert [len(n.inputs) for n in folded.nodes.values() if n.op == "concat" and n.path.count(".") == 1] == [2] * 3
+
+
+def test_squeeze_excitation_is_a_side_branch(diagrams: dict[str, Diagram]) -> None:
+    d = diagrams["se_resnet50"]
+    scales = [n for n in d.nodes.values() if n.op == "scale"]
+    assert len(scales) == 8  # one per drawn unit
+    for s in scales:
+        gate = d.nodes[s.inputs[1]]
+        assert gate.out[-2:] == (1, 1) and "Sigmoid" in gate.after
+
+
+def test_paper_notation(diagrams: dict[str, Diagram]) -> None:
+    labels = [n.label for n in diagrams["alexnet"].nodes.values()]
+    assert labels[1:4] == ["11×11 conv, 96, /4", "max pool 3×3, /2", "5×5 conv, 256"]
+    assert "fc 4096" in labels and "fc 1000" in labels
+    conv1 = diagrams["resnet50"].nodes[1]
+    assert conv1.label == "7×7 conv, 64, /2" and conv1.after == ["BN", "ReLU"]
+    pre = [n for n in diagrams["preact_resnet164_cifar"].nodes.values() if n.before and n.op == "conv"]
+    assert pre and all(n.before[:2] == ["BN", "ReLU"] for n in pre)
+
+
+def test_depth_draws_deep_modules_as_one_box() -> None:
+    d = draw("resnet50", depth=3)
+    blocks = [n for n in d.nodes.values() if n.op == "block"]
+    assert len(blocks) == 8 and sorted(d.groups.values()) == [2, 2, 3, 5]
+    assert all(n.label.startswith("ResidualBlock") for n in blocks)
+    assert [n.label for n in draw("resnet50", depth=2).nodes.values() if n.op == "block"] == [
+        "Sequential\n256", "Sequential\n512", "Sequential\n1024", "Sequential\n2048"
+    ]
+    with pytest.raises(ValueError, match="depth"):
+        draw("resnet50", depth=0)
+
+
+class _Toy(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.a = nn.Conv2d(3, 8, 3, padding=1)
+        self.b = nn.Conv2d(3, 8, 1)
+        self.c = nn.Conv2d(16, 16, 3, padding=1)
+        self.fc = nn.Linear(16, 5)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = torch.cat([self.a(x), self.b(x)], 1)
+        y = self.c(y) + y
+        return self.fc(y.mean((2, 3)))
+
+
+def test_user_module_drawn_and_left_untouched() -> None:
+    model = _Toy()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    d = draw(model, input_size=(3, 8, 8))
+    assert [n.op for n in d.branch_nodes] == ["concat", "add"]
+    assert [s.kind for s in d.shortcuts] == ["identity"]
+    assert next(model.parameters()).device.type == "cpu"
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+    with pytest.raises(ValueError, match="input_size"):
+        draw(model)
+
+
+def test_missing_dot_gives_the_advice(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setattr(shutil, "which", lambda _: None)
+    with pytest.raises(FileNotFoundError, match="apt-get install graphviz"):
+        draw("lenet5", tmp_path / "x.svg")
+    assert not list(tmp_path.iterdir())
+    draw("lenet5", tmp_path / "x.dot")  # the DOT source needs no Graphviz
+    assert (tmp_path / "x.dot").read_text().startswith("digraph")
+    with pytest.raises(ValueError, match=r"\.svg"):
+        draw("lenet5", tmp_path / "x.jpg")
+
+
+@needs_dot
+def test_renders_svg_and_png(tmp_path: Path) -> None:
+    draw("resnet20_cifar", tmp_path / "r.svg")
+    assert "<svg" in (tmp_path / "r.svg").read_text()
+    assert main(["draw", "lenet5", "-o", str(tmp_path / "l.png"), "--direction", "LR"]) == 0
+    assert (tmp_path / "l.png").read_bytes()[:4] == b"\x89PNG"
+    assert not list(tmp_path.glob("*.part"))
+
+
+def test_cli_draw_usage_errors(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    assert main(["draw", "no_such_net", "-o", str(tmp_path / "x.dot")]) == 2
+    assert "no_such_net" in capsys.readouterr().err
+    assert main(["draw", "lenet5", "--depth", "0", "-o", str(tmp_path / "x.dot")]) == 2
+    assert "depth" in capsys.readouterr().err
+
+
+def test_lenet_partial_connections_are_parallel_convolutions() -> None:
+    d = draw(create_model("lenet5"), input_size=(1, 32, 32))
+    ops = [n.op for n in d.nodes.values()]
+    assert ops.count("conv") == 5 and ops.count("concat") == 1  # C1, C3 as three grouped convs, C5
+    c1 = d.nodes[1]
+    assert c1.label == "5×5 conv, 6" and c1.after == ["ScaledTanh"]

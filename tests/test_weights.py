@@ -307,3 +307,21 @@ def test_list_weights_and_info_show_each_source(capsys) -> None:
     assert table[0].startswith("| model | source | builds |") and table[2].startswith(
         "| resnet18 | torchvision |"
     )
+
+
+@pytest.mark.parametrize(
+    ("name", "names", "shapes"),
+    [
+        ("resnet50", ["stages.1", "stages.2", "stages.3"], [(512, 28, 28), (1024, 14, 14), (2048, 7, 7)]),
+        ("googlenet", ["features.inception3b", "features.inception4e"], [(480, 28, 28), (832, 14, 14)]),
+    ],
+)
+def test_forward_intermediates_give_a_feature_pyramid(
+    name: str, names: list[str], shapes: list[tuple]
+) -> None:
+    model = meta_model(name).eval()
+    with torch.no_grad():
+        maps = model.forward_intermediates(torch.zeros(1, 3, 224, 224, device="meta"), names)
+    assert list(maps) == names and [tuple(t.shape[1:]) for t in maps.values()] == shapes
+    with pytest.raises(ValueError, match="has no submodule 'stages.9'"):
+        model.forward_intermediates(torch.zeros(1, 3, 224, 224, device="meta"), ["stages.9"])

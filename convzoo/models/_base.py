@@ -2,8 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from functools import partial
+
 import torch
 from torch import nn
+
+
+def _keep(
+    store: dict[str, torch.Tensor], name: str, _module: nn.Module, _args: object, output: torch.Tensor
+) -> None:
+    store[name] = output
 
 
 class ZooModel(nn.Module):
@@ -30,6 +39,28 @@ class ZooModel(nn.Module):
 
     def forward(self, x: torch.Tensor):  # type: ignore[no-untyped-def]
         return self.forward_head(self.forward_features(x))
+
+    def forward_intermediates(self, x: torch.Tensor, names: Sequence[str]) -> dict[str, torch.Tensor]:
+        """The outputs of the named submodules (``named_modules()`` names, as ``convzoo summary`` lists them)
+        in one pass of ``forward_features``: a feature pyramid for a detector (timm's ``features_only``).
+        Forward hooks, so it works for every family (torch.fx cannot trace VGG's or GoogLeNet's heads)."""
+        modules = dict(self.named_modules())
+        unknown = [n for n in names if n not in modules]
+        if unknown:
+            raise ValueError(f"{type(self).__name__} has no submodule {', '.join(map(repr, unknown))}")
+        out: dict[str, torch.Tensor] = {}
+        hooks = [modules[n].register_forward_hook(partial(_keep, out, n)) for n in names]
+        try:
+            self.forward_features(x)
+        finally:
+            for hook in hooks:
+                hook.remove()
+        silent = [n for n in names if n not in out]
+        if silent:
+            raise ValueError(
+                f"{', '.join(map(repr, silent))} did not run in {type(self).__name__}.forward_features"
+            )
+        return {n: out[n] for n in names}
 
     def forward_pre_logits(self, x: torch.Tensor) -> torch.Tensor:
         """The input of the classifier (``get_classifier()``) for images ``x``: the embedding a linear probe or

@@ -306,7 +306,7 @@ def test_finished_arm_is_skipped_and_interrupted_arm_resumes(tmp_path) -> None: 
     b = claim.budget("smoke")
     folder = tmp_path / "tiny" / "smoke"
     data = budget_data(b, "digits", 0, 0)
-    cfg = arm_config(claim, claim.arm("resnet20"), b, 0, "digits", len(data.train), folder)
+    cfg = arm_config(claim.arm("resnet20"), b, 0, "digits", len(data.train), folder)
     first = train(
         dataclasses.replace(cfg, max_epochs=1), data=data, log=lambda s: None
     )  # interrupted after 1

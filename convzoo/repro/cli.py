@@ -174,14 +174,14 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     q = rsub.add_parser(
         "run", help="train a claim's arms (finished arms are skipped, interrupted ones resume)"
     )
-    q.add_argument("claim")
+    q.add_argument("claim", help="a claim id (convzoo repro list)")
     q.add_argument("--budget", choices=BUDGETS, default="cpu")
     q.add_argument("--seeds", type=_positive_int, default=None, help="seeds per arm (default: the budget's)")
     q.add_argument("--data", default=None, help="a --data spec or folder instead of the budget's")
     q.add_argument("--out", default=DEFAULT_OUT, help=f"folder of the claims' runs (default {DEFAULT_OUT})")
     q.set_defaults(func=_cmd_run)
     q = rsub.add_parser("report", help="write report.md, figures and results.json from a claim's runs")
-    q.add_argument("claim")
+    q.add_argument("claim", help="a claim id (convzoo repro list)")
     q.add_argument("--budget", choices=BUDGETS, default="cpu")
     q.add_argument("--out", default=DEFAULT_OUT)
     q.add_argument(

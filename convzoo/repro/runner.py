@@ -53,7 +53,6 @@ def budget_data(budget: Budget, data: str, val_size: int | float, seed: int) -> 
 
 
 def arm_config(
-    claim: Claim,
     arm: Arm,
     budget: Budget,
     seed: int,
@@ -144,7 +143,7 @@ def run_claim(
         left = sum(q.seconds for q, s in jobs[i:] if not (folder / f"{q.arm.name}-s{s}.json").exists())
         log(f"{tag}: ETA {_minutes(p.seconds * speed)}; claim ETA {_minutes(left * speed)}")
         t0 = time.perf_counter()
-        result = _run_arm(claim, p, b, seed, spec, folder, cache, log, progress)
+        result = _run_arm(p, b, seed, spec, folder, cache, log, progress)
         if main:
             write_arm_result(folder / f"{p.arm.name}-s{seed}.json", result)
         if not result.resumed:
@@ -168,7 +167,6 @@ def _command(claim: Claim, budget: str, seeds: int | None, data: str | None, out
 
 
 def _run_arm(
-    claim: Claim,
     p: ArmPlan,
     b: Budget,
     seed: int,
@@ -185,7 +183,7 @@ def _run_arm(
     if key not in cache:
         cache[key] = budget_data(b, data, r.val_size, key[1])
     splits = cache[key]
-    cfg = arm_config(claim, p.arm, b, seed, data, len(splits.train), folder, progress)
+    cfg = arm_config(p.arm, b, seed, data, len(splits.train), folder, progress)
     ckpts = folder / cfg.name / "checkpoints"
     resumed = ckpts.is_dir() and any(ckpts.iterdir())
     t0 = time.perf_counter()

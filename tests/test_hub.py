@@ -233,6 +233,12 @@ def test_parts_left_by_a_killed_download_are_removed_later(server: Server, tmp_p
     assert not stale.exists() and live.exists()
 
 
+def test_a_url_ending_in_dots_stays_inside_the_cache(server: Server, tmp_path: Path) -> None:
+    server.files[".."] = BODY
+    path = download(f"{server.base}/f/..", Checksum(DIGEST), key="m/tv", cache_dir=tmp_path)
+    assert path == tmp_path / "m" / "tv" / DIGEST / "download"
+
+
 def test_cache_keys_and_checksums_are_validated() -> None:
     with pytest.raises(ValueError, match="plain names"):
         download("http://127.0.0.1:1/x", Checksum("a" * 8), key="../escape")

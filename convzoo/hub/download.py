@@ -37,6 +37,7 @@ __all__ = [
 
 MAX_DOWNLOAD_BYTES = 2 * 1024**3  # no source is near this: VGG-19's torchvision file is 549 MiB
 _HEX = re.compile(r"^[0-9a-f]+$")
+_PLAIN = re.compile(r"[A-Za-z0-9_.+-]+")  # a file or folder name that stays inside its folder
 _CHUNK = 1 << 20
 
 
@@ -102,7 +103,8 @@ def download(
     if urllib.parse.urlparse(url).scheme not in ("http", "https"):
         raise DownloadError(f"refusing to download {url!r}: only http(s) URLs are fetched")
     folder = (Path(cache_dir) if cache_dir is not None else default_cache_dir()) / _safe_key(key)
-    name = Path(urllib.parse.urlparse(url).path).name or "download"
+    name = Path(urllib.parse.urlparse(url).path).name
+    name = name if _PLAIN.fullmatch(name) and name.strip(".") else "download"
     cached = _find_cached(folder, name, checksum)
     if cached is not None:
         return cached
@@ -125,7 +127,7 @@ def download(
 
 def _safe_key(key: str) -> Path:
     parts = key.split("/")
-    if not key or any(not re.fullmatch(r"[A-Za-z0-9_.+-]+", p) or p in (".", "..") for p in parts):
+    if not key or any(not _PLAIN.fullmatch(p) or not p.strip(".") for p in parts):
         raise ValueError(f"cache key {key!r} must be '/'-separated plain names")
     return Path(*parts)
 

@@ -170,6 +170,7 @@ def write_analytic_report(claim: Claim, folder: Path, command: str = "") -> Path
         "where": claim.where,
         "says": claim.says,
         "budget": "exact",
+        "arms": [],  # nothing trained (readers of trained results see an empty list)
         "machine": machine(),
         "command": command,
         "note": claim.note,

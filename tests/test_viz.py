@@ -210,3 +210,167 @@ def test_lenet_partial_connections_are_parallel_convolutions() -> None:
     assert ops.count("conv") == 5 and ops.count("concat") == 1  # C1, C3 as three grouped convs, C5
     c1 = d.nodes[1]
     assert c1.label == "5×5 conv, 6" and c1.after == ["ScaledTanh"]
+
+
+# ---------------------------------------------------------------------------------------------- chart
+
+
+def test_chart_points_carry_provenance() -> None:
+    from convzoo.viz.chart import cifar_points, imagenet_points
+
+    pts = {p.name: p for p in imagenet_points(["resnet50", "googlenet_tv", "lenet5"])}
+    assert set(pts) == {"resnet50", "googlenet_tv"}  # lenet5 has no ImageNet top-1
+    r50 = pts["resnet50"]
+    assert r50.value == pytest.approx(100 - 22.85) and r50.provenance == "paper: K. He 2015, Tables 1, 3 (10-crop)"
+    assert abs(r50.macs / 3.86e9 - 1) < 0.01 and r50.params == 25_557_032  # the paper's 3.8 G multiply-adds
+    for p in pts.values():  # a peer's accuracy only where the paper gives none, and then said so
+        assert p.from_peer == (model_info(p.name).reported.top1_err is None)
+        assert p.from_peer or "paper" in p.provenance
+    cif = {p.name: p for p in cifar_points("resnet*_cifar")}
+    assert cif["resnet110_cifar"].value == 6.43 and "Table 6" in cif["resnet110_cifar"].provenance
+
+
+def _results(tmp_path: Path, arms: object, budget: str = "cpu") -> Path:
+    import json
+
+    folder = tmp_path / "repro" / "claim1" / budget
+    folder.mkdir(parents=True)
+    (folder / "results.json").write_text(json.dumps({"budget": budget, "data": "cifar10", "arms": arms}))
+    return tmp_path / "repro"
+
+
+def test_measured_results_read_as_numbers_only(tmp_path: Path) -> None:
+    from convzoo.viz.chart import read_measured
+
+    arm = {"model": "resnet20_cifar", "overrides": {}, "params": 272474, "measured": {"test_err": {"mean": 9.1, "se": 0.3}}}
+    other = {**arm, "model": "os:system"}  # not a registered model: ignored, never looked up as code
+    root = _results(tmp_path, [arm, other, {**arm, "overrides": {"drop_path_rate": 0.5}}])
+    (m,) = read_measured(root)
+    assert (m.model, m.test_err, m.se, m.budget) == ("resnet20_cifar", 9.1, 0.3, "cpu")
+    assert read_measured(tmp_path / "absent") == []
+    bad = _results(tmp_path / "b", [{**arm, "measured": {"test_err": {"mean": "9"}}}])
+    with pytest.raises(ValueError, match=r"results\.json.*finite number"):
+        read_measured(bad)
+    (tmp_path / "c" / "x").mkdir(parents=True)
+    (tmp_path / "c" / "x" / "results.json").write_text("{not json")
+    with pytest.raises(ValueError, match="not a results file"):
+        read_measured(tmp_path / "c")
+    assert read_measured(_results(tmp_path / "s", [arm], budget="smoke")) == []
+
+
+def test_chart_files_and_labels_do_not_overlap(tmp_path: Path) -> None:
+    import matplotlib.pyplot as plt
+
+    from convzoo.viz.chart import place_labels
+
+    fig, ax = plt.subplots(figsize=(5, 4))
+    xy = [(1.0, 1.0), (1.02, 1.01), (1.01, 0.99), (2.0, 2.0), (1.5, 1.5)]
+    ax.scatter(*zip(*xy, strict=True))
+    ax.set_xlim(0.5, 2.5)
+    ax.set_ylim(0.5, 2.5)
+    texts = place_labels(ax, xy, ["resnet50", "resnet101", "densenet121", "vgg16", "googlenet"])
+    r = fig.canvas.get_renderer()
+    boxes = [t.get_window_extent(r) for t in texts]
+    assert not any(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1 :])
+    plt.close(fig)
+    root = _results(tmp_path, [{"model": "resnet20_cifar", "overrides": {}, "params": 272474,
+                                "measured": {"test_err": {"mean": 9.1, "se": 0.3}}}])  # fmt: skip
+    from convzoo.viz.chart import chart
+
+    (svg,) = chart("cifar", tmp_path / "c.svg", models="resnet*_cifar", log_x=True, repro_dir=root)
+    text = svg.read_text()
+    assert "<svg" in text and "measured here" in text.replace("&#160;", " ") or "measured" in text
+    assert main(["chart", "bars", "--models", "resnet1*", "-o", str(tmp_path / "b.png")]) == 0
+    assert (tmp_path / "b.png").read_bytes()[:4] == b"\x89PNG"
+    assert main(["chart", "--models", "lenet*", "-o", str(tmp_path / "n.png")]) == 2  # no ImageNet top-1
+    assert main(["chart", "--models", "resnet18", "-o", str(tmp_path / "n.jpg")]) == 2
+
+
+# ---------------------------------------------------------------------------------------------- visualize
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from convzoo.train.recipes import get_recipe
+    from convzoo.train.trainer import TrainConfig, train
+
+    out = tmp_path_factory.mktemp("viz-run")
+    recipe = get_recipe("fast").replace(epochs=1, batch_size=32, amp=False, channels_last=False)
+    cfg = TrainConfig(model="lenet5_modern", data="digits", recipe=recipe, per_class=10, image_size=32, out_dir=str(out),
+                      name="run", progress=False, threads=1)  # fmt: skip
+    return train(cfg, log=lambda _: None).run_dir  # type: ignore[return-value]
+
+
+def test_filter_grid_shape_and_normalization() -> None:
+    from convzoo.viz.visualize import filter_grid
+
+    w = torch.randn(96, 3, 11, 11)
+    g = filter_grid(w, nrow=12)
+    assert g.shape == (3, 8 * 12 + 1, 12 * 12 + 1)  # 8 rows × 12 columns of 11×11 tiles, 1-pixel gaps
+    assert g.min() >= 0 and g.max() <= 1
+    tile = g[:, 1:12, 1:12]  # each filter scaled to its own range
+    assert tile.min() == 0 and tile.max() == 1
+    grey = filter_grid(torch.randn(6, 1, 5, 5))
+    assert grey.shape[0] == 3 and torch.equal(grey[0], grey[1])
+    with pytest.raises(ValueError, match="out×in×kh×kw"):
+        filter_grid(torch.randn(6, 5, 5))
+
+
+def _small_cnn() -> nn.Module:
+    torch.manual_seed(0)
+    return nn.Sequential(
+        nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(inplace=True), nn.Conv2d(8, 8, 3, padding=1), nn.ReLU(inplace=True),
+        nn.MaxPool2d(2), nn.Conv2d(8, 4, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+    ).eval()  # fmt: skip
+
+
+def test_projections_stay_in_the_receptive_field() -> None:
+    from convzoo.viz.visualize import activations, project, top_patches
+
+    model = _small_cnn()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    images = torch.randn(6, 3, 16, 16)
+    assert activations(model, "3", images).shape == (6, 8, 16, 16)
+    for layer, side in (("3", 5), ("6", 10)):  # two 3×3 convs see 5×5; after a 2×2 pool and a 3×3 conv, 10×10
+        for method in ("guided", "deconvnet"):
+            p = project(model, layer, 3, images[0], method)
+            t, left, b, r = p.box
+            assert 0 < b - t <= side and 0 < r - left <= side, (layer, method, p.box)
+            assert p.projection.shape == (3, 16, 16) and 0 <= p.projection.min() and p.projection.max() <= 1
+    tops = top_patches(model, "3", 5, images, k=4)
+    assert len(tops) == 4 and [t.value for t in tops] == sorted((t.value for t in tops), reverse=True)
+    assert len({t.index for t in tops}) == 4
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+    with pytest.raises(ValueError, match="no layer 'nope'"):
+        activations(model, "nope", images)
+    with pytest.raises(ValueError, match="method"):
+        project(model, "3", 0, images[0], "saliency")
+
+
+def test_guided_and_deconvnet_differ_where_relu_masks() -> None:
+    from convzoo.viz.visualize import project
+
+    model, x = _small_cnn(), torch.randn(3, 16, 16)
+    guided, deconv = (project(model, "6", 1, x, m).projection for m in ("guided", "deconvnet"))
+    assert not torch.allclose(guided, deconv)
+
+
+def test_activations_of_all_cnn_c() -> None:
+    from convzoo.viz.visualize import activation_grid, activations
+
+    maps = activations(create_model("allcnn_c"), "features.relu1", torch.randn(1, 3, 32, 32))
+    g = activation_grid(maps[0])
+    assert maps.shape == (1, 96, 32, 32) and g.shape[0] == 3 and 0 <= g.min() and g.max() <= 1
+
+
+def test_visualize_a_trained_run(trained: Path, tmp_path: Path) -> None:
+    out = tmp_path / "f.png"
+    assert main(["visualize", str(trained), "filters", "-o", str(out)]) == 0
+    assert out.read_bytes()[:4] == b"\x89PNG"
+    for what, extra in (("activations", []), ("top", ["--channels", "0,1"])):
+        out = tmp_path / f"{what}.png"
+        args = ["visualize", str(trained), what, "--layer", "features.act3", "--data", "digits", "--limit", "40"]
+        assert main([*args, *extra, "-o", str(out)]) == 0
+        assert out.read_bytes()[:4] == b"\x89PNG"
+    assert main(["visualize", str(trained), "top", "-o", str(tmp_path / "x.png")]) == 2  # --layer missing
+    assert main(["visualize", str(tmp_path / "nothing"), "filters"]) == 2

@@ -1,0 +1,273 @@
+"""What a trained network has learned: first-layer filters (Krizhevsky et al. 2012, Fig. 3), activation maps,
+and the top-9 patches of chosen channels with their projections back to pixels (Zeiler & Fergus 2013,
+arXiv:1311.2901, Fig. 2) by a deconvnet or by guided backpropagation (Springenberg et al. 2014, arXiv:1412.6806).
+
+Everything runs on a private copy of the model, so the user's module (weights, hooks, mode) is untouched.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torchvision.utils import make_grid
+
+METHODS = ("guided", "deconvnet")
+
+
+def first_conv(model: nn.Module) -> nn.Conv2d:
+    """The first convolution the input meets (in module order)."""
+    for m in model.modules():
+        if isinstance(m, nn.Conv2d):
+            return m
+    raise ValueError(f"{type(model).__name__} has no convolution to show filters of")
+
+
+def filter_grid(weight: torch.Tensor, nrow: int | None = None, padding: int = 1) -> torch.Tensor:
+    """Filters (out × in × kh × kw) as one image grid C×H×W in [0, 1], each filter scaled to its own range as
+    in AlexNet's Fig. 3; filters with 3 input channels show as colour, others show their mean over inputs."""
+    if weight.dim() != 4:
+        raise ValueError(f"filters must be out×in×kh×kw, got shape {tuple(weight.shape)}")
+    w = weight.detach().float().cpu()
+    if w.shape[1] != 3:
+        w = w.mean(1, keepdim=True)
+    nrow = nrow or max(1, round(w.shape[0] ** 0.5 * 1.5))
+    return make_grid(w, nrow=nrow, padding=padding, normalize=True, scale_each=True, pad_value=1.0)
+
+
+def _private(model: nn.Module) -> nn.Module:
+    net = copy.deepcopy(model).float().cpu().eval()
+    for m in net.modules():
+        if hasattr(m, "inplace"):
+            m.inplace = False  # backward hooks cannot see through in-place activations
+        m._forward_hooks.clear()
+        m._backward_hooks.clear()
+    return net
+
+
+def _module(net: nn.Module, layer: str) -> nn.Module:
+    mods = dict(net.named_modules())
+    if layer not in mods or not layer:
+        some = ", ".join(n for n in list(mods)[1:] if n.count(".") <= 1)[:300]
+        raise ValueError(f"no layer {layer!r} in {type(net).__name__}; layers include: {some}")
+    return mods[layer]
+
+
+def activations(model: nn.Module, layer: str, images: torch.Tensor) -> torch.Tensor:
+    """The output of ``layer`` (a module name) for normalized ``images`` (N×C×H×W): N×C'×H'×W'."""
+    net = _private(model)
+    out: list[torch.Tensor] = []
+    handle = _module(net, layer).register_forward_hook(lambda m, i, o: out.append(o))
+    try:
+        with torch.no_grad():
+            net(images.float())
+    finally:
+        handle.remove()
+    if not out or out[0].dim() != 4:
+        raise ValueError(f"layer {layer!r} does not give feature maps (N×C×H×W)")
+    return out[0]
+
+
+def activation_grid(maps: torch.Tensor, nrow: int | None = None) -> torch.Tensor:
+    """One image's maps (C×H×W) as a grid, every map scaled to its own range."""
+    nrow = nrow or max(1, round(maps.shape[0] ** 0.5))
+    return make_grid(maps.detach().float().unsqueeze(1), nrow=nrow, padding=1, normalize=True, scale_each=True)
+
+
+def _relu_hooks(net: nn.Module, method: str) -> list:
+    """Backward rules at every ReLU: guided backprop keeps positive gradients where the input was positive
+    (ReLU's own mask, then a clamp); the deconvnet passes positive gradients regardless of the input."""
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+
+    def guided(m: nn.Module, gin: tuple, gout: tuple) -> tuple:
+        return tuple(None if g is None else g.clamp(min=0) for g in gin)
+
+    def deconv(m: nn.Module, gin: tuple, gout: tuple) -> tuple:
+        return (gout[0].clamp(min=0),)
+
+    rule = guided if method == "guided" else deconv
+    return [m.register_full_backward_hook(rule) for m in net.modules() if isinstance(m, nn.ReLU)]
+
+
+@dataclass
+class TopPatch:
+    """One of the strongest activations of a channel: the image, the unit's position, its value, the patch of
+    the image the unit sees (where the projection is nonzero) and the projection itself (3×H×W, [0, 1])."""
+
+    index: int
+    y: int
+    x: int
+    value: float
+    box: tuple[int, int, int, int]  # top, left, bottom, right (exclusive) in the image
+    projection: torch.Tensor
+
+
+def project(model: nn.Module, layer: str, channel: int, image: torch.Tensor, method: str = "guided") -> TopPatch:
+    """Project the strongest unit of ``channel`` of ``layer`` on ``image`` (C×H×W, normalized) back to pixels."""
+    net = _private(model)
+    handles = _relu_hooks(net, method)
+    out: list[torch.Tensor] = []
+    handles.append(_module(net, layer).register_forward_hook(lambda m, i, o: out.append(o)))
+    x = image.float().unsqueeze(0).requires_grad_(True)
+    try:
+        net(x)
+        maps = out[0]
+        if maps.dim() != 4 or not 0 <= channel < maps.shape[1]:
+            raise ValueError(f"layer {layer!r} has {maps.shape[1] if maps.dim() > 1 else 0} channels, not {channel}")
+        a = maps[0, channel]
+        pos = int(a.argmax())
+        y, xx = divmod(pos, a.shape[1])
+        a.flatten()[pos].backward()
+    finally:
+        for h in handles:
+            h.remove()
+    grad = x.grad[0].detach()  # type: ignore[index]
+    return TopPatch(-1, y, xx, float(a.detach().flatten()[pos]), _support(grad), _to_unit(grad))
+
+
+def _support(grad: torch.Tensor) -> tuple[int, int, int, int]:
+    nz = grad.abs().sum(0).nonzero()
+    if nz.numel() == 0:
+        return (0, 0, grad.shape[1], grad.shape[2])
+    (t, left), (b, r) = nz.min(0).values.tolist(), nz.max(0).values.tolist()
+    return (t, left, b + 1, r + 1)
+
+
+def _to_unit(g: torch.Tensor) -> torch.Tensor:
+    """A projection shown as ZFNet does: centred on grey, scaled to the unit interval."""
+    g = g - g.mean()
+    return (0.5 + 0.5 * g / g.abs().max().clamp(min=1e-12)).clamp(0, 1)
+
+
+def top_patches(
+    model: nn.Module, layer: str, channel: int, images: torch.Tensor, k: int = 9, method: str = "guided"
+) -> list[TopPatch]:
+    """The ``k`` images (normalized N×C×H×W) on which ``channel`` of ``layer`` responds most (its strongest
+    unit), each with its patch box and projection."""
+    maps = activations(model, layer, images)
+    if not 0 <= channel < maps.shape[1]:
+        raise ValueError(f"layer {layer!r} has {maps.shape[1]} channels, not {channel}")
+    best = maps[:, channel].flatten(1).max(1).values
+    picks = best.argsort(descending=True)[:k].tolist()
+    out = []
+    for i in picks:
+        p = project(model, layer, channel, images[i], method)
+        p.index = i
+        out.append(p)
+    return out
+
+
+def _crop(raw: torch.Tensor, box: tuple[int, int, int, int], side: int) -> torch.Tensor:
+    t, left, b, r = box
+    patch = raw[:, t:b, left:r].float() / 255
+    patch = patch.expand(3, -1, -1) if patch.shape[0] == 1 else patch
+    return F.interpolate(patch.unsqueeze(0), size=(side, side), mode="nearest")[0]
+
+
+def top_patch_figure(
+    model: nn.Module, layer: str, channels: Sequence[int], images: torch.Tensor, raw: torch.Tensor,
+    path: str | Path, method: str = "guided",
+) -> Path:  # fmt: skip
+    """ZFNet Fig. 2 for ``channels``: per channel, the top-9 patches (right) and their projections (left)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(len(channels), 2, figsize=(6, 3 * len(channels)), squeeze=False)
+    side = max(16, images.shape[-1] // 2)
+    for row, ch in enumerate(channels):
+        tops = top_patches(model, layer, ch, images, 9, method)
+        projs = [_crop(t.projection.mul(255), t.box, side) for t in tops]
+        patches = [_crop(raw[t.index], t.box, side) for t in tops]
+        for col, (title, tiles) in enumerate((("projection", projs), ("image patch", patches))):
+            axes[row][col].imshow(make_grid(tiles, nrow=3, padding=1, pad_value=1).permute(1, 2, 0).numpy())
+            axes[row][col].set_title(f"{layer} channel {ch}: {title}", fontsize=8)
+            axes[row][col].axis("off")
+    fig.suptitle(f"top-9 activations and their {method} projections (after Zeiler & Fergus 2013, Fig. 2)", fontsize=9)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def _save(fig: object, path: str | Path) -> Path:
+    import matplotlib.pyplot as plt
+
+    path = Path(path)
+    tmp = path.with_name(path.stem + ".part" + path.suffix)
+    try:
+        fig.savefig(tmp, dpi=110, bbox_inches="tight")  # type: ignore[attr-defined]
+        tmp.replace(path)
+    finally:
+        plt.close(fig)  # type: ignore[arg-type]
+    return path
+
+
+def save_grid(grid: torch.Tensor, path: str | Path, title: str = "", scale: int = 4) -> Path:
+    """Write a grid (C×H×W in [0, 1]) as an image, pixels enlarged ``scale`` times."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    h, w = grid.shape[-2:]
+    fig = plt.figure(figsize=(max(2.0, w * scale / 100), max(2.0, h * scale / 100) + 0.3))
+    ax = fig.add_axes((0, 0, 1, 0.94 if title else 1))
+    img = grid.permute(1, 2, 0).numpy()
+    ax.imshow(img if img.shape[2] == 3 else img[..., 0], cmap="gray", interpolation="nearest", vmin=0, vmax=1)
+    ax.axis("off")
+    if title:
+        fig.suptitle(title, fontsize=8)
+    return _save(fig, path)
+
+
+# ---------------------------------------------------------------------------------------------- command
+
+
+def _load(source: str, model: str | None) -> tuple[nn.Module, tuple[float, ...] | None, tuple[float, ...] | None, int]:
+    """A run folder or weights file (validated through the trust module), or a registered model's name:
+    the model, its normalization (None: the data's) and its image side."""
+    from convzoo.registry import create_model, list_models, model_info
+
+    if Path(source).exists():
+        from convzoo.train.inference import load_trained
+
+        net, meta = load_trained(source, model)
+        return net, meta.mean, meta.std, meta.image_size[-1]
+    if source in list_models():
+        return create_model(source).eval(), None, None, model_info(source).input_size[-1]
+    raise FileNotFoundError(f"{source!r} is neither a run folder, a weights file nor a registered model")
+
+
+def visualize_cli(args: argparse.Namespace) -> list[Path]:
+    net, mean, std, side = _load(args.source, args.model)
+    out = Path(args.output or f"{args.what}.png")
+    if args.what == "filters":
+        conv = first_conv(net)
+        return [save_grid(filter_grid(conv.weight), out, f"{args.source}: first-layer filters {tuple(conv.weight.shape)}")]
+    if not args.layer:
+        raise ValueError(f"visualize {args.what} needs --layer (a module name, e.g. stages.1)")
+    from convzoo.data import load_data, read_image
+
+    splits = load_data(args.data, per_class=max(1, args.limit // 10), image_size=side)
+    test = splits.test or splits.train
+    m = torch.tensor(mean or splits.mean).view(-1, 1, 1)
+    s = torch.tensor(std or splits.std).view(-1, 1, 1)
+    raw = test.images[: args.limit]
+    images = (raw.float() / 255 - m) / s
+    if args.what == "activations":
+        image, name = images[:1], f"{args.data} test image 0"
+        if args.image:
+            c, h = raw.shape[1], raw.shape[2]
+            arr = read_image(args.image, "L" if c == 1 else "RGB", size=h)
+            image, name = (torch.from_numpy(arr.copy()).permute(2, 0, 1)[None].float() / 255 - m) / s, args.image
+        maps = activations(net, args.layer, image)[0]
+        return [save_grid(activation_grid(maps), out, f"{args.source}: {args.layer} on {name}")]
+    channels = [int(c) for c in args.channels.split(",") if c.strip()]
+    return [top_patch_figure(net, args.layer, channels, images, raw, out, args.method)]

@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 # (x86_64 CUDA build that also runs on the CPU).
 TORCH_PINS := torch==2.14.1 torchvision==0.29.1
 
-.PHONY: demo test lint venv clean
+.PHONY: demo test lint venv clean graphviz
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -22,12 +22,25 @@ venv: $(STAMP)
 demo: $(STAMP)
 	$(PY) -m convzoo demo
 
-test: $(STAMP)
+test: $(STAMP) graphviz
 	$(PY) -m ruff check convzoo tests benchmarks scripts
 	$(PY) -m pytest -q
 
 lint: $(STAMP)
 	$(PY) -m ruff check convzoo tests benchmarks scripts
+
+# Graphviz's `dot` draws `convzoo draw` diagrams: installed with apt-get where we are root, else how to get it.
+# Never fails: without `dot` the drawing tests that render files skip, the structure tests still run.
+graphviz:
+	@command -v dot >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -q graphviz >/dev/null 2>&1 || \
+	    { apt-get update -q >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -q graphviz >/dev/null 2>&1; } || \
+	    echo "note: apt-get could not install graphviz; convzoo draw will say how to get it"; \
+	  else \
+	    echo "note: Graphviz's dot is missing (convzoo draw needs it): sudo apt-get install graphviz," \
+	         "brew install graphviz, conda install graphviz, or https://graphviz.org/download/"; \
+	  fi; }
 
 clean:
 	rm -rf $(VENV) build *.egg-info

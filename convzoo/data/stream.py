@@ -295,6 +295,12 @@ def _draft(img: Image.Image, reduce: float) -> tuple[float, float]:
     return img.size[0] / w, img.size[1] / h
 
 
+def _in_mode(img: Image.Image, mode: str, path: str | os.PathLike[str]) -> Image.Image:
+    """The decoded image in ``mode``: itself when it already is (no copy), else the strict readers' conversion."""
+    img.load()
+    return img if img.mode == mode else _to_mode(img, mode, path)
+
+
 def decode_box(
     path: str | os.PathLike[str],
     box: Callable[[int, int], Box] | None,
@@ -315,7 +321,7 @@ def decode_box(
         left, top, right, bottom = box(w, h) if box is not None else (0.0, 0.0, float(w), float(h))
         ow, oh = out(round(right - left), round(bottom - top))
         sx, sy = _draft(img, min((right - left) / ow, (bottom - top) / oh))
-        res = _to_mode(img, mode, path).resize(
+        res = _in_mode(img, mode, path).resize(
             (ow, oh), Image.BILINEAR, box=(left * sx, top * sy, right * sx, bottom * sy)
         )
     return res.transpose(Image.FLIP_LEFT_RIGHT) if flip else res
@@ -327,7 +333,8 @@ def decode_short(
     """Decode a whole image, downscaled in the DCT domain as far as its shorter side stays at least ``short``."""
     with _opened(path, max_pixels) as img:
         _draft(img, min(img.size) / short)
-        return _to_mode(img, mode, path)
+        out = _in_mode(img, mode, path)
+        return out.copy() if out is img else out  # ``img`` is closed on leaving
 
 
 def to_chw(img: Image.Image) -> torch.Tensor:
@@ -382,7 +389,7 @@ def collate_uint8(items: list[tuple[Any, int, int] | None]) -> tuple[Any, torch.
     xs = [it[0] for it in kept]
     same = all(isinstance(x, torch.Tensor) and x.shape == xs[0].shape for x in xs)
     return (
-        torch.stack(xs) if same else xs,
+        torch.from_numpy(np.stack([x.numpy() for x in xs])) if same else xs,  # numpy: no thread pool to wake
         torch.tensor([it[1] for it in kept], dtype=torch.int64),
         torch.tensor([it[2] for it in kept], dtype=torch.int64),
     )

@@ -480,9 +480,9 @@ def _train(
     info: zdist.DistInfo,
     say: Callable[[str], None],
 ) -> TrainResult:
+    run_dir = run_folder_path(cfg.out_dir, zdist.broadcast_object(_run_name(cfg), info))
     data = _load_data(cfg, data, say)
     model, window = _build_model(cfg, data, device, say)
-    run_dir = run_folder_path(cfg.out_dir, zdist.broadcast_object(_run_name(cfg), info))
     with _own_folder(run_dir, info, say) as folder, _StopSignals() as stop:
         saved = _read_saved(cfg, data, model, folder, run_dir, info, say)
         run = _setup(cfg, data, device, info, say, model, window, saved)
@@ -733,6 +733,8 @@ def _read_saved(
         )
     found = zdist.broadcast_object(str(latest) if latest is not None else None, info)
     if found is None:
+        if cfg.resume:
+            say(f"note: {run_dir} holds no checkpoint to resume; starting at step 0")
         return None
     latest = Path(found)
     state = load_checkpoint(latest, model)

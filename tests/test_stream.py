@@ -98,6 +98,11 @@ def test_class_folders_and_the_flat_devkit_val_share_label_numbers(imagenet: Pat
         (lambda r: (r / "gt.txt").write_text("1\n2\n"), DataFileError, "k from 1 to 2"),
         (lambda r: (r / "gt.txt").unlink(), FileNotFoundError, "needs the devkit's"),
         (lambda r: (r / "gt.txt").write_bytes(b"1\n" * 3_000_000), DataFileError, "larger than any"),
+        (
+            lambda r: (r / "gt.txt").write_bytes(b"9" * 5000),
+            DataFileError,
+            "'99999999999999999999' is not an",
+        ),
     ],
 )
 def test_a_bad_ground_truth_file_is_refused_by_name(

@@ -25,6 +25,7 @@ The trainer's interface::
 from __future__ import annotations
 
 import contextlib
+import io
 import math
 import os
 import re
@@ -156,8 +157,6 @@ def read_devkit_wnids(meta: str | os.PathLike[str]) -> dict[int, tuple[str, str]
     meta = Path(meta)
     data = _read_small(meta, MAX_META_BYTES, "meta.mat")
     try:
-        import io
-
         from scipy.io import loadmat  # a data-only reader of MATLAB files
     except ImportError as e:
         raise ImportError(
@@ -183,9 +182,9 @@ def read_devkit_wnids(meta: str | os.PathLike[str]) -> dict[int, tuple[str, str]
 def _index_flat(split_dir: Path, gt: Path, meta: Path, classes: Sequence[str] | None) -> FolderIndex:
     ids = read_devkit_wnids(meta)
     text = _read_small(gt, MAX_GROUND_TRUTH_BYTES, DEVKIT_GROUND_TRUTH).decode("ascii", "replace").split()
-    if not all(t.isdigit() and int(t) in ids for t in text):
-        first = next(t for t in text if not (t.isdigit() and int(t) in ids))
-        raise DataFileError(f"{gt}: {first!r} is not an ILSVRC2012_ID of {meta}")
+    bad = next((t for t in text if not (t.isdigit() and len(t) <= 6 and int(t) in ids)), None)
+    if bad is not None:
+        raise DataFileError(f"{gt}: {bad[:20]!r} is not an ILSVRC2012_ID of {meta}")
     class_list = list(classes) if classes is not None else sorted(w for w, _ in ids.values())
     number = {c: i for i, c in enumerate(class_list)}
     files, labels = [], []

@@ -109,6 +109,19 @@ class SelfTerm(SelfSignal):
     signum = signal.SIGTERM
 
 
+class SelfTwice(Tiny):
+    """Ctrl-C twice during the 6th training step: the second one interrupts at once."""
+
+    def on_training_call(self, n: int) -> None:
+        if n == 6:
+            os.kill(os.getpid(), signal.SIGINT)
+            os.kill(os.getpid(), signal.SIGINT)
+
+
+def self_twice(num_classes: int = 10, in_chans: int = 1) -> SelfTwice:
+    return SelfTwice(num_classes, in_chans)
+
+
 def self_sigint(num_classes: int = 10, in_chans: int = 1) -> SelfSignal:
     return SelfSignal(num_classes, in_chans)
 
@@ -262,6 +275,17 @@ def test_ctrl_c_and_sigterm_stop_at_a_step_save_and_say_how_to_resume(
     cfg = dataclasses.replace(_cfg(tmp_path, model=f"test_runs_reliability:{model}"), resume=True)
     train(cfg, data=digits, log=_quiet)
     assert _same_weights(reference, tmp_path / "run")
+
+
+def test_a_second_ctrl_c_interrupts_at_once_leaving_the_last_checkpoint(tmp_path, capsys):
+    assert main(_argv(tmp_path, "run", model="test_runs_reliability:self_twice")) == 130
+    err = capsys.readouterr().err.strip()
+    assert err == (
+        "stopped: interrupted; the last checkpoint is intact. To continue, run the same command with --resume"
+    )
+    ckpts = tmp_path / "run" / "checkpoints"
+    assert [p.name for p in ckpts.iterdir() if p.name.startswith("ckpt_")] == ["ckpt_000001"]
+    assert _state(read_latest(ckpts))["loop"]["global_step"] == SPE and _all_finite(read_latest(ckpts))
 
 
 def test_ctrl_c_through_the_api_raises_training_interrupted(tmp_path, digits):

@@ -148,10 +148,10 @@ class RunFolder:
                 "into it, so nothing there is overwritten. Choose another --name or --out"
             )
         path.mkdir(parents=True, exist_ok=True)
+        (path / MARKER).touch()  # before the lock file, so a kill between the two leaves a run folder
         run = cls(path, say)
         run._lock()
         try:
-            (path / MARKER).touch()
             run._clean_stale_temps()
         except BaseException:
             run.close()

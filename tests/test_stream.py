@@ -300,6 +300,15 @@ def test_global_batches_cover_every_image_once_with_equal_steps_and_no_empty_sli
         assert whole[:-1] == single[:-2] and whole[-1] == single[-2] + single[-1]
 
 
+def test_a_resumed_epoch_continues_with_the_batches_it_would_have_seen(imagenet: Path) -> None:
+    ds = StreamingFolder(index_split(imagenet, "train"), train_transform("vgg", 16), seed=4)
+    whole = list(make_loader(ds, 5, shuffle=True, epoch=3))
+    rest = list(make_loader(ds, 5, shuffle=True, epoch=3, start=1))
+    assert len(whole) == 3 and len(rest) == 2  # 12 images: batches of 5, 5 and 2
+    for a, b in zip(whole[1:], rest, strict=True):
+        assert all(torch.equal(p, q) for p, q in zip(a, b, strict=True))
+
+
 def test_sharding_refuses_more_processes_than_images_or_batch() -> None:
     with pytest.raises(ValueError, match="global batch size 2 must be at least the number of processes 3"):
         GlobalBatchSampler(10, 2, shuffle=False, world=3)

@@ -399,7 +399,8 @@ class GlobalBatchSampler(torch.utils.data.Sampler[list[int]]):
 
     Every process gets the same number of steps, each epoch covers every index exactly once, and a
     remainder smaller than ``world`` joins the previous global batch (no process ever gets an empty batch).
-    ``shuffle``: a permutation seeded by ``(seed, epoch)``.
+    ``shuffle``: a permutation seeded by ``(seed, epoch)``. ``start``: skip the epoch's first ``start`` steps
+    (a run resumed mid-epoch continues with the batches it would have seen, decoding none of the skipped).
     """
 
     def __init__(
@@ -412,6 +413,7 @@ class GlobalBatchSampler(torch.utils.data.Sampler[list[int]]):
         epoch: int = 0,
         rank: int = 0,
         world: int = 1,
+        start: int = 0,
     ) -> None:
         if not 0 <= rank < world:
             raise ValueError(f"rank {rank} outside a world of {world} processes")
@@ -422,7 +424,7 @@ class GlobalBatchSampler(torch.utils.data.Sampler[list[int]]):
         if n < world:
             raise ValueError(f"{n} images cannot be shared among {world} processes")
         self.n, self.batch_size, self.shuffle, self.seed = n, batch_size, shuffle, seed
-        self.epoch, self.rank, self.world = epoch, rank, world
+        self.epoch, self.rank, self.world, self.start = epoch, rank, world, start
 
     def global_batches(self) -> list[list[int]]:
         if self.shuffle:
@@ -438,11 +440,11 @@ class GlobalBatchSampler(torch.utils.data.Sampler[list[int]]):
         return batches
 
     def __iter__(self) -> Iterator[list[int]]:
-        for b in self.global_batches():
+        for b in self.global_batches()[self.start :]:
             yield b[self.rank :: self.world]
 
     def __len__(self) -> int:
-        return len(self.global_batches())
+        return max(0, len(self.global_batches()) - self.start)
 
 
 def make_loader(
@@ -454,12 +456,21 @@ def make_loader(
     workers: int = 0,
     rank: int = 0,
     world: int = 1,
+    start: int = 0,
     pin_memory: bool = False,
 ) -> torch.utils.data.DataLoader:
-    """A DataLoader over this process's slice of the epoch's global batches (``batch_size`` is global)."""
+    """A DataLoader over this process's slice of the epoch's global batches (``batch_size`` is global),
+    from step ``start`` of the epoch."""
     dataset.set_epoch(epoch)
     sampler = GlobalBatchSampler(
-        len(dataset), batch_size, shuffle=shuffle, seed=dataset.seed, epoch=epoch, rank=rank, world=world
+        len(dataset),
+        batch_size,
+        shuffle=shuffle,
+        seed=dataset.seed,
+        epoch=epoch,
+        rank=rank,
+        world=world,
+        start=start,
     )
     return torch.utils.data.DataLoader(
         dataset,
@@ -541,15 +552,26 @@ class StreamSplits:
         return (3, self.crop, self.crop)
 
     def train_loader(
-        self, batch_size: int, *, epoch: int, seed: int = 0, workers: int = 0, rank: int = 0, world: int = 1
+        self,
+        batch_size: int,
+        *,
+        epoch: int,
+        seed: int = 0,
+        workers: int = 0,
+        rank: int = 0,
+        world: int = 1,
+        start: int = 0,
     ) -> torch.utils.data.DataLoader:
-        """This process's batches of epoch ``epoch``, augmented as the paper did (``batch_size`` is global)."""
+        """This process's batches of epoch ``epoch`` from step ``start``, augmented as the paper did
+        (``batch_size`` is global)."""
         from convzoo.data.paper_augment import train_transform
 
         ds = StreamingFolder(
             self.train, train_transform(self.augment, self.crop), seed=seed, on_bad=self.on_bad
         )
-        return make_loader(ds, batch_size, shuffle=True, epoch=epoch, workers=workers, rank=rank, world=world)
+        return make_loader(
+            ds, batch_size, shuffle=True, epoch=epoch, workers=workers, rank=rank, world=world, start=start
+        )
 
     def finish(self, x: torch.Tensor, *, train: bool, gen: torch.Generator | None = None) -> torch.Tensor:
         """Normalize a uint8 batch on its device, adding the paper's colour augmentation when ``train``."""

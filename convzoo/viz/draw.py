@@ -48,6 +48,7 @@ class Node:
     inputs: list[int] = field(default_factory=list)
     before: list[str] = field(default_factory=list)  # folded layers that run first (pre-activation)
     after: list[str] = field(default_factory=list)  # folded layers that run after
+    inner: list[str] = field(default_factory=list)  # a condensed block: the labels of its layers
 
 
 @dataclass
@@ -249,7 +250,7 @@ class _Flow(TorchDispatchMode):
         flow = cls()
         names = {m: n for n, m in model.named_modules()}
         types = {n: type(m).__name__ for m, n in names.items()}
-        flow.leaf = {m for m in names if not m._modules and not isinstance(m, nn.Identity)}
+        flow.leaf = {m for m in names if not m._modules and not isinstance(m, nn.Identity | nn.Flatten | nn.Unflatten)}
         x = torch.empty((1, *size), device="meta")
         flow._add("input", "", "input", x, [])
 
@@ -378,15 +379,17 @@ class _Graph:
         heads: dict[str, Node] = {}
         for n in list(self.nodes.values()):
             parts = n.path.split(".") if n.path else []
-            if len(parts) <= depth:
+            inside = n.op in ("add", "concat", "scale")  # a merge happens inside the module at its path
+            if len(parts) + inside <= depth:
                 continue
             key = ".".join(parts[:depth])
             head = heads.get(key)
             if head is None:
-                heads[key] = Node(n.id, "block", key, self.types.get(key, key), n.out, list(n.inputs))
+                heads[key] = Node(n.id, "block", key, self.types.get(key, key), n.out, list(n.inputs), inner=[n.label])
                 self.nodes[n.id] = heads[key]
                 continue
             head.out = n.out
+            head.inner.append(n.label)
             head.inputs += [i for i in n.inputs if i not in head.inputs and self.nodes[i] is not head]
             self._replace(n.id, head.id)
         for head in heads.values():
@@ -443,7 +446,7 @@ class _Graph:
             self.types.get(path),
             mine[-1].out,
             tuple(
-                (n.path[cut:], n.op, n.label, tuple(n.before), tuple(n.after),
+                (n.path[cut:], n.op, n.label, tuple(n.before), tuple(n.after), tuple(n.inner),
                  tuple(sorted({local.get(i, -1) for i in n.inputs})))
                 for n in mine
             ),
@@ -579,6 +582,8 @@ class _Dot:
         elif n.op in ("add", "scale") and n.after:
             style = _STYLE[n.op]
             return f'n{n.id} [label="{_esc(label)}", xlabel="{_esc(", ".join(n.after))}", {style}];'
+        elif n.op in MINOR:
+            label = ", ".join([*n.before, n.label, *n.after])
         elif n.before or n.after:
             small = ", ".join(n.after) if n.after else ""
             pre = ", ".join(n.before)

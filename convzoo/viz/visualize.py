@@ -209,14 +209,15 @@ def _save(fig: object, path: str | Path) -> Path:
     return path
 
 
-def save_grid(grid: torch.Tensor, path: str | Path, title: str = "", scale: int = 4) -> Path:
-    """Write a grid (C×H×W in [0, 1]) as an image, pixels enlarged ``scale`` times."""
+def save_grid(grid: torch.Tensor, path: str | Path, title: str = "", scale: int | None = None) -> Path:
+    """Write a grid (C×H×W in [0, 1]) as an image, pixels enlarged ``scale`` times (default: to ~400 px)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     h, w = grid.shape[-2:]
+    scale = scale or max(1, 400 // max(h, w))
     fig = plt.figure(figsize=(max(2.0, w * scale / 100), max(2.0, h * scale / 100) + 0.3))
     ax = fig.add_axes((0, 0, 1, 0.94 if title else 1))
     img = grid.permute(1, 2, 0).numpy()
@@ -250,7 +251,8 @@ def visualize_cli(args: argparse.Namespace) -> list[Path]:
     out = Path(args.output or f"{args.what}.png")
     if args.what == "filters":
         conv = first_conv(net)
-        return [save_grid(filter_grid(conv.weight), out, f"{args.source}: first-layer filters {tuple(conv.weight.shape)}")]
+        title = f"{Path(args.source).name}: first-layer filters {tuple(conv.weight.shape)}"
+        return [save_grid(filter_grid(conv.weight), out, title)]
     if not args.layer:
         raise ValueError(f"visualize {args.what} needs --layer (a module name, e.g. stages.1)")
     from convzoo.data import load_data, read_image
@@ -268,6 +270,6 @@ def visualize_cli(args: argparse.Namespace) -> list[Path]:
             arr = read_image(args.image, "L" if c == 1 else "RGB", size=h)
             image, name = (torch.from_numpy(arr.copy()).permute(2, 0, 1)[None].float() / 255 - m) / s, args.image
         maps = activations(net, args.layer, image)[0]
-        return [save_grid(activation_grid(maps), out, f"{args.source}: {args.layer} on {name}")]
+        return [save_grid(activation_grid(maps), out, f"{Path(args.source).name}: {args.layer} on {name}")]
     channels = [int(c) for c in args.channels.split(",") if c.strip()]
     return [top_patch_figure(net, args.layer, channels, images, raw, out, args.method)]

@@ -230,12 +230,12 @@ def test_chart_points_carry_provenance() -> None:
     assert cif["resnet110_cifar"].value == 6.43 and "Table 6" in cif["resnet110_cifar"].provenance
 
 
-def _results(tmp_path: Path, arms: object, budget: str = "cpu") -> Path:
+def _results(tmp_path: Path, arms: object, budget: str = "cpu", data: str = "cifar10") -> Path:
     import json
 
     folder = tmp_path / "repro" / "claim1" / budget
     folder.mkdir(parents=True)
-    (folder / "results.json").write_text(json.dumps({"budget": budget, "data": "cifar10", "arms": arms}))
+    (folder / "results.json").write_text(json.dumps({"budget": budget, "data": data, "arms": arms}))
     return tmp_path / "repro"
 
 
@@ -255,7 +255,9 @@ def test_measured_results_read_as_numbers_only(tmp_path: Path) -> None:
     (tmp_path / "c" / "x" / "results.json").write_text("{not json")
     with pytest.raises(ValueError, match="not a results file"):
         read_measured(tmp_path / "c")
-    assert read_measured(_results(tmp_path / "s", [arm], budget="smoke")) == []
+    assert read_measured(_results(tmp_path / "s", [arm], budget="smoke")) == []  # plumbing only
+    assert read_measured(_results(tmp_path / "h", [arm], data="cifar100")) == []
+    assert len(read_measured(_results(tmp_path / "j", [arm], data="cifar10-jpg"))) == 1
 
 
 def test_chart_files_and_labels_do_not_overlap(tmp_path: Path) -> None:
@@ -277,10 +279,10 @@ def test_chart_files_and_labels_do_not_overlap(tmp_path: Path) -> None:
                                 "measured": {"test_err": {"mean": 9.1, "se": 0.3}}}])  # fmt: skip
     from convzoo.viz.chart import chart
 
-    (svg,) = chart("cifar", tmp_path / "c.svg", models="resnet*_cifar", log_x=True, repro_dir=root)
+    (svg,) = chart("cifar", tmp_path / "c.svg", models="resnet[235]?_cifar", log_x=True, repro_dir=root)
     text = svg.read_text()
     assert "<svg" in text and "measured here" in text.replace("&#160;", " ") or "measured" in text
-    assert main(["chart", "bars", "--models", "resnet1*", "-o", str(tmp_path / "b.png")]) == 0
+    assert main(["chart", "bars", "--models", "resnet[13]?", "-o", str(tmp_path / "b.png")]) == 0
     assert (tmp_path / "b.png").read_bytes()[:4] == b"\x89PNG"
     assert main(["chart", "--models", "lenet*", "-o", str(tmp_path / "n.png")]) == 2  # no ImageNet top-1
     assert main(["chart", "--models", "resnet18", "-o", str(tmp_path / "n.jpg")]) == 2

@@ -29,6 +29,7 @@ from convzoo.registry import list_models, model_info  # noqa: E402
 KINDS = ("bubbles", "bars", "cifar")
 MAX_RESULTS_BYTES = 8 << 20
 PEER_MARK = "†"
+CIFAR10_DATA = ("cifar10", "cifar10-jpg")  # the `--data` specs of CIFAR-10 (binary release, JPEG folder)
 
 
 @dataclass(frozen=True)
@@ -130,7 +131,7 @@ def read_measured(repro_dir: str | Path = "docs/repro") -> list[Measured]:
         if not isinstance(doc, dict) or not isinstance(doc.get("arms"), list):
             raise ValueError(f"{path}: not a results file (no list of arms)")
         budget = doc.get("budget")
-        if budget == "smoke" or str(doc.get("data", "cifar10")) != "cifar10":
+        if budget == "smoke" or str(doc.get("data", "cifar10")) not in CIFAR10_DATA:
             continue
         for arm in doc["arms"]:
             m = _measured_arm(arm, path, known, str(budget))

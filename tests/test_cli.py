@@ -35,14 +35,14 @@ def test_list_info_summary(capsys: pytest.CaptureFixture[str]) -> None:
     data = json.loads(out)
     assert code == 0 and data["model"] == "lenet5" and data["total_params"] == sum(r["params"] for r in data["layers"])
     code, out, _ = run(capsys, "summary", "lenet5", "--depth", "1", "--format", "csv")
-    assert code == 0 and out.splitlines()[0].startswith("name,type,output_shape")
+    assert code == 0 and out.splitlines()[0].startswith("name,type,input_shape,output_shape")
 
 
 def test_errors_are_clear(capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = run(capsys, "info", "lenet")
     assert code == 2 and "Did you mean" in err and "lenet5" in err
     code, _, err = run(capsys, "summary", "lenet5", "--input", "1x8x8")
-    assert code == 2 and "smallest input lenet5 accepts is 1×" in err
+    assert code == 2 and "smallest square input at which lenet5 runs (PyTorch flooring fractional volumes) is 1×" in err
     code, _, err = run(capsys, "summary", "lenet5", "--input", "huge")
     assert code == 2 and "CxHxW" in err
     code, _, err = run(capsys, "output-size", "224", "11", "0", "4")

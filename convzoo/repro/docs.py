@@ -17,7 +17,7 @@ from convzoo.repro.report import render, write_analytic_report
 from convzoo.repro.results import ResultFileError
 from convzoo.repro.spec import Claim
 
-__all__ = ["read_results", "summary_cell", "write_docs"]
+__all__ = ["paper_cell", "read_results", "summary_cell", "write_docs"]
 
 MAX_BYTES = 16 << 20
 
@@ -95,6 +95,16 @@ def summary_cell(r: dict[str, Any]) -> tuple[str, str]:
     return paper, ours
 
 
+def paper_cell(claim: Claim) -> str:
+    """The paper's figures for the first check that has them on both arms (trained claims)."""
+    for c in claim.checks:
+        pb = next((p for p in claim.arm(c.better).paper if p.metric == c.metric), None)
+        pw = next((p for p in claim.arm(c.worse).paper if p.metric == c.metric), None)
+        if pb is not None and pw is not None:
+            return f"{c.metric} {c.better} {pb.value:g} vs {c.worse} {pw.value:g} ({pb.where})"
+    return "–"
+
+
 def write_docs(docs: Path = Path("docs/repro")) -> Path:
     """Render every claim's page and the README table under ``docs``; return the README's path."""
     docs.mkdir(parents=True, exist_ok=True)
@@ -117,11 +127,12 @@ def write_docs(docs: Path = Path("docs/repro")) -> Path:
         r = read_results(folder / "results.json", claim)
         ref = f"{claim.paper.split('(')[0].strip()} {claim.paper.split('(')[1][:4]}, {claim.where}"
         if r is None:
-            lines.append(f"| {claim.id} | {ref} | {claim.kind} | – | not run yet | – | – |")
+            lines.append(f"| {claim.id} | {ref} | {claim.kind} | {paper_cell(claim)} | not run yet | – | – |")
             continue
         if claim.kind == "trained":
             render(r, folder)
         paper, ours = summary_cell(r)
+        paper = paper_cell(claim) if claim.kind == "trained" else paper
         wall = f"{r['wall_s'] / 60:.0f} min" if claim.kind == "trained" else "exact"
         budget = f" ({r['budget']})" if claim.kind == "trained" else ""
         lines.append(

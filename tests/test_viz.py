@@ -369,10 +369,17 @@ def test_visualize_a_trained_run(trained: Path, tmp_path: Path) -> None:
     out = tmp_path / "f.png"
     assert main(["visualize", str(trained), "filters", "-o", str(out)]) == 0
     assert out.read_bytes()[:4] == b"\x89PNG"
-    for what, extra in (("activations", []), ("top", ["--channels", "0,1"])):
+    for what, extra in (("activations", ["--data", "digits"]), ("top", ["--channels", "0,1"])):  # top: the run's data
         out = tmp_path / f"{what}.png"
-        args = ["visualize", str(trained), what, "--layer", "features.act3", "--data", "digits", "--limit", "40"]
+        args = ["visualize", str(trained), what, "--layer", "features.act3", "--limit", "40"]
         assert main([*args, *extra, "-o", str(out)]) == 0
         assert out.read_bytes()[:4] == b"\x89PNG"
     assert main(["visualize", str(trained), "top", "-o", str(tmp_path / "x.png")]) == 2  # --layer missing
     assert main(["visualize", str(tmp_path / "nothing"), "filters"]) == 2
+
+
+def test_visualize_refuses_images_the_model_cannot_take(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    args = ["visualize", "resnet20_cifar", "top", "--layer", "stages.0", "--data", "digits", "--limit", "20"]
+    assert main([*args, "-o", str(tmp_path / "x.png")]) == 2
+    assert "1-channel images; the model takes 3" in capsys.readouterr().err
+    assert not list(tmp_path.iterdir())

@@ -61,7 +61,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--layer", help="module name, e.g. stages.2 (activations, top)")
     p.add_argument("--channels", default="0,1,2,3", help="channels for top (comma-separated)")
     p.add_argument("--image", help="an image file (activations)")
-    p.add_argument("--data", default="cifar10", help="dataset for top patches (default cifar10)")
+    p.add_argument("--data", help="images to search (default: the run's own data, else cifar10)")
     p.add_argument("--limit", type=int, default=512, help="images searched for top patches")
     p.add_argument("--method", choices=["guided", "deconvnet"], default="guided", help="projection to pixels")
     p.add_argument("-o", "--output", help="FILE.png (default: WHAT.png)")

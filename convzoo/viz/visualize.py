@@ -231,23 +231,32 @@ def save_grid(grid: torch.Tensor, path: str | Path, title: str = "", scale: int 
 # ---------------------------------------------------------------------------------------------- command
 
 
-def _load(source: str, model: str | None) -> tuple[nn.Module, tuple[float, ...] | None, tuple[float, ...] | None, int]:
-    """A run folder or weights file (validated through the trust module), or a registered model's name:
-    the model, its normalization (None: the data's) and its image side."""
+@dataclass
+class _Source:
+    net: nn.Module
+    mean: tuple[float, ...] | None  # None: the data's own statistics
+    std: tuple[float, ...] | None
+    side: int
+    data: str | None  # the data set a run was trained on
+
+
+def _load(source: str, model: str | None) -> _Source:
+    """A run folder or weights file (validated through the trust module), or a registered model's name."""
     from convzoo.registry import create_model, list_models, model_info
 
     if Path(source).exists():
         from convzoo.train.inference import load_trained
 
         net, meta = load_trained(source, model)
-        return net, meta.mean, meta.std, meta.image_size[-1]
+        return _Source(net, meta.mean, meta.std, meta.image_size[-1], meta.data or None)
     if source in list_models():
-        return create_model(source).eval(), None, None, model_info(source).input_size[-1]
+        return _Source(create_model(source).eval(), None, None, model_info(source).input_size[-1], None)
     raise FileNotFoundError(f"{source!r} is neither a run folder, a weights file nor a registered model")
 
 
 def visualize_cli(args: argparse.Namespace) -> list[Path]:
-    net, mean, std, side = _load(args.source, args.model)
+    src = _load(args.source, args.model)
+    net = src.net
     out = Path(args.output or f"{args.what}.png")
     if args.what == "filters":
         conv = first_conv(net)
@@ -257,17 +266,20 @@ def visualize_cli(args: argparse.Namespace) -> list[Path]:
         raise ValueError(f"visualize {args.what} needs --layer (a module name, e.g. stages.1)")
     from convzoo.data import load_data, read_image
 
-    splits = load_data(args.data, per_class=max(1, args.limit // 10), image_size=side)
+    data = args.data or src.data or "cifar10"
+    splits = load_data(data, per_class=max(1, args.limit // 10), image_size=src.side)
     test = splits.test or splits.train
-    m = torch.tensor(mean or splits.mean).view(-1, 1, 1)
-    s = torch.tensor(std or splits.std).view(-1, 1, 1)
+    chans = first_conv(net).in_channels
+    if test.images.shape[1] != chans:
+        raise ValueError(f"--data {data} has {test.images.shape[1]}-channel images; the model takes {chans}")
+    m = torch.tensor(src.mean or splits.mean).view(-1, 1, 1)
+    s = torch.tensor(src.std or splits.std).view(-1, 1, 1)
     raw = test.images[: args.limit]
     images = (raw.float() / 255 - m) / s
     if args.what == "activations":
-        image, name = images[:1], f"{args.data} test image 0"
+        image, name = images[:1], f"{data} test image 0"
         if args.image:
-            c, h = raw.shape[1], raw.shape[2]
-            arr = read_image(args.image, "L" if c == 1 else "RGB", size=h)
+            arr = read_image(args.image, "L" if chans == 1 else "RGB", size=src.side)
             image, name = (torch.from_numpy(arr.copy()).permute(2, 0, 1)[None].float() / 255 - m) / s, args.image
         maps = activations(net, args.layer, image)[0]
         return [save_grid(activation_grid(maps), out, f"{Path(args.source).name}: {args.layer} on {name}")]

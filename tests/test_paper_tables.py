@@ -54,3 +54,13 @@ def test_cli_paper_flag(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["summary", "googlenet", "--paper", "--depth", "2"]) == 0
     out = capsys.readouterr().out
     assert "Table 1 (params: weights without biases, K = 1024" in out and "2.7K" in out and "9.2K ✗" in out
+
+
+@pytest.mark.parametrize(("name", "convs"), [("vgg11", 8), ("vgg13", 10), ("vgg16_c", 13), ("vgg16", 13), ("vgg19", 16)])
+def test_vgg_table_1_spells_every_layer_as_ours(name: str, convs: int) -> None:
+    rows = summary(name, paper=True).paper_table
+    assert len(rows) == convs + 5 + 3  # convolutions, five max-pools, three FC layers
+    assert {r["spec"]["verdict"] for r in rows} == {"match"}
+    assert [r["spec"]["ours"] for r in rows if r["spec"]["ours"].startswith("conv1-")] == (
+        ["conv1-256", "conv1-512", "conv1-512"] if name == "vgg16_c" else []
+    )

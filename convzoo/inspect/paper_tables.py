@@ -1,9 +1,9 @@
 """Per-layer tables the papers print, beside our counts in the paper's own units and conventions.
 
 GoogLeNet's Table 1 counts parameters as weights without biases in units of 1024 and operations as
-multiply-adds in millions; AlexNet's is the CS231n lecture's table of output volumes. Each of our cells is
-computed in the paper's convention, so a student sees which rows differ by convention and which are slips
-of the paper. A cell agrees when it is within one unit of the printed figure's last digit.
+multiply-adds in millions; AlexNet's is the CS231n lecture's table of output volumes; VGG's Table 1 spells
+each configuration's layers. Each of our cells is computed in the paper's convention, so a student sees
+which rows differ by convention and which are slips of the paper. A cell agrees when it is within one unit of the printed figure's last digit.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ class PaperRow:
     output: str | None = None  # H×W×C, as printed
     params: str | None = None
     ops: str | None = None
+    spec: str | None = None  # the layer as printed: "conv3-64", "maxpool", "FC-4096" (VGG's Table 1)
 
 
 @dataclass(frozen=True)
@@ -88,7 +89,36 @@ def _alexnet_lecture() -> PaperTable:
     )
 
 
+def _vgg_table_1(column: str, blocks: tuple[tuple[str, ...], ...]) -> PaperTable:
+    """One column of VGG's Table 1: each block's convolutions as printed ("conv3-64"), then max-pool; FCs."""
+    rows = []
+    for b, convs in enumerate(blocks, 1):
+        rows += [PaperRow(spec, (f"features.block{b}.conv{j}",), spec=spec) for j, spec in enumerate(convs, 1)]
+        rows.append(PaperRow("maxpool", (f"features.block{b}.pool",), spec="maxpool"))
+    rows += [PaperRow(f"FC-{n}", (f"classifier.fc{i}",), spec=f"FC-{n}") for i, n in ((6, 4096), (7, 4096), (8, 1000))]
+    return PaperTable(
+        source=f"Simonyan & Zisserman 2014 (arXiv:1409.1556), Table 1, configuration {column}",
+        convention="convolutions as conv<receptive field size>-<number of channels>",
+        rows=tuple(rows),
+    )
+
+
+def _c(n: int, width: int, k: int = 3) -> tuple[str, ...]:
+    return (f"conv{k}-{width}",) * n
+
+
+_VGG_A = (_c(1, 64), _c(1, 128), _c(2, 256), _c(2, 512), _c(2, 512))
+_VGG_B = (_c(2, 64), _c(2, 128), _c(2, 256), _c(2, 512), _c(2, 512))
+_VGG_C = (_c(2, 64), _c(2, 128), _c(2, 256) + _c(1, 256, 1), _c(2, 512) + _c(1, 512, 1), _c(2, 512) + _c(1, 512, 1))
+_VGG_D = (_c(2, 64), _c(2, 128), _c(3, 256), _c(3, 512), _c(3, 512))
+_VGG_E = (_c(2, 64), _c(2, 128), _c(4, 256), _c(4, 512), _c(4, 512))
+
 PAPER_TABLES: dict[str, PaperTable] = {
+    "vgg11": _vgg_table_1("A", _VGG_A),
+    "vgg13": _vgg_table_1("B", _VGG_B),
+    "vgg16_c": _vgg_table_1("C", _VGG_C),
+    "vgg16": _vgg_table_1("D", _VGG_D),
+    "vgg19": _vgg_table_1("E", _VGG_E),
     "googlenet": GOOGLENET_TABLE_1,
     "alexnet": _alexnet_lecture(),
     "alexnet_2gpu": _alexnet_lecture(),
@@ -111,12 +141,13 @@ def paper_rows(table: PaperTable, model: nn.Module, layer: Callable[[str], Any])
             and not (table.weights_only and n.endswith("bias"))
         )
         ours = {
+            "spec": _spec(by_name[prow.layers[-1]]),
             "output": "×".join(map(str, _hwc(by_name[prow.layers[-1]].output_shape))),
             "params": params,
             "ops": sum(by_name[n].macs for n in prow.layers),
         }
         cells: dict[str, Any] = {"row": prow.label, "layers": list(prow.layers)}
-        for key, printed in (("output", prow.output), ("params", prow.params), ("ops", prow.ops)):
+        for key, printed in (("spec", prow.spec), ("output", prow.output), ("params", prow.params), ("ops", prow.ops)):
             cells[key] = {"paper": printed, "ours": _in_units(ours[key], key, table), "verdict": None}
             if printed is not None:
                 cells[key]["verdict"] = _agrees(ours[key], printed, key, table)
@@ -135,7 +166,19 @@ def _scale(printed: str, key: str, table: PaperTable) -> tuple[float, float]:
     return value, tol
 
 
+def _spec(row: Any) -> str:
+    """Our layer written as VGG's Table 1 writes it."""
+    kind = row.type.split(" ")[0]
+    if kind == "Conv2d" and row.kernel:
+        return f"conv{row.kernel[0]}-{row.output_shape[0]}"
+    if kind == "Linear":
+        return f"FC-{row.output_shape[-1]}"
+    return {"MaxPool2d": "maxpool", "LocalResponseNorm": "LRN"}.get(kind, kind)
+
+
 def _agrees(ours: Any, printed: str, key: str, table: PaperTable) -> str:
+    if key == "spec":
+        return "match" if ours == printed else "differs"
     if key == "output":  # a printed 1×1×1000 is our flat 1000: the same volume
         return "match" if _flat(str(ours)) == _flat(printed) else "differs"
     value, tol = _scale(printed, key, table)
@@ -147,7 +190,7 @@ def _flat(volume: str) -> str:
 
 
 def _in_units(ours: Any, key: str, table: PaperTable) -> str:
-    if key == "output" or not ours:
+    if key in ("spec", "output") or not ours:
         return str(ours)
     if key == "params":
         unit = table.params_unit

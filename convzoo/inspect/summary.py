@@ -257,11 +257,14 @@ class Summary:
 
     def _paper_cells(self) -> tuple[str, list[str], list[list[str]]]:
         """The paper's per-layer table beside ours (``summary(..., paper=True)``): ✗ marks a difference."""
-        head = ["Paper row", "Our layers", "Output", "Ours", "Params", "Ours", "Ops", "Ours"]
+        keys = [k for k in ("spec", "output", "params", "ops") if any(r[k]["paper"] for r in self.paper_table)]
+        head = ["Paper row", "Our layers"]
+        for k in keys:
+            head += [{"spec": "Layer", "output": "Output", "params": "Params", "ops": "Ops"}[k], "Ours"]
         rows = []
         for r in self.paper_table:
             cells = [r["row"], ", ".join(r["layers"])]
-            for key in ("output", "params", "ops"):
+            for key in keys:
                 c = r[key]
                 mark = {"match": "", "differs": " ✗", None: ""}[c["verdict"]]
                 cells += [c["paper"] or "-", (c["ours"] + mark) if c["paper"] else c["ours"]]

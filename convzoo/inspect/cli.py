@@ -193,7 +193,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--floors", action="store_true", help="list every layer that floors a fractional volume")
     p.add_argument("--batch-size", type=int, default=1, help="batch for the memory estimate (default 1)")
     p.add_argument(
-        "--paper", action="store_true", help="add the paper's per-layer table in its own units (googlenet, alexnet, vgg11/13/16/16_c/19)"
+        "--paper",
+        action="store_true",
+        help="add the paper's per-layer table in its own units (googlenet, alexnet, vgg11/13/16/16_c/19)",
     )
     p.set_defaults(func=_summary)
 

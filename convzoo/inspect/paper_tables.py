@@ -3,7 +3,8 @@
 GoogLeNet's Table 1 counts parameters as weights without biases in units of 1024 and operations as
 multiply-adds in millions; AlexNet's is the CS231n lecture's table of output volumes; VGG's Table 1 spells
 each configuration's layers. Each of our cells is computed in the paper's convention, so a student sees
-which rows differ by convention and which are slips of the paper. A cell agrees when it is within one unit of the printed figure's last digit.
+which rows differ by convention and which are slips of the paper. A cell agrees when it is within one unit
+of the printed figure's last digit.
 """
 
 from __future__ import annotations

@@ -204,3 +204,27 @@ def _cli(argv: list[str]) -> str:
     with contextlib.redirect_stdout(buf):
         assert main(argv) == 0
     return buf.getvalue()
+
+
+class RootOwned(nn.Module):
+    """A model whose own forward holds a parameter and runs ops: they are a row, not lost."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.scale = nn.Parameter(torch.ones(4, 1, 1))
+        self.convs = nn.ModuleList([nn.Conv2d(4, 4, 3, padding=1), nn.Conv2d(4, 4, 3, padding=1)])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for conv in self.convs:  # iterated, never called
+            x = conv(x) * self.scale
+        return torch.relu(x)
+
+
+def test_a_models_own_parameters_and_ops_are_a_row() -> None:
+    s = summary(RootOwned(), (4, 8, 8), count_all=True)
+    root = s.row("(model)")
+    assert root.params == 4 and root.other_ops == 2 * 4 * 8 * 8 + 4 * 8 * 8  # two scalings, one ReLU
+    for depth in (1, 2, None):
+        rows = s.at_depth(depth).layers
+        assert sum(r.params for r in rows) == s.total_params and sum(r.other_ops for r in rows) == s.total_other_ops
+    assert [r.name for r in s.at_depth(1).layers] == ["(model)", "convs"]

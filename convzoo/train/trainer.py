@@ -75,11 +75,13 @@ class NonFiniteLossError(FloatingPointError):
 
 @dataclass
 class TrainConfig:
-    """Everything a run needs. ``recipe`` holds the optimization settings (already overridden)."""
+    """Everything a run needs. ``recipe`` holds the optimization settings (already overridden); None: the
+    default recipe, ``fast`` adapted to the model and the data (:func:`convzoo.train.options.default_recipe`,
+    as ``convzoo train`` without ``--recipe``), resolved once the data's classes are known and recorded."""
 
     model: str
     data: str = "digits"
-    recipe: Recipe = field(default_factory=lambda: get_recipe("fast"))
+    recipe: Recipe | None = None
     data_root: str | None = None
     per_class: int | None = None  # keep the first n images per class (small fixed subsets)
     image_size: int | None = None  # resize images to n×n (upscale digits for a 32-px network)
@@ -102,7 +104,7 @@ class TrainConfig:
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
-        d["recipe"] = self.recipe.to_dict()
+        d["recipe"] = self.recipe.to_dict() if self.recipe is not None else None
         return d
 
 
@@ -435,6 +437,7 @@ class _State:
     images_seen: int = 0
     t_train: float = 0.0
     step_times: list[float] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # said at the start; TrainResult.warnings
 
     @property
     def step(self) -> int:
@@ -456,7 +459,8 @@ def train(
     """
     from convzoo.train.options import validate_config
 
-    validate_config(cfg)
+    # the default recipe is fast with changes that pass these checks; it is resolved once the data is loaded
+    validate_config(cfg if cfg.recipe is not None else dataclasses.replace(cfg, recipe=get_recipe("fast")))
     device = resolve_device(cfg.device)
     info = zdist.setup(device)
     if info.enabled and device.type == "cuda":
@@ -482,11 +486,13 @@ def _train(
 ) -> TrainResult:
     run_dir = run_folder_path(cfg.out_dir, zdist.broadcast_object(_run_name(cfg), info))
     data = _load_data(cfg, data, say)
+    cfg, warnings = _resolve_recipe(cfg, data, say)
     model, window = _build_model(cfg, data, device, say)
     with _own_folder(run_dir, info, say) as folder, _StopSignals() as stop:
         saved = _read_saved(cfg, data, model, folder, run_dir, info, say)
         run = _setup(cfg, data, device, info, say, model, window, saved)
         state = _start(run, folder, run_dir, saved)
+        state.warnings = warnings
         while state.step < run.stop_step:
             finished_epoch = _train_epoch(run, state, folder, stop)
             if finished_epoch:
@@ -504,7 +510,7 @@ def _load_data(cfg: TrainConfig, data: DataSplits | None, say: Callable[[str], N
         data = load_data(
             cfg.data,
             root=cfg.data_root,
-            val_size=cfg.recipe.val_size,
+            val_size=(cfg.recipe or get_recipe("fast")).val_size,  # the default recipe keeps fast's
             seed=cfg.seed,
             per_class=cfg.per_class,
             image_size=cfg.image_size,
@@ -515,6 +521,25 @@ def _load_data(cfg: TrainConfig, data: DataSplits | None, say: Callable[[str], N
         if split is not None and split.skipped:
             say(f"skipped {len(split.skipped)} unreadable image(s), e.g. {split.skipped[0]}")
     return data
+
+
+def _resolve_recipe(
+    cfg: TrainConfig, data: DataSplits, say: Callable[[str], None]
+) -> tuple[TrainConfig, list[str]]:
+    """``cfg`` with its recipe (None: the default for the model and the data's classes, printed), and the
+    warnings for the parts of the recipe that do not suit the data (said now, and returned by the run)."""
+    from convzoo.train.options import data_warnings, default_recipe
+
+    if cfg.recipe is None:
+        r = default_recipe(
+            cfg.model, cfg.data, data.classes, model_kwargs=cfg.model_kwargs, per_class=cfg.per_class
+        )
+        say(f"recipe: {r.name} (the default, adapted to the model and the data): {r.summary}")
+        cfg = dataclasses.replace(cfg, recipe=r)
+    warnings = data_warnings(cfg.data, list(data.classes), cfg.recipe)
+    for w in warnings:
+        say(w)
+    return cfg, warnings
 
 
 def _build_model(
@@ -838,18 +863,26 @@ def _checkpoint_bytes(run: _Run) -> int:
 
 
 def _recipe_record(r: Recipe) -> dict[str, Any]:
-    """The recipe's values, and ``changed_from_recipe`` (field → [named recipe's value, value run]); a summary
-    that is still the named recipe's own is annotated with those changes, so it never contradicts them."""
+    """The recipe's values, and ``changed_from_recipe`` (field → [named recipe's value, value run]).
+
+    The summary never contradicts those changes: one that :func:`~convzoo.train.recipes.with_overrides`
+    already annotated keeps its list and reasons, and any change it does not list (or the named recipe's own
+    summary, with none listed) is annotated the same way."""
     d = r.to_dict()
     base = RECIPES.get(r.name)
     if base is None:
         return d
     descriptive = ("name", "source", "summary", "note")
     changed = {k: v for k, v in d.items() if k not in descriptive and v != getattr(base, k)}
-    if changed:
-        d["changed_from_recipe"] = {k: [getattr(base, k), v] for k, v in changed.items()}
-        if r.summary == base.summary:
-            d["summary"] = with_overrides(base, {k: getattr(r, k) for k in changed}).summary
+    if not changed:
+        return d
+    d["changed_from_recipe"] = {k: [getattr(base, k), v] for k, v in changed.items()}
+    unlisted = [k for k in changed if f"{k} {getattr(base, k)!r} → {getattr(r, k)!r}" not in r.summary]
+    if r.summary == base.summary:
+        d["summary"] = with_overrides(base, {k: getattr(r, k) for k in unlisted}).summary
+    elif unlisted:
+        listed = "; ".join(f"{k} {getattr(base, k)!r} → {getattr(r, k)!r}" for k in unlisted)
+        d["summary"] = f"{r.summary} [also changed: {listed}]"
     return d
 
 
@@ -1153,6 +1186,7 @@ def _finish(run: _Run, state: _State, folder: RunFolder | None, run_dir: Path) -
     )
     if warning:
         run.say(warning)
+        state.warnings.append(warning)
     return TrainResult(
         run_dir=run_dir,
         metrics=state.rows,
@@ -1162,5 +1196,5 @@ def _finish(run: _Run, state: _State, folder: RunFolder | None, run_dir: Path) -
         images_per_s=state.images_seen / max(state.t_train, 1e-9),
         wall_s=time.perf_counter() - state.wall0,
         step_times=state.step_times,
-        warnings=[warning] if warning else [],
+        warnings=state.warnings,
     )

@@ -471,7 +471,7 @@ class _Graph:
         return groups
 
     def _collapse_siblings(self, kids: list[str], groups: dict[str, int]) -> None:
-        kids = [k for k in kids if self._is_block(k)]  # a stack of plain convolutions stays as drawn (VGG)
+        kids = [k for k in kids if self._is_block(k)]  # a stack of single convolutions stays as drawn (VGG)
         sigs = [(k, sig) for k in kids if (sig := self._signature(k)) is not None]
         i = 0
         while i < len(sigs):
@@ -486,7 +486,9 @@ class _Graph:
             i = j
 
     def _is_block(self, path: str) -> bool:
-        return any(n.op in ("add", "concat", "scale", "block") for n in self._under(path))
+        """A module that draws as more than one box, or merges branches: a conv with its BN-ReLU is not."""
+        mine = self._under(path)
+        return len(mine) > 1 or any(n.op in ("add", "concat", "scale", "block") for n in mine)
 
     def _feeds(self, a: str, b: str) -> bool:
         ids = {n.id for n in self._under(a)}
@@ -495,7 +497,7 @@ class _Graph:
     def _fold_into(self, path: str, rep: str) -> None:
         """Remove block ``path``; consumers outside it read the representative's corresponding node."""
         cut = len(path)
-        twin = {n.path[cut:] + "|" + n.label: n.id for n in self._under(rep)}
+        twin = {n.path[len(rep) :] + "|" + n.label: n.id for n in self._under(rep)}
         gone = {n.id: twin.get(n.path[cut:] + "|" + n.label) for n in self._under(path)}
         for nid in gone:
             del self.nodes[nid]

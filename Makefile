@@ -34,8 +34,8 @@ lint: $(STAMP)
 graphviz:
 	@command -v dot >/dev/null 2>&1 || { \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	    DEBIAN_FRONTEND=noninteractive apt-get install -y -q graphviz >/dev/null 2>&1 || \
-	    { apt-get update -q >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -q graphviz >/dev/null 2>&1; } || \
+	    DEBIAN_FRONTEND=noninteractive timeout 300 apt-get install -y -q graphviz >/dev/null 2>&1 || \
+	    { timeout 300 apt-get update -q >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive timeout 300 apt-get install -y -q graphviz >/dev/null 2>&1; } || \
 	    echo "note: apt-get could not install graphviz; convzoo draw will say how to get it"; \
 	  else \
 	    echo "note: Graphviz's dot is missing (convzoo draw needs it): sudo apt-get install graphviz," \

@@ -145,7 +145,7 @@ def test_depth_draws_deep_modules_as_one_box() -> None:
     assert len(blocks) == 8 and sorted(d.groups.values()) == [2, 2, 3, 5]
     assert all(n.label.startswith("ResidualBlock") for n in blocks)
     assert [n.label for n in draw("resnet50", depth=2).nodes.values() if n.op == "block"] == [
-        "Sequential\n256", "Sequential\n512", "Sequential\n1024", "Sequential\n2048"
+        "Sequential\n256", "Sequential\n512, /2", "Sequential\n1024, /2", "Sequential\n2048, /2"
     ]
     with pytest.raises(ValueError, match="depth"):
         draw("resnet50", depth=0)

@@ -394,7 +394,9 @@ class _Graph:
             self._replace(n.id, head.id)
         for head in heads.values():
             head.inputs = [i for i in head.inputs if i != head.id]
-            head.label = f"{head.label}\n{head.out[0]}" if head.out else head.label
+            ins = [self.nodes[i].out for i in head.inputs if i in self.nodes]
+            down = ins[0][-1] // head.out[-1] if ins and len(ins[0]) == 3 == len(head.out) and head.out[-1] else 1
+            head.label = f"{head.label}\n{head.out[0]}" + (f", /{down}" if down > 1 else "") if head.out else head.label
         self.blocks = {b for b in self.blocks if len(b.split(".")) < depth or b == ""}
 
     def fold_minor(self) -> None:

@@ -154,3 +154,126 @@ def test_record_annotates_the_named_recipes_own_summary():
     assert (
         "changed_from_recipe" not in _recipe_record(base) and _recipe_record(base)["summary"] == base.summary
     )
+
+
+# --- streaming an image folder (issue 15)
+
+
+def _jpeg_folder(root: Path, per_class: int = 8, val: int = 2) -> Path:
+    """3 classes of 40×56 JPEGs (a colour and a gradient each), train/ and val/."""
+    from PIL import Image
+
+    g = torch.Generator().manual_seed(0)
+    for split, n in (("train", per_class), ("val", val)):
+        for c, name in enumerate(("ant", "bee", "cat")):
+            (root / split / name).mkdir(parents=True)
+            for i in range(n):
+                a = torch.randint(0, 60, (40, 56, 3), generator=g)
+                a[..., c] += 150 + 2 * torch.arange(56)[None, :] // 3
+                Image.fromarray(a.clamp(0, 255).to(torch.uint8).numpy()).save(
+                    root / split / name / f"{i}.jpg"
+                )
+    return root
+
+
+def _stream_cfg(tmp_path: Path, folder: Path, name: str, **over) -> TrainConfig:
+    recipe = get_recipe("fast").replace(
+        epochs=2, batch_size=10, amp=False, channels_last=False, tta="none", paper_augment="alexnet"
+    )  # 24 images: global batches of 10, 10 and 4; AlexNet's crops, mirrors and lighting noise
+    kw = dict(model="test_trainer_wiring:tiny", data=str(folder), recipe=recipe, image_size=32, stream=True)
+    kw.update(workers=0, out_dir=str(tmp_path / "runs"), name=name, progress=False, threads=1)
+    kw.update(over)
+    return TrainConfig(**kw)
+
+
+@pytest.fixture(scope="module")
+def jpegs(tmp_path_factory) -> Path:
+    return _jpeg_folder(tmp_path_factory.mktemp("jpegs"))
+
+
+def test_streamed_run_stopped_mid_epoch_resumes_bit_identical(tmp_path, jpegs):
+    whole, lines = _run(_stream_cfg(tmp_path, jpegs, "whole"))
+    assert "data: stream (forced)" in lines and any(
+        s.startswith("streaming: images augmented") for s in lines
+    )
+    _run(_stream_cfg(tmp_path, jpegs, "split", max_epochs=1.5))  # stops after step 5 of 6, mid-epoch 2
+    resumed, lines = _run(_stream_cfg(tmp_path, jpegs, "split", resume=True))
+    assert any("at step 5 (epoch 2)" in s for s in lines)
+    a, b = whole.model.state_dict(), resumed.model.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    for key in ("val_loss", "val_err", "lr"):  # the split run also has a row where its budget stopped
+        assert whole.metrics[-1][key] == resumed.metrics[-1][key]
+    assert resumed.metrics[-1]["step"] == 6 and resumed.final_val_err is not None
+
+
+def test_streamed_checkpoint_records_the_streams_statistics(tmp_path, jpegs):
+    from convzoo.data.stream import stream_splits
+    from convzoo.train.checkpoint import find_checkpoint, read_metadata
+
+    _run(_stream_cfg(tmp_path, jpegs, "run", max_epochs=1))
+    meta = read_metadata(find_checkpoint(tmp_path / "runs" / "run"))
+    splits = stream_splits(jpegs, augment="alexnet", crop=32)
+    assert list(meta.classes) == ["ant", "bee", "cat"] and tuple(meta.image_size) == (3, 32, 32)
+    assert tuple(meta.mean) == pytest.approx(splits.mean) and tuple(meta.std) == pytest.approx(splits.std)
+    config = json.loads((tmp_path / "runs" / "run" / "config.json").read_text())
+    assert config["resolved"]["streamed"] is True and config["resolved"]["steps_per_epoch"] == 3
+    assert config["resolved"]["train_images"] == 24 and config["resolved"]["val_images"] == 6
+
+
+def test_in_memory_run_refuses_to_resume_streamed(tmp_path, jpegs):
+    _run(_stream_cfg(tmp_path, jpegs, "run", max_epochs=1))
+    with pytest.raises(ValueError, match=r"stream: True -> False"):
+        _run(_stream_cfg(tmp_path, jpegs, "run", resume=True, stream=False))
+
+
+def test_stream_needs_a_folder_and_a_crop(tmp_path, jpegs):
+    with pytest.raises(ValueError, match="no image folder with a train/ folder"):
+        _run(_cfg(tmp_path, stream=True))
+    with pytest.raises(ValueError, match="the crop is unknown"):
+        _run(_stream_cfg(tmp_path, jpegs, "run", image_size=None))
+
+
+def test_uneven_slices_of_a_global_batch_weigh_the_loss_as_its_mean(jpegs):
+    """25 images in global batches of 10, 10, 5: two processes take 3 and 2 of the last; scaled by
+    len(y)·world/5 their mean losses average (as DDP averages gradients) to the mean over the 5."""
+    from convzoo.data.stream import stream_splits
+    from convzoo.train.distributed import DistInfo
+    from convzoo.train.sources import Streamed
+
+    splits = stream_splits(jpegs, crop=16)
+    splits.train = splits.train.per_class(8)
+    files, labels = splits.train.files, splits.train.labels
+    splits.train = type(splits.train)(
+        splits.train.root, files + files[:1], labels + labels[:1], splits.train.classes
+    )
+    per_rank = [
+        list(
+            Streamed(splits, seed=0).batches(
+                0, 0, spe=3, batch=10, info=DistInfo(r, 2), device=torch.device("cpu")
+            )
+        )
+        for r in (0, 1)
+    ]
+    assert [len(b[1]) for b in per_rank[0]] == [5, 5, 3] and [len(b[1]) for b in per_rank[1]] == [5, 5, 2]
+    assert [b[2] for b in per_rank[0]] == [1.0, 1.0, 1.2] and [b[2] for b in per_rank[1]] == [1.0, 1.0, 0.8]
+    losses = [
+        torch.arange(float(len(b[1]))) + 1 for b in (per_rank[0][2], per_rank[1][2])
+    ]  # any per-image loss
+    ddp_mean = sum(v.mean() * b[2] for v, b in zip(losses, (per_rank[0][2], per_rank[1][2]), strict=True)) / 2
+    assert ddp_mean.item() == pytest.approx(torch.cat(losses).mean().item())
+
+
+def test_cli_flags_choose_the_data_path():
+    parse = build_parser().parse_args
+    assert build_config(parse(["train", MODEL, "--data", "x", "--stream", "--workers", "0"])).stream is True
+    assert build_config(parse(["train", MODEL, "--data", "x", "--in-memory"])).stream is False
+    assert build_config(parse(["train", MODEL, "--data", "x"])).stream is None
+    with pytest.raises(SystemExit):
+        parse(["train", MODEL, "--stream", "--in-memory"])
+
+
+@pytest.mark.parametrize("workers", [-1, 1.5, 10_000])
+def test_bad_worker_count_is_refused_naming_the_option(tmp_path, workers):
+    with pytest.raises(ValueError, match="--workers"):
+        _run(_cfg(tmp_path, workers=workers))
+    assert not (tmp_path / "runs").exists()  # refused before anything was written

@@ -130,6 +130,21 @@ def _add_train(sub: Any) -> None:
     p.add_argument("--per-class", type=int, help="use only the first N images of each class")
     p.add_argument("--image-size", type=int, help="resize images to N×N")
     p.add_argument("--skip-bad-images", action="store_true", help="skip (and count) unreadable images")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument(
+        "--stream",
+        dest="stream",
+        action="store_const",
+        const=True,
+        default=None,
+        help="stream an image folder through DataLoader workers (default: when it is too large for memory)",
+    )
+    g.add_argument(
+        "--in-memory", dest="stream", action="store_const", const=False, help="load it into memory"
+    )
+    p.add_argument(
+        "--workers", type=int, help="DataLoader workers decoding a streamed folder (default: up to 8)"
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="runs", help="folder for run folders (default: runs)")
     p.add_argument("--name", help="run folder name (default: MODEL-DATA-TIME)")
@@ -270,6 +285,8 @@ def build_config(args: argparse.Namespace, log: Callable[[str], None] | None = N
         download=args.download,
         skip_bad_images=args.skip_bad_images,
         progress=args.progress,
+        stream=args.stream,
+        workers=args.workers,
         model_kwargs={**recipe.model_kwargs, **model_args},
     )
 

@@ -109,6 +109,7 @@ _CONFIG_RULES: dict[str, tuple[str, _Range]] = {
     "eval_every": ("--eval-every", _COUNT),
     "max_epochs": ("--max-epochs", _EPOCHS),
     "threads": ("--threads", _Range(1, 4096, whole=True, optional=True)),
+    "workers": ("--workers", _Range(0, 256, whole=True, optional=True)),
 }
 # recipe fields given as KEY=VALUE pairs: option, {key: rule}, required keys
 _DICT_RULES: dict[str, tuple[str, dict[str, _Range], tuple[str, ...]]] = {

@@ -56,6 +56,7 @@ ACCEPTED_ON_RESUME = frozenset(
         "checkpoint_minutes",
         "max_epochs",
         "threads",
+        "workers",  # a streamed image's augmentation depends on (seed, epoch, image) only
         "progress",
         "device",
         "data_root",

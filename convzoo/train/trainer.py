@@ -1,18 +1,22 @@
-"""The training loop: in-memory data, batch augmentation, mixed precision, exact resume, DDP, run folders.
+"""The training loop: in-memory or streamed data, mixed precision, exact resume, DDP, run folders.
 
 :func:`train` takes a :class:`TrainConfig` (a model name, a ``--data`` spec, a :class:`Recipe` with any
-overrides applied) and writes ``runs/<name>/``: ``config.json``, ``metrics.csv``, ``curves.png`` and
-``checkpoints/`` (the folder's rules are :mod:`convzoo.train.runfolder`'s). Every random draw of step ``t``
-comes from generators seeded by ``(seed, t)``, so a run resumed from a checkpoint taken at any step ends
-bit-identical (on the CPU) to the run never interrupted, however it stopped: SIGKILL, Ctrl-C or SIGTERM
-(which stop at a step boundary and save), or a ``max_epochs`` budget (a pause: Lookahead's finish belongs to
-the run's last step only).
+overrides applied, or None for the default recipe adapted to the model and the data) and writes
+``runs/<name>/``: ``config.json``, ``metrics.csv``, ``curves.png`` and ``checkpoints/`` (the folder's rules
+are :mod:`convzoo.train.runfolder`'s). Every random draw of step ``t`` comes from generators seeded by
+``(seed, t)``, so a run resumed from a checkpoint taken at any step ends bit-identical (on the CPU) to the
+run never interrupted, however it stopped: SIGKILL, Ctrl-C or SIGTERM (which stop at a step boundary and
+save), or a ``max_epochs`` budget (a pause: Lookahead's finish belongs to the run's last step only).
 
 The loop reads as its phases::
 
-    set up     _load_data, _build_model, _read_saved (resume: the saved config compared), _setup, _start
-    an epoch   _train_epoch -> _train_step per batch (augment, forward, finite loss, backward, step)
-    epoch end  _end_epoch: metrics row, _evaluate_splits (a non-finite loss stops), schedule, metrics.csv
+    set up     _load_data (in memory, or indexed to stream), _resolve_recipe (default, warnings),
+               _build_model, _read_saved (resume: the saved config compared), _setup (_data_source), _start
+    an epoch   _train_epoch -> _train_step per batch from the data source (:mod:`convzoo.train.sources`:
+               in memory, augmented on the device, or streamed by DataLoader workers); forward, finite loss,
+               backward, step
+    epoch end  _end_epoch: metrics row, _evaluate_splits (the source's; a non-finite loss stops), schedule,
+               metrics.csv
     checkpoint _save: only if every parameter, buffer and Lookahead tensor is finite
     finish     _finish: curves, and a loud warning if the run ended at chance level
 
@@ -33,6 +37,7 @@ import dataclasses
 import importlib
 import json
 import math
+import os
 import signal
 import sys
 import threading
@@ -47,6 +52,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from convzoo.data import AugmentSpec, BatchAugment, DataSplits, ImageSet, lighting_pca, load_data, normalize
+from convzoo.data.stream import StreamSplits, choose_streaming, stream_splits
 from convzoo.layers import DropPath, he_normal_
 from convzoo.train import distributed as zdist
 from convzoo.train.checkpoint import CheckpointError, load_checkpoint, nonfinite_tensors, save_checkpoint
@@ -54,6 +60,8 @@ from convzoo.train.optim import Lookahead, build_optimizer
 from convzoo.train.recipes import RECIPES, TTA_MODES, Recipe, get_recipe, with_overrides
 from convzoo.train.runfolder import RunFolder, compare_configs, run_folder_path
 from convzoo.train.schedules import Schedule, build_schedule
+from convzoo.train.sources import InMemory, Streamed, steps_per_epoch
+from convzoo.train.sources import mix as _mix
 
 __all__ = [
     "NonFiniteLossError",
@@ -100,6 +108,8 @@ class TrainConfig:
     download: bool = False
     skip_bad_images: bool = False
     progress: bool | None = None  # None: a bar on a terminal, plain lines otherwise
+    stream: bool | None = None  # None: stream an image folder too large for memory; True/False: force
+    workers: int | None = None  # DataLoader workers decoding a streamed folder (None: up to 8)
     model_kwargs: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -122,16 +132,6 @@ class TrainResult:
 
 
 # ----------------------------------------------------------------------------------------------- helpers
-
-
-def _mix(*xs: int) -> int:
-    """A 63-bit seed from integers (splitmix64), so (seed, step) pairs give independent streams."""
-    z = 0x9E3779B97F4A7C15
-    for x in xs:
-        z = (z ^ (int(x) & 0xFFFFFFFFFFFFFFFF)) * 0xBF58476D1CE4E5B9 & 0xFFFFFFFFFFFFFFFF
-        z = (z ^ (z >> 27)) * 0x94D049BB133111EB & 0xFFFFFFFFFFFFFFFF
-        z ^= z >> 31
-    return z & 0x7FFFFFFFFFFFFFFF
 
 
 def resolve_device(name: str) -> torch.device:
@@ -395,7 +395,7 @@ class _Run:
     """What a run is made of, built once by the set-up phase and read by the others."""
 
     cfg: TrainConfig
-    data: DataSplits
+    data: DataSplits | StreamSplits
     device: torch.device
     info: zdist.DistInfo
     say: Callable[[str], None]
@@ -404,7 +404,7 @@ class _Run:
     optimizer: torch.optim.Optimizer
     schedule: Schedule
     scaler: torch.amp.GradScaler
-    augment: BatchAugment
+    source: InMemory | Streamed  # the training batches and the evaluations
     lookahead: Lookahead | None
     freeze: list[tuple[nn.Parameter, int]]
     dtype: torch.dtype | None
@@ -505,8 +505,22 @@ def _train(
 # --- set up
 
 
-def _load_data(cfg: TrainConfig, data: DataSplits | None, say: Callable[[str], None]) -> DataSplits:
-    if data is None:
+def _load_data(
+    cfg: TrainConfig, data: DataSplits | None, say: Callable[[str], None]
+) -> DataSplits | StreamSplits:
+    """The data in memory, or indexed to stream (an image folder too large for memory, or ``stream=True``)."""
+    if data is not None and cfg.stream:
+        raise ValueError("stream=True needs the data as a folder path (cfg.data), not DataSplits in memory")
+    crop = _stream_crop(cfg, say) if data is None else None
+    if crop is not None:
+        data = stream_splits(
+            cfg.data,
+            augment=(cfg.recipe or get_recipe("fast")).paper_augment or "center",
+            crop=crop,
+            per_class=cfg.per_class,
+            on_bad="skip" if cfg.skip_bad_images else "error",
+        )
+    elif data is None:
         data = load_data(
             cfg.data,
             root=cfg.data_root,
@@ -517,14 +531,33 @@ def _load_data(cfg: TrainConfig, data: DataSplits | None, say: Callable[[str], N
             on_bad="skip" if cfg.skip_bad_images else "error",
             download=cfg.download,
         )
-    for split in (data.train, data.val, data.test):
+    for split in (data.train, data.val, getattr(data, "test", None)):
         if split is not None and split.skipped:
             say(f"skipped {len(split.skipped)} unreadable image(s), e.g. {split.skipped[0]}")
     return data
 
 
+def _stream_crop(cfg: TrainConfig, say: Callable[[str], None]) -> int | None:
+    """The crop size to stream ``cfg.data`` at, or None to load it into memory (said, with the reason)."""
+    folder = (Path(cfg.data) / "train").is_dir()
+    crop = cfg.image_size
+    if crop is None and ":" not in cfg.model:
+        from convzoo.registry import model_info
+
+        crop = model_info(cfg.model).input_size[-1]
+    if cfg.stream and (not folder or crop is None):
+        why = f"{cfg.data!r} is no image folder with a train/ folder" if not folder else "the crop is unknown"
+        raise ValueError(f"--stream needs an image folder and a crop size: {why} (pass --image-size N)")
+    if not folder or crop is None:
+        return None
+    force = None if cfg.stream is None else ("stream" if cfg.stream else "memory")
+    stream, why = choose_streaming(cfg.data, crop, force=force)
+    say(why)
+    return crop if stream else None
+
+
 def _resolve_recipe(
-    cfg: TrainConfig, data: DataSplits, say: Callable[[str], None]
+    cfg: TrainConfig, data: DataSplits | StreamSplits, say: Callable[[str], None]
 ) -> tuple[TrainConfig, list[str]]:
     """``cfg`` with its recipe (None: the default for the model and the data's classes, printed), and the
     warnings for the parts of the recipe that do not suit the data (said now, and returned by the run)."""
@@ -543,12 +576,13 @@ def _resolve_recipe(
 
 
 def _build_model(
-    cfg: TrainConfig, data: DataSplits, device: torch.device, say: Callable[[str], None]
+    cfg: TrainConfig, data: DataSplits | StreamSplits, device: torch.device, say: Callable[[str], None]
 ) -> tuple[nn.Module, int | None]:
     """The initialised model on ``device``, and the small-crop window it can take (None: full size)."""
     r, num_classes, size = cfg.recipe, len(data.classes), data.image_size
     check_input_size(cfg, size, num_classes)
-    window, _ = small_crops(r, size)
+    streamed = isinstance(data, StreamSplits)
+    window = None if streamed else small_crops(r, size)[0]  # streamed: the paper's decode-time crops
     if window is not None:
         try:
             check_input_size(cfg, (size[0], window, window), num_classes)
@@ -567,6 +601,8 @@ def _build_model(
         zero_init_residual(model, cfg.model)
     init_from_data = getattr(model, "init_from_data", None)
     if callable(init_from_data):  # data-dependent initialisation, e.g. airbench's whitening filters
+        if streamed:
+            raise ValueError(f"{cfg.model} initialises from the training images in memory: pass --in-memory")
         pick = torch.randperm(len(data.train), generator=torch.Generator().manual_seed(cfg.seed))[:5000]
         init_from_data(normalize(data.train.images[pick], data.mean, data.std))
     model.to(device)
@@ -601,19 +637,14 @@ def _total_steps(epochs: float | None, iterations: int | None, spe: int) -> int:
     raise ValueError("the recipe sets neither epochs nor iterations")
 
 
-def _steps_per_epoch(cfg: TrainConfig, data: DataSplits, info: zdist.DistInfo) -> int:
+def _steps_per_epoch(cfg: TrainConfig, data: DataSplits | StreamSplits, info: zdist.DistInfo) -> int:
     batch = cfg.recipe.batch_size
     if batch % info.world_size:
         raise ValueError(f"batch size {batch} is not divisible by the {info.world_size} processes")
-    spe = len(data.train) // batch
-    if spe == 0:
-        raise ValueError(
-            f"batch size {batch} is larger than the {len(data.train)} training images; lower --batch-size"
-        )
-    return spe
+    return steps_per_epoch(data, batch, info.world_size)
 
 
-def _metadata(cfg: TrainConfig, data: DataSplits) -> dict[str, Any]:
+def _metadata(cfg: TrainConfig, data: DataSplits | StreamSplits) -> dict[str, Any]:
     return {
         "model": cfg.model,
         "num_classes": len(data.classes),
@@ -628,20 +659,22 @@ def _metadata(cfg: TrainConfig, data: DataSplits) -> dict[str, Any]:
     }
 
 
-def _data_record(data: DataSplits) -> dict[str, Any]:
+def _data_record(data: DataSplits | StreamSplits) -> dict[str, Any]:
     """What identifies the data a run trains on (compared on resume)."""
+    test = getattr(data, "test", None)
     return {
         "classes": list(data.classes),
         "image_size": list(data.image_size),
         "train_images": len(data.train),
         "val_images": len(data.val) if data.val else 0,
-        "test_images": len(data.test) if data.test else 0,
+        "test_images": len(test) if test else 0,
+        "streamed": isinstance(data, StreamSplits),
     }
 
 
 def _setup(
     cfg: TrainConfig,
-    data: DataSplits,
+    data: DataSplits | StreamSplits,
     device: torch.device,
     info: zdist.DistInfo,
     say: Callable[[str], None],
@@ -674,13 +707,11 @@ def _setup(
         warmup_lr=r.warmup_lr,
         **r.schedule_params,
     )
-    spec = AugmentSpec.parse(r.augment)
-    pca = lighting_pca(data.train.images) if r.augment and spec.lighting else None
     dtype = amp_dtype(device) if (r.amp if cfg.amp is None else cfg.amp) else None
     if cfg.amp and dtype is None:
         say("note: this CPU has no native bf16; training in fp32")
     freeze = frozen_after(model, spe)
-    window_epochs = small_crops(r, data.image_size)[1]
+    window_steps = math.ceil(small_crops(r, data.image_size)[1] * spe) if window is not None else 0
     stop = total if cfg.max_epochs is None else min(total, math.ceil(cfg.max_epochs * spe))
     return _Run(
         cfg=cfg,
@@ -693,21 +724,42 @@ def _setup(
         optimizer=optimizer,
         schedule=schedule,
         scaler=torch.amp.GradScaler(device.type, enabled=dtype == torch.float16),  # fp16 loss scaling
-        augment=BatchAugment(
-            spec, data.mean, data.std, pca, num_images=len(data.train), seed=_mix(cfg.seed, 4)
-        ),
+        source=_data_source(cfg, data, window, window_steps, say),
         lookahead=Lookahead(model, plan, **r.lookahead) if r.lookahead else None,
         freeze=freeze,
         dtype=dtype,
         channels_last=r.channels_last if cfg.channels_last is None else cfg.channels_last,
         window=window,
-        window_steps=math.ceil(window_epochs * spe) if window is not None else 0,
+        window_steps=window_steps,
         spe=spe,
         total_steps=total,
         plan_steps=plan,
         stop_step=stop,
         metadata=_metadata(cfg, data),
     )
+
+
+def _data_source(
+    cfg: TrainConfig,
+    data: DataSplits | StreamSplits,
+    window: int | None,
+    window_steps: int,
+    say: Callable[[str], None],
+) -> InMemory | Streamed:
+    """The training batches and evaluations: augmented on the device in memory, or streamed from a folder."""
+    r = cfg.recipe
+    if isinstance(data, StreamSplits):
+        say(
+            f"streaming: images augmented as the paper {data.augment!r} did (the recipe's paper_augment), "
+            f"not by its batch augmentation {r.augment!r}; evaluation by the centre {data.crop}-pixel crop"
+            + (f", not --tta {r.tta}" if r.tta != "none" else "")
+        )
+        workers = cfg.workers if cfg.workers is not None else min(8, os.cpu_count() or 1)
+        return Streamed(data, cfg.seed, workers)
+    spec = AugmentSpec.parse(r.augment)
+    pca = lighting_pca(data.train.images) if r.augment and spec.lighting else None
+    augment = BatchAugment(spec, data.mean, data.std, pca, num_images=len(data.train), seed=_mix(cfg.seed, 4))
+    return InMemory(data, augment, cfg.seed, window, window_steps)
 
 
 def _saved_plan(saved: dict[str, Any] | None, total: int) -> int:
@@ -742,7 +794,7 @@ def _json(x: Any) -> Any:
 
 def _read_saved(
     cfg: TrainConfig,
-    data: DataSplits,
+    data: DataSplits | StreamSplits,
     model: nn.Module,
     folder: RunFolder | None,
     run_dir: Path,
@@ -772,7 +824,7 @@ def _read_saved(
 
 
 def _check_resume(
-    cfg: TrainConfig, data: DataSplits, state: dict[str, Any], spe: int
+    cfg: TrainConfig, data: DataSplits | StreamSplits, state: dict[str, Any], spe: int
 ) -> dict[str, list[Any]]:
     """Refuse (one message, every difference) a resume that changes what the run computes; return the
     accepted changes."""
@@ -904,7 +956,9 @@ def _config_record(run: _Run) -> dict[str, Any]:
             "small_crops": {"size": run.window, "steps": run.window_steps} if run.window else None,
             "train_images": len(data.train),
             "val_images": len(data.val) if data.val else 0,
-            "test_images": len(data.test) if data.test else 0,
+            "test_images": _data_record(data)["test_images"],
+            "streamed": isinstance(data, StreamSplits),
+            "workers": run.source.workers if isinstance(run.source, Streamed) else None,
         },
     }
 
@@ -919,8 +973,9 @@ def _train_epoch(run: _Run, state: _State, folder: RunFolder | None, stop: _Stop
     """
     gstep = state.step
     epoch, start = divmod(gstep, run.spe)
-    n = len(run.data.train)
-    perm = torch.randperm(n, generator=torch.Generator().manual_seed(_mix(run.cfg.seed, epoch, 1)))
+    batches = run.source.batches(
+        epoch, start, spe=run.spe, batch=run.cfg.recipe.batch_size, info=run.info, device=run.device
+    )
     sums = torch.tensor(state.loop["epoch_sums"], dtype=torch.float64)  # loss sum, correct, n (this rank)
     progress = _Progress(run.info.is_main and run.cfg.progress is not False, run.cfg.progress)
     progress.start(epoch, run.epochs, min(run.spe, run.stop_step - epoch * run.spe), start)
@@ -929,7 +984,7 @@ def _train_epoch(run: _Run, state: _State, folder: RunFolder | None, stop: _Stop
             if gstep >= run.stop_step:
                 break
             t0 = time.perf_counter()
-            loss, logits, y = _train_step(run, state, perm, epoch, step, gstep)
+            loss, logits, y = _train_step(run, state, next(batches), epoch, step, gstep)
             gstep += 1
             if run.lookahead is not None:
                 run.lookahead.step(gstep)
@@ -955,29 +1010,23 @@ def _train_epoch(run: _Run, state: _State, folder: RunFolder | None, stop: _Stop
             if mid_epoch and _save_due(run, state, gstep):
                 _save(run, state, folder)
     finally:
+        batches.close()  # a streamed epoch stopped part-way: its DataLoader workers end
         progress.close()
     return True
 
 
 def _train_step(
-    run: _Run, state: _State, perm: torch.Tensor, epoch: int, step: int, gstep: int
+    run: _Run,
+    state: _State,
+    batch: tuple[torch.Tensor, torch.Tensor, float],
+    epoch: int,
+    step: int,
+    gstep: int,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """One optimizer step on batch ``step`` of the epoch; every random draw seeded by ``(seed, gstep)``."""
+    """One optimizer step on batch ``step`` of the epoch (``(x, y, loss scale)`` from the data source); every
+    random draw seeded by ``(seed, gstep)``."""
     cfg, info, device = run.cfg, run.info, run.device
-    batch = cfg.recipe.batch_size
-    local = batch // info.world_size
-    rows = perm[step * batch : (step + 1) * batch]
-    mine = rows[info.rank * local : (info.rank + 1) * local]
-    x = run.augment(
-        run.data.train.images[mine].to(device, non_blocking=True),
-        torch.Generator().manual_seed(_mix(cfg.seed, gstep, 2)),
-        offset=info.rank * local,
-        total=batch,
-        index=mine,
-        epoch=epoch,
-        window=run.window if gstep < run.window_steps else None,
-    )
-    y = run.data.train.labels[mine].to(device, non_blocking=True)
+    x, y, scale = batch
     if run.channels_last:
         x = x.contiguous(memory_format=torch.channels_last)
     for p, last_step in run.freeze:
@@ -994,7 +1043,8 @@ def _train_step(
             f"{run.spe}); training stopped. {_kept(state)}{_lower_lr_hint(run)}"
         )
     run.optimizer.zero_grad(set_to_none=True)
-    run.scaler.scale(loss).backward()  # fp16 on CUDA only; a pass-through otherwise
+    # scale: a streamed epoch's uneven last batch (DDP's mean over processes = the global batch's mean)
+    run.scaler.scale(loss * scale if scale != 1.0 else loss).backward()  # fp16 on CUDA only; else as is
     if cfg.recipe.clip_grad:
         run.scaler.unscale_(run.optimizer)
         nn.utils.clip_grad_norm_(run.model.parameters(), cfg.recipe.clip_grad)
@@ -1076,10 +1126,7 @@ def _evaluate_splits(run: _Run, state: _State) -> dict[str, float]:
         tta=run.cfg.recipe.tta,
     )
     out: dict[str, float] = {}
-    for name, split in (("val", run.data.val), ("test", run.data.test)):
-        if split is None:
-            continue
-        m = evaluate(run.model, split, run.data.mean, run.data.std, **ev)  # type: ignore[arg-type]
+    for name, m in run.source.evaluate(run.model, **ev).items():
         if not math.isfinite(m["loss"]):
             raise NonFiniteLossError(
                 f"the {name} loss became {m['loss']} at step {state.step}: the network's outputs are not "
@@ -1180,7 +1227,7 @@ def _finish(run: _Run, state: _State, folder: RunFolder | None, run_dir: Path) -
     if folder is not None and state.rows:
         folder.write_metrics(state.rows, plot=True)
     split = "test" if "test_err" in final else "val"
-    evaluated = run.data.test if split == "test" else run.data.val
+    evaluated = getattr(run.data, "test", None) if split == "test" else run.data.val
     warning = chance_level_message(
         final.get(f"{split}_err"), len(run.data.classes), len(evaluated) if evaluated is not None else None
     )

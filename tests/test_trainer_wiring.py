@@ -277,3 +277,32 @@ def test_bad_worker_count_is_refused_naming_the_option(tmp_path, workers):
     with pytest.raises(ValueError, match="--workers"):
         _run(_cfg(tmp_path, workers=workers))
     assert not (tmp_path / "runs").exists()  # refused before anything was written
+
+
+def test_small_folder_is_loaded_into_memory_by_default_and_says_so(tmp_path, jpegs):
+    recipe = get_recipe("fast").replace(epochs=1, batch_size=4, amp=False, tta="none", augment="crop:1")
+    res, lines = _run(_stream_cfg(tmp_path, jpegs, "run", stream=None, recipe=recipe))
+    assert any(s.startswith("data: in memory (24 training images") for s in lines)
+    assert not any(s.startswith("streaming:") for s in lines)
+    assert (
+        json.loads((tmp_path / "runs" / "run" / "config.json").read_text())["resolved"]["streamed"] is False
+    )
+
+
+def test_cli_streams_a_folder(tmp_path, jpegs, capsys):
+    from convzoo.train.cli import main
+
+    argv = ["train", MODEL, "--data", str(jpegs), "--stream", "--workers", "0", "--image-size", "24"]
+    argv += ["--recipe", "fast", "--epochs", "1", "--batch-size", "8", "--no-amp", "--no-progress"]
+    assert main([*argv, "--out", str(tmp_path), "--name", "cli", "--tta", "none", "--threads", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "data: stream (forced)" in out and "3 steps (1 epochs of 3)" in out
+    config = json.loads((tmp_path / "cli" / "config.json").read_text())
+    assert config["stream"] is True and config["workers"] == 0 and config["resolved"]["streamed"] is True
+
+
+@pytest.mark.slow
+def test_streamed_run_is_the_same_whatever_the_number_of_workers(tmp_path, jpegs):
+    runs = [_run(_stream_cfg(tmp_path, jpegs, f"w{w}", workers=w, max_epochs=1))[0] for w in (0, 2)]
+    a, b = (r.model.state_dict() for r in runs)
+    assert all(torch.equal(a[k], b[k]) for k in a)

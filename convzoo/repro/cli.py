@@ -7,20 +7,12 @@ import json
 from pathlib import Path
 from typing import Any
 
+from convzoo.train.options import whole_number
+
 __all__ = ["claim_rows", "register"]
 
 DEFAULT_OUT = "runs/repro"
 DOCS = "docs/repro"
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
-    return value
 
 
 def claim_rows() -> list[dict[str, Any]]:
@@ -176,7 +168,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     )
     q.add_argument("claim", help="a claim id (convzoo repro list)")
     q.add_argument("--budget", choices=BUDGETS, default="cpu")
-    q.add_argument("--seeds", type=_positive_int, default=None, help="seeds per arm (default: the budget's)")
+    q.add_argument("--seeds", type=whole_number(1), default=None, help="seeds per arm (default: the budget's)")
     q.add_argument("--data", default=None, help="a --data spec or folder instead of the budget's")
     q.add_argument("--out", default=DEFAULT_OUT, help=f"folder of the claims' runs (default {DEFAULT_OUT})")
     q.set_defaults(func=_cmd_run)

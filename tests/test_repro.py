@@ -382,3 +382,23 @@ def test_demo_tour_runs_and_ends_with_the_report(tmp_path, monkeypatch) -> None:
     text = "\n".join(lines)
     assert "Total MACs" in text and "854 M (paper: 854 M)" in text and "verdict:" in text
     assert str(tmp_path / "degradation" / "demo" / "report.md") in lines[-1]
+
+
+def test_an_interrupted_arm_says_how_to_go_on_in_repro_terms(
+    tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C inside an arm: the trainer's advice (`--resume`) is replaced by the repro command to re-run."""
+    from convzoo.repro import runner
+    from convzoo.train.trainer import TrainingInterrupted
+
+    def interrupted(*args: object, **kwargs: object) -> None:
+        raise TrainingInterrupted(
+            "SIGINT: stopped at step 4 of 10; saved x/ckpt_000001. To continue, run the same command with --resume"
+        )
+
+    monkeypatch.setattr(runner, "_run_arm", interrupted)
+    with pytest.raises(TrainingInterrupted) as info:
+        run_claim("degradation", "smoke", out=tmp_path, log=lambda s: None)
+    message = str(info.value)
+    assert "saved x/ckpt_000001" in message and "--resume" not in message
+    assert f"convzoo repro run degradation --budget smoke --out {tmp_path}" in message

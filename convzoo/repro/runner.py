@@ -143,7 +143,13 @@ def run_claim(
         left = sum(q.seconds for q, s in jobs[i:] if not (folder / f"{q.arm.name}-s{s}.json").exists())
         log(f"{tag}: ETA {_minutes(p.seconds * speed)}; claim ETA {_minutes(left * speed)}")
         t0 = time.perf_counter()
-        result = _run_arm(p, b, seed, spec, folder, cache, log, progress)
+        try:
+            result = _run_arm(p, b, seed, spec, folder, cache, log, progress)
+        except KeyboardInterrupt as e:  # the arm saved at a step boundary: say how to go on in repro's terms
+            raise type(e)(
+                f"{str(e).split('. To continue', 1)[0]}. To continue, run `{command}` again: finished arms are "
+                "skipped and this one resumes exactly"
+            ) from None
         if main:
             write_arm_result(folder / f"{p.arm.name}-s{seed}.json", result)
         if not result.resumed:

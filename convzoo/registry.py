@@ -125,7 +125,7 @@ class Reported:
     figures: tuple[Figure, ...] = ()
 
     def as_dict(self) -> dict[str, Any]:
-        return {k: v for k, v in asdict(self).items() if v is not None}
+        return {k: v for k, v in asdict(self).items() if v is not None and v != ()}
 
 
 @dataclass

@@ -168,7 +168,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     )
     q.add_argument("claim", help="a claim id (convzoo repro list)")
     q.add_argument("--budget", choices=BUDGETS, default="cpu")
-    q.add_argument("--seeds", type=whole_number(1), default=None, help="seeds per arm (default: the budget's)")
+    q.add_argument(
+        "--seeds", type=whole_number(1), default=None, help="seeds per arm (default: the budget's)"
+    )
     q.add_argument("--data", default=None, help="a --data spec or folder instead of the budget's")
     q.add_argument("--out", default=DEFAULT_OUT, help=f"folder of the claims' runs (default {DEFAULT_OUT})")
     q.set_defaults(func=_cmd_run)

@@ -24,14 +24,13 @@ __all__ = [
 
 BUDGETS: tuple[str, ...] = ("smoke", "cpu", "paper")
 
-# Training throughput this machine reaches, in multiply-accumulates per second, counting a training image
-# as 3 forward passes (forward + backward) and an evaluated image as 1. From benchmarks/train_throughput.py on
-# the project's 2-core AMD EPYC when quiet: ResNet-20 (40.6 M MACs) trained at ~850 img/s in bf16 +
-# channels_last (docs/training.md); the CPU the cpu budgets now run on has no native bf16 and trains in fp32,
-# which ran at 0.64× bf16's speed in the same measurements (52 vs 81 img/s), so 0.64 × 850 × 3 × 40.6e6 ≈
-# 6.6e10. Estimates scale with MACs; deep thin nets and DenseNet's concatenations run below this rate, and a
-# machine shared with other jobs far below it.
-TRAIN_RATE_MACS: float = 6.6e10
+# Training throughput of a 2-core laptop-class CPU, in multiply-accumulates per second, counting a training
+# image as 3 forward passes (forward + backward) and an evaluated image as 1. Measured on the project's 2-core
+# AMD EPYC (AVX2, no native bf16, so fp32) when quiet, SGD steps of batch 128, channels_last: ResNet-20
+# (40.6 M MACs) 243 img/s on 2 threads = 3.0e10 MAC/s (141 img/s, 1.7e10, on one thread); ResNet-110 runs at
+# the same rate per MAC, DenseNet-BC-100 at about a third of it. Estimates scale with MACs; a machine shared
+# with other jobs runs below this rate.
+TRAIN_RATE_MACS: float = 3.0e10
 
 # metric name → what it means (the unit of every error is percent; lower is better for all of them)
 METRICS: dict[str, str] = {

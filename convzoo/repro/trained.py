@@ -96,10 +96,10 @@ degradation = Claim(
         "smoke": smoke(),
         "cpu": cpu(
             9,
-            2000,
+            1000,
             arms=("plain20", "plain56", "resnet20", "resnet56"),
             eval_every=3,
-            note="depths 20 and 56 only (32, 44, 110 at the paper budget); 20,000 training images, 9 epochs",
+            note="depths 20 and 56 only (32, 44, 110 at the paper budget); 10,000 training images, 9 epochs",
         ),
         "paper": paper(
             note="45k/5k split, 64k iterations; Table 6 reports the best of 5 runs for ResNet-110"
@@ -155,11 +155,11 @@ unit_placement = Claim(
         "smoke": smoke(),
         "cpu": cpu(
             5,
-            1000,
+            500,
             arms=tuple(f"r110_{u}" for u in UNITS),
             eval_every=5,
             test_per_class=500,
-            note="ResNet-110 only (ResNet-164 at the paper budget); 10,000 training images, 5 epochs, "
+            note="ResNet-110 only (ResNet-164 at the paper budget); 5,000 training images, 5 epochs, "
             "5,000 test images",
         ),
         "paper": paper(),
@@ -201,10 +201,10 @@ shortcuts = Claim(
         "smoke": smoke(),
         "cpu": cpu(
             4,
-            1000,
+            500,
             eval_every=4,
             test_per_class=500,
-            note="10,000 training images, 4 epochs, 5,000 test images",
+            note="5,000 training images, 4 epochs, 5,000 test images",
         ),
         "paper": paper(),
     },
@@ -251,7 +251,7 @@ stochastic_depth = Claim(
     budgets={
         "smoke": smoke(),
         "cpu": cpu(
-            12, 1000, eval_every=4, note="10,000 training images, 12 epochs; training time without evaluation"
+            6, 1000, eval_every=3, note="10,000 training images, 6 epochs; training time without evaluation"
         ),
         "paper": paper(),
     },
@@ -280,10 +280,10 @@ all_conv = Claim(
         "smoke": smoke(image_size=16),  # the 'valid' 3×3 needs a 3×3 map after two stride-2 layers
         "cpu": cpu(
             6,
-            1000,
+            500,
             eval_every=3,
             test_per_class=500,
-            note="10,000 training images, 6 epochs, 5,000 test images",
+            note="5,000 training images, 6 epochs, 5,000 test images",
         ),
         "paper": paper(),
     },
@@ -323,7 +323,7 @@ gap_vs_fc = Claim(
     checks=test_err_checks([("gap", "fc")], "{better} beats {worse}"),
     budgets={
         "smoke": smoke(image_size=32),  # the FC head is built for 32×32 inputs
-        "cpu": cpu(14, 1000, eval_every=7, note="10,000 training images, 14 epochs"),
+        "cpu": cpu(7, 1000, eval_every=7, note="10,000 training images, 7 epochs"),
         "paper": paper(),
     },
     note="the paper's optimizer settings are not stated; the All-CNN recipe (lr 0.01, momentum 0.9, wd 1e-3, "
@@ -380,12 +380,12 @@ densenet_efficiency = Claim(
     budgets={
         "smoke": smoke(),
         "cpu": cpu(
-            8,
+            3,
             1000,
-            arms=("densenet_bc100", "resnet56", "preact164"),
-            eval_every=4,
-            note="matched parameters (DenseNet-BC-100 0.77 M vs ResNet-56 0.85 M) and pre-act ResNet-164 at "
-            "2.2× the parameters; 10,000 training images, 8 epochs, each arm its paper's recipe scaled",
+            arms=("densenet_bc100", "resnet56"),
+            eval_every=3,
+            note="matched parameters (DenseNet-BC-100 0.77 M vs ResNet-56 0.85 M; pre-act ResNet-164 and -1001 at "
+            "the paper budget); 10,000 training images, 3 epochs, each arm its paper's recipe scaled",
         ),
         "paper": paper(),
     },
@@ -448,12 +448,12 @@ wide_vs_deep = Claim(
     budgets={
         "smoke": smoke(),
         "cpu": cpu(
-            7,
-            500,
+            4,
+            400,
             arms=("wrn16_8", "preact164"),
-            eval_every=7,
+            eval_every=4,
             test_per_class=500,
-            note="WRN-16-8 vs pre-act ResNet-164 only; 5,000 training images, 7 epochs, 5,000 test images",
+            note="WRN-16-8 vs pre-act ResNet-164 only; 4,000 training images, 4 epochs, 5,000 test images",
         ),
         "paper": paper(),
     },
@@ -489,11 +489,11 @@ squeeze_excitation = Claim(
     budgets={
         "smoke": smoke(),
         "cpu": cpu(
-            12,
+            6,
             1000,
             arms=("r110", "r110_se"),
-            eval_every=4,
-            note="pre-act ResNet-110 pair only; 10,000 training images, 12 epochs",
+            eval_every=3,
+            note="pre-act ResNet-110 pair only; 10,000 training images, 6 epochs",
         ),
         "paper": paper(),
     },

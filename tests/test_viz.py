@@ -12,7 +12,9 @@ from torch import nn
 
 from convzoo import create_model, list_models, model_info
 from convzoo.cli import main
+from convzoo.train.inference import load_trained
 from convzoo.viz.draw import Diagram, draw
+from convzoo.viz.visualize import last_conv_name, strongest_channels
 
 HAS_DOT = shutil.which("dot") is not None
 needs_dot = pytest.mark.skipif(not HAS_DOT, reason="Graphviz's `dot` is not installed (make graphviz)")
@@ -89,13 +91,17 @@ def test_projection_shortcuts_name_their_layers(diagrams: dict[str, Diagram]) ->
         ("inception_resnet_v2", [10, 20, 9]),
     ],
 )
-def test_repeated_blocks_fold_into_one_group(diagrams: dict[str, Diagram], name: str, counts: list[int]) -> None:
+def test_repeated_blocks_fold_into_one_group(
+    diagrams: dict[str, Diagram], name: str, counts: list[int]
+) -> None:
     d = diagrams[name]
     assert sorted(d.groups.values()) == sorted(counts)
     assert len(d.nodes) < 120, f"{name}: {len(d.nodes)} boxes is not readable"
 
 
-@pytest.mark.parametrize("name", ["resnet50", "densenet121", "inception_v4", "preact_resnet164_cifar", "googlenet"])
+@pytest.mark.parametrize(
+    "name", ["resnet50", "densenet121", "inception_v4", "preact_resnet164_cifar", "googlenet"]
+)
 def test_groups_stand_for_exactly_the_blocks_they_fold(diagrams: dict[str, Diagram], name: str) -> None:
     full = draw(name, expand=True)
     assert not full.groups
@@ -117,7 +123,9 @@ def test_dense_block_concatenates_its_input_with_the_new_features(diagrams: dict
     ends = [n for n in d.nodes.values() if n.op == "concat" and n.path.count(".") == 1]
     assert [len(n.inputs) for n in ends] == [13, 13, 13]  # input + 12 layers each
     folded = diagrams["densenet40_k12_cifar"]
-    assert [len(n.inputs) for n in folded.nodes.values() if n.op == "concat" and n.path.count(".") == 1] == [2] * 3
+    assert [len(n.inputs) for n in folded.nodes.values() if n.op == "concat" and n.path.count(".") == 1] == [
+        2
+    ] * 3
 
 
 def test_squeeze_excitation_is_a_side_branch(diagrams: dict[str, Diagram]) -> None:
@@ -145,7 +153,10 @@ def test_depth_draws_deep_modules_as_one_box() -> None:
     assert len(blocks) == 8 and sorted(d.groups.values()) == [2, 2, 3, 5]
     assert all(n.label.startswith("ResidualBlock") for n in blocks)
     assert [n.label for n in draw("resnet50", depth=2).nodes.values() if n.op == "block"] == [
-        "Sequential\n256", "Sequential\n512, /2", "Sequential\n1024, /2", "Sequential\n2048, /2"
+        "Sequential\n256",
+        "Sequential\n512, /2",
+        "Sequential\n1024, /2",
+        "Sequential\n2048, /2",
     ]
     with pytest.raises(ValueError, match="depth"):
         draw("resnet50", depth=0)
@@ -221,7 +232,10 @@ def test_chart_points_carry_provenance() -> None:
     pts = {p.name: p for p in imagenet_points(["resnet50", "googlenet_tv", "lenet5"])}
     assert set(pts) == {"resnet50", "googlenet_tv"}  # lenet5 has no ImageNet top-1
     r50 = pts["resnet50"]
-    assert r50.value == pytest.approx(100 - 22.85) and r50.provenance == "paper: K. He 2015, Tables 1, 3 (10-crop)"
+    assert (
+        r50.value == pytest.approx(100 - 22.85)
+        and r50.provenance == "paper: K. He 2015, Tables 1, 3 (10-crop)"
+    )
     assert abs(r50.macs / 3.86e9 - 1) < 0.01 and r50.params == 25_557_032  # the paper's 3.8 G multiply-adds
     for p in pts.values():  # a peer's accuracy only where the paper gives none, and then said so
         assert p.from_peer == (model_info(p.name).reported.top1_err is None)
@@ -242,7 +256,12 @@ def _results(tmp_path: Path, arms: object, budget: str = "cpu", data: str = "cif
 def test_measured_results_read_as_numbers_only(tmp_path: Path) -> None:
     from convzoo.viz.chart import read_measured
 
-    arm = {"model": "resnet20_cifar", "overrides": {}, "params": 272474, "measured": {"test_err": {"mean": 9.1, "se": 0.3}}}
+    arm = {
+        "model": "resnet20_cifar",
+        "overrides": {},
+        "params": 272474,
+        "measured": {"test_err": {"mean": 9.1, "se": 0.3}},
+    }
     other = {**arm, "model": "os:system"}  # not a registered model: ignored, never looked up as code
     root = _results(tmp_path, [arm, other, {**arm, "overrides": {"drop_path_rate": 0.5}}])
     (m,) = read_measured(root)
@@ -369,16 +388,36 @@ def test_visualize_a_trained_run(trained: Path, tmp_path: Path) -> None:
     out = tmp_path / "f.png"
     assert main(["visualize", str(trained), "filters", "-o", str(out)]) == 0
     assert out.read_bytes()[:4] == b"\x89PNG"
-    for what, extra in (("activations", ["--data", "digits"]), ("top", ["--channels", "0,1"])):  # top: the run's data
+    for what, extra in (
+        ("activations", ["--data", "digits"]),
+        ("top", ["--channels", "0,1"]),
+    ):  # top: the run's data
         out = tmp_path / f"{what}.png"
         args = ["visualize", str(trained), what, "--layer", "features.act3", "--limit", "40"]
         assert main([*args, *extra, "-o", str(out)]) == 0
         assert out.read_bytes()[:4] == b"\x89PNG"
-    assert main(["visualize", str(trained), "top", "-o", str(tmp_path / "x.png")]) == 2  # --layer missing
     assert main(["visualize", str(tmp_path / "nothing"), "filters"]) == 2
 
 
-def test_visualize_refuses_images_the_model_cannot_take(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_visualize_top_defaults_to_the_last_convolution_and_its_strongest_channels(
+    trained: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "top.png"
+    assert main(["visualize", str(trained), "top", "--limit", "40", "-o", str(out)]) == 0
+    said = capsys.readouterr().out
+    net, _ = load_trained(trained)
+    layer = last_conv_name(net)
+    assert isinstance(dict(net.named_modules())[layer], nn.Conv2d)
+    assert layer == [n for n, m in net.named_modules() if isinstance(m, nn.Conv2d)][-1]
+    assert f"layer {layer}, channels " in said and out.read_bytes()[:4] == b"\x89PNG"
+    maps = torch.zeros(2, 6, 3, 3)
+    maps[1, 4, 2, 2], maps[0, 1, 0, 0], maps[0, 5, 1, 1] = 9.0, 7.0, 3.0
+    assert strongest_channels(maps, 3) == [4, 1, 5]
+
+
+def test_visualize_refuses_images_the_model_cannot_take(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     args = ["visualize", "resnet20_cifar", "top", "--layer", "stages.0", "--data", "digits", "--limit", "20"]
     assert main([*args, "-o", str(tmp_path / "x.png")]) == 2
     assert "1-channel images; the model takes 3" in capsys.readouterr().err

@@ -29,6 +29,19 @@ def first_conv(model: nn.Module) -> nn.Conv2d:
     raise ValueError(f"{type(model).__name__} has no convolution to show filters of")
 
 
+def last_conv_name(model: nn.Module) -> str:
+    """The name of the last convolution in module order: the deepest maps, the default layer to look into."""
+    names = [n for n, m in model.named_modules() if isinstance(m, nn.Conv2d)]
+    if not names:
+        raise ValueError(f"{type(model).__name__} has no convolution to look into")
+    return names[-1]
+
+
+def strongest_channels(maps: torch.Tensor, k: int = 4) -> list[int]:
+    """The ``k`` channels of ``maps`` (N×C×H×W) with the largest single response over all images."""
+    return maps.flatten(2).amax(dim=(0, 2)).argsort(descending=True)[:k].tolist()
+
+
 def filter_grid(weight: torch.Tensor, nrow: int | None = None, padding: int = 1) -> torch.Tensor:
     """Filters (out × in × kh × kw) as one image grid C×H×W in [0, 1], each filter scaled to its own range as
     in AlexNet's Fig. 3; filters with 3 input channels show as colour, others show their mean over inputs."""
@@ -77,7 +90,9 @@ def activations(model: nn.Module, layer: str, images: torch.Tensor) -> torch.Ten
 def activation_grid(maps: torch.Tensor, nrow: int | None = None) -> torch.Tensor:
     """One image's maps (C×H×W) as a grid, every map scaled to its own range."""
     nrow = nrow or max(1, round(maps.shape[0] ** 0.5))
-    return make_grid(maps.detach().float().unsqueeze(1), nrow=nrow, padding=1, normalize=True, scale_each=True)
+    return make_grid(
+        maps.detach().float().unsqueeze(1), nrow=nrow, padding=1, normalize=True, scale_each=True
+    )
 
 
 def _relu_hooks(net: nn.Module, method: str) -> list:
@@ -109,7 +124,9 @@ class TopPatch:
     projection: torch.Tensor
 
 
-def project(model: nn.Module, layer: str, channel: int, image: torch.Tensor, method: str = "guided") -> TopPatch:
+def project(
+    model: nn.Module, layer: str, channel: int, image: torch.Tensor, method: str = "guided"
+) -> TopPatch:
     """Project the strongest unit of ``channel`` of ``layer`` on ``image`` (C×H×W, normalized) back to pixels."""
     net = _private(model)
     handles = _relu_hooks(net, method)
@@ -120,7 +137,9 @@ def project(model: nn.Module, layer: str, channel: int, image: torch.Tensor, met
         net(x)
         maps = out[0]
         if maps.dim() != 4 or not 0 <= channel < maps.shape[1]:
-            raise ValueError(f"layer {layer!r} has {maps.shape[1] if maps.dim() > 1 else 0} channels, not {channel}")
+            raise ValueError(
+                f"layer {layer!r} has {maps.shape[1] if maps.dim() > 1 else 0} channels, not {channel}"
+            )
         a = maps[0, channel]
         pos = int(a.argmax())
         y, xx = divmod(pos, a.shape[1])
@@ -191,7 +210,9 @@ def top_patch_figure(
             axes[row][col].imshow(make_grid(tiles, nrow=3, padding=1, pad_value=1).permute(1, 2, 0).numpy())
             axes[row][col].set_title(f"{layer} channel {ch}: {title}", fontsize=8)
             axes[row][col].axis("off")
-    fig.suptitle(f"top-9 activations and their {method} projections (after Zeiler & Fergus 2013, Fig. 2)", fontsize=9)
+    fig.suptitle(
+        f"top-9 activations and their {method} projections (after Zeiler & Fergus 2013, Fig. 2)", fontsize=9
+    )
     fig.tight_layout()
     return _save(fig, path)
 
@@ -262,8 +283,7 @@ def visualize_cli(args: argparse.Namespace) -> list[Path]:
         conv = first_conv(net)
         title = f"{Path(args.source).name}: first-layer filters {tuple(conv.weight.shape)}"
         return [save_grid(filter_grid(conv.weight), out, title)]
-    if not args.layer:
-        raise ValueError(f"visualize {args.what} needs --layer (a module name, e.g. stages.1)")
+    layer = args.layer or last_conv_name(net)
     from convzoo.data import load_data, read_image
 
     data = args.data or src.data or "cifar10"
@@ -280,8 +300,15 @@ def visualize_cli(args: argparse.Namespace) -> list[Path]:
         image, name = images[:1], f"{data} test image 0"
         if args.image:
             arr = read_image(args.image, "L" if chans == 1 else "RGB", size=src.side)
-            image, name = (torch.from_numpy(arr.copy()).permute(2, 0, 1)[None].float() / 255 - m) / s, args.image
-        maps = activations(net, args.layer, image)[0]
-        return [save_grid(activation_grid(maps), out, f"{Path(args.source).name}: {args.layer} on {name}")]
-    channels = [int(c) for c in args.channels.split(",") if c.strip()]
-    return [top_patch_figure(net, args.layer, channels, images, raw, out, args.method)]
+            image, name = (
+                (torch.from_numpy(arr.copy()).permute(2, 0, 1)[None].float() / 255 - m) / s,
+                args.image,
+            )
+        maps = activations(net, layer, image)[0]
+        return [save_grid(activation_grid(maps), out, f"{Path(args.source).name}: {layer} on {name}")]
+    if args.channels:
+        channels = [int(c) for c in args.channels.split(",") if c.strip()]
+    else:
+        channels = strongest_channels(activations(net, layer, images))
+    print(f"layer {layer}, channels {','.join(map(str, channels))}, {len(images)} {data} images searched")
+    return [top_patch_figure(net, layer, channels, images, raw, out, args.method)]

@@ -1,5 +1,6 @@
 """convzoo: the classic convolutional networks of image recognition, exact to their papers."""
 
+from convzoo.deploy.bench import bench
 from convzoo.hub import load_weights
 from convzoo.inspect import Summary, output_size, summary
 from convzoo.registry import Paper, Reported, create_model, list_models, model_info, register_model
@@ -11,6 +12,7 @@ __all__ = [
     "Paper",
     "Reported",
     "Summary",
+    "bench",
     "create_model",
     "draw",
     "list_models",

@@ -18,6 +18,7 @@ COMMAND_MODULES = (
     "convzoo.lab.cli",
     "convzoo.repro.cli",
     "convzoo.viz.cli",
+    "convzoo.deploy.bench_cli",
 )
 
 

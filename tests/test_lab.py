@@ -135,7 +135,7 @@ def test_cli_divergence_is_a_warning_not_a_crash(tmp_path: Path, capsys: pytest.
         (["optim", "--optimizers", "adamax"], "invalid choice: 'adamax'"),
         (["optim", "--lr", "-0.1"], "the learning rate must be a positive number, got '-0.1'"),
         (["optim", "--lr", "adom=0.1"], "unknown optimizer 'adom'"),
-        (["optim", "--steps", "0"], "expected a positive integer"),
+        (["optim", "--steps", "0"], "must be a whole number >= 1"),
     ],
 )
 def test_cli_rejects_bad_arguments(argv: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:

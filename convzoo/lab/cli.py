@@ -8,6 +8,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from convzoo.train.options import whole_number
+
 __all__ = ["register"]
 
 _OPTIMIZERS = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "amsgrad")
@@ -30,16 +32,6 @@ def _lr_arg(text: str) -> tuple[str | None, float]:
     if not math.isfinite(lr) or lr <= 0:
         raise argparse.ArgumentTypeError(f"the learning rate must be a positive number, got {text!r}")
     return (name or None), lr
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
-    return value
 
 
 def _rates(pairs: list[tuple[str | None, float]] | None) -> float | dict[str, float] | None:
@@ -168,11 +160,11 @@ def register(subparsers: Any) -> None:
     p.add_argument(
         "--start", nargs=2, type=float, metavar=("X", "Y"), help="start point (default: the surface's)"
     )
-    p.add_argument("--steps", type=_positive_int, default=300, help="optimizer steps (default 300)")
+    p.add_argument("--steps", type=whole_number(1), default=300, help="optimizer steps (default 300)")
     p.add_argument("--out", default="runs/lab/optim", help="output folder (default runs/lab/optim)")
     p.add_argument("--no-gif", action="store_true", help="skip the animation (the slow part)")
-    p.add_argument("--frames", type=_positive_int, default=60, help="animation frames at most (default 60)")
-    p.add_argument("--fps", type=_positive_int, default=10, help="animation frames per second (default 10)")
+    p.add_argument("--frames", type=whole_number(1), default=60, help="animation frames at most (default 60)")
+    p.add_argument("--fps", type=whole_number(1), default=10, help="animation frames per second (default 10)")
     p.add_argument(
         "--bias-correction",
         action="store_true",
@@ -208,14 +200,14 @@ def register(subparsers: Any) -> None:
         metavar="LR|NAME=LR",
         help="learning rate for all, or NAME=LR (default: a usual rate per optimizer)",
     )
-    c.add_argument("--epochs", type=_positive_int, default=5, help="epochs (default 5)")
+    c.add_argument("--epochs", type=whole_number(1), default=5, help="epochs (default 5)")
     c.add_argument(
         "--per-class",
-        type=_positive_int,
+        type=whole_number(1),
         default=200,
         help="training images per class (default 200: a fixed 2,000-image subset)",
     )
-    c.add_argument("--batch-size", type=_positive_int, default=32, help="batch size (default 32)")
+    c.add_argument("--batch-size", type=whole_number(1), default=32, help="batch size (default 32)")
     c.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
     c.add_argument("--out", default="runs/lab/optim_cnn", help="output folder (default runs/lab/optim_cnn)")
     c.set_defaults(func=_cmd_cnn)
@@ -231,7 +223,7 @@ def register(subparsers: Any) -> None:
         "--names", nargs="+", default=None, metavar="NAME", help="schedules to draw (default: all)"
     )
     s.add_argument(
-        "--steps", type=_positive_int, default=100, help="length of the run in steps (default 100)"
+        "--steps", type=whole_number(1), default=100, help="length of the run in steps (default 100)"
     )
     s.add_argument("--base-lr", type=float, default=0.1, help="base learning rate (default 0.1)")
     s.add_argument(

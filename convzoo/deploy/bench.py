@@ -20,7 +20,6 @@ import copy
 import dataclasses
 import importlib.util
 import math
-import platform
 import statistics
 import tempfile
 import time
@@ -53,6 +52,7 @@ BACKEND_HELP = {
     "onnxruntime": "exported to ONNX (dynamo exporter), run by ONNX Runtime's CPU provider",
     "openvino": "the same ONNX file compiled by OpenVINO for the CPU, precision hint set to the dtype",
 }
+RUNTIMES = {"onnxruntime": "onnxruntime", "openvino": "openvino"}  # backend -> the package it needs
 DTYPES = ("fp32", "bf16", "fp16")
 PEERS = ("torchvision", "timm")
 AGAINST = ("auto", "none", *PEERS)
@@ -165,7 +165,9 @@ def _checked(cls: type, obj: Any, origin: str) -> Any:
         kinds = _KINDS[fields[name]]
         bad_bool = isinstance(value, bool) and bool not in kinds
         inner = value if isinstance(value, list | dict) else ()
-        inner_ok = all(isinstance(v, int | float | str) for v in (inner.values() if isinstance(inner, dict) else inner))
+        inner_ok = all(
+            isinstance(v, int | float | str) for v in (inner.values() if isinstance(inner, dict) else inner)
+        )
         if not isinstance(value, kinds) or bad_bool or not inner_ok:
             raise ValueError(f"{origin}: {cls.__name__}.{name} has the wrong kind of value: {value!r:.60}")
     return cls(**obj)
@@ -235,12 +237,17 @@ def cpu_model() -> str:
     return f"{machine()['cpu']}, {machine()['cores']} logical CPUs"
 
 
+def installed(module: str) -> bool:
+    """Whether an optional runtime package is importable."""
+    return importlib.util.find_spec(module) is not None
+
+
 def versions() -> dict[str, str]:
     """torch's version and, where installed, ONNX Runtime's and OpenVINO's."""
     out = {"torch": torch.__version__}
-    for label, module in (("onnxruntime", "onnxruntime"), ("openvino", "openvino")):
-        if importlib.util.find_spec(module) is not None:
-            out[label] = getattr(importlib.import_module(module), "__version__", "?")
+    for module in RUNTIMES.values():
+        if installed(module):
+            out[module] = getattr(importlib.import_module(module), "__version__", "?")
     return out
 
 
@@ -296,9 +303,8 @@ def _skip_reason(cfg: Config) -> str | None:
         return "this CPU has no native fp16 (AVX512-FP16 or AMX-FP16): fp16 would run emulated"
     if cfg.backend == "onnxruntime" and cfg.dtype != "fp32":
         return "ONNX Runtime runs the exported fp32 graph (its CPU provider has no bf16/fp16 convolutions)"
-    for backend, module in (("onnxruntime", "onnxruntime"), ("openvino", "openvino")):
-        if cfg.backend == backend and importlib.util.find_spec(module) is None:
-            return f"{module} is not installed (pip install 'convzoo[deploy]')"
+    if cfg.backend in RUNTIMES and not installed(RUNTIMES[cfg.backend]):
+        return f"{RUNTIMES[cfg.backend]} is not installed (pip install 'convzoo[deploy]')"
     if cfg.backend == "openvino" and cfg.dtype == "fp16":
         return "OpenVINO's CPU plugin has no fp16 inference precision on this CPU"
     return None
@@ -339,7 +345,9 @@ def _build_peer(source: str, peer_name: str) -> nn.Module:
         return timm.create_model(peer_name, pretrained=False)
 
 
-def _network(name: str, batches: Sequence[int], against: str, image_size: int | None, workdir: Path) -> _Network:
+def _network(
+    name: str, batches: Sequence[int], against: str, image_size: int | None, workdir: Path
+) -> _Network:
     from convzoo.hub import load_weights
     from convzoo.registry import create_model, model_info
 
@@ -397,7 +405,9 @@ def _runtime(net: _Network, cfg: Config, x: torch.Tensor, threads: int) -> Runne
     if cfg.backend == "onnxruntime":
         run: Callable[[torch.Tensor], torch.Tensor] = runtimes.OnnxRuntimeRunner(net.onnx, threads)
     else:
-        run = runtimes.OpenVinoRunner(net.onnx, threads, precision="f32" if cfg.dtype == "fp32" else cfg.dtype)
+        run = runtimes.OpenVinoRunner(
+            net.onnx, threads, precision="f32" if cfg.dtype == "fp32" else cfg.dtype
+        )
     return lambda: run(x)
 
 
@@ -524,7 +534,18 @@ def bench(
 
 # --- formatting -----------------------------------------------------------------------------------------------
 
-COLUMNS = ("model", "batch", "runs", "backend", "dtype", "median ms", "p90 ms", "images/s", "ratio", "max rel diff")
+COLUMNS = (
+    "model",
+    "batch",
+    "runs",
+    "backend",
+    "dtype",
+    "median ms",
+    "p90 ms",
+    "images/s",
+    "ratio",
+    "max rel diff",
+)
 
 
 def _cells(row: Row) -> tuple[str, ...]:
@@ -562,8 +583,3 @@ def format_result(result: BenchResult, fmt: str = "table") -> str:
 def _baselines(rows: Sequence[Row]) -> list[str]:
     seen = dict.fromkeys(f"{r.model}: ratios against {r.baseline}" for r in rows)
     return [*seen, ""]
-
-
-def system_summary() -> str:
-    """One line naming the machine, for progress output."""
-    return f"{cpu_model()} ({platform.machine()}), torch {torch.__version__}, {torch.get_num_threads()} threads"

@@ -32,7 +32,9 @@ def batch_list(text: str) -> list[int]:
     values = [v.strip() for v in text.split(",")]
     bad = [v for v in values if not re.fullmatch(r"\+?\d+", v) or int(v) < 1]
     if bad:
-        raise argparse.ArgumentTypeError(f"batch sizes must be whole numbers >= 1, got {', '.join(map(repr, bad))}")
+        raise argparse.ArgumentTypeError(
+            f"batch sizes must be whole numbers >= 1, got {', '.join(map(repr, bad))}"
+        )
     return list(dict.fromkeys(int(v) for v in values))
 
 
@@ -62,9 +64,14 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     )
     p.add_argument("names", nargs="+", metavar="NAME", help="registered models, e.g. resnet50 vgg16")
     p.add_argument("--batch", type=batch_list, default=[1], help="batch sizes, e.g. 1,32 (default: 1)")
-    p.add_argument("--dtype", type=comma_list(DTYPES), default=["fp32"], help="e.g. fp32,bf16 (default: fp32)")
     p.add_argument(
-        "--backend", type=comma_list(BACKENDS), default=["eager"], help=f"from {','.join(BACKENDS)} (default: eager)"
+        "--dtype", type=comma_list(DTYPES), default=["fp32"], help="e.g. fp32,bf16 (default: fp32)"
+    )
+    p.add_argument(
+        "--backend",
+        type=comma_list(BACKENDS),
+        default=["eager"],
+        help=f"from {','.join(BACKENDS)} (default: eager)",
     )
     p.add_argument(
         "--against", choices=AGAINST, default="auto",

@@ -1,6 +1,7 @@
 """Running a zoo network fast: :func:`optimize` for inference, :func:`export` to ONNX, torch.export and
 OpenVINO, and runners for the other runtimes (:mod:`convzoo.deploy.runtimes`)."""
 
+from convzoo.deploy.export import FORMATS, ExportCheckFailed, ExportReport, export, read_export_metadata
 from convzoo.deploy.optimize import (
     InferenceModule,
     NoNativeLowPrecision,
@@ -13,6 +14,11 @@ from convzoo.deploy.optimize import (
 from convzoo.deploy.runtimes import MissingPackage, OnnxRuntimeRunner, OpenVinoRunner, to_onnx
 
 __all__ = [
+    "FORMATS",
+    "ExportCheckFailed",
+    "ExportReport",
+    "export",
+    "read_export_metadata",
     "InferenceModule",
     "MissingPackage",
     "OnnxRuntimeRunner",

@@ -91,7 +91,7 @@ def test_without_a_peer_the_baseline_is_our_eager_fp32_and_says_so(lenet_result:
 
 
 def test_bf16_without_native_support_is_skipped_with_the_reason(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(B, "native_bf16", lambda: False)
+    monkeypatch.setattr(B, "native_low_precision", lambda dtype: (False, f"this CPU has no native {dtype}"))
     monkeypatch.setattr(B, "installed", lambda module: module != "openvino")
     rows = bench("lenet5", dtype=["fp32", "bf16"], backend=["eager", "openvino"], **FAST).rows
     skipped = {(r.backend, r.dtype): r.skipped for r in rows if r.skipped}
@@ -207,3 +207,23 @@ def test_cli_bad_model_or_peer_exits_2_before_any_work(
 def test_api_bad_arguments_raise_value_error(kwargs: dict) -> None:  # type: ignore[type-arg]
     with pytest.raises(ValueError):
         bench("lenet5", **kwargs)
+
+
+# --- the other backends: same function, every requested row ------------------------------------------------------
+
+
+def test_folded_rows_compute_the_same_function() -> None:
+    rows = bench("resnet20_cifar", batch=[2], backend=["eager", "folded"], **FAST).rows
+    assert [r.backend for r in rows] == ["eager", "folded"]
+    assert rows[1].ratio is not None and rows[1].max_rel_diff is not None and 0 < rows[1].max_rel_diff < 1e-4
+
+
+@pytest.mark.slow
+def test_compile_and_runtimes_rows_compute_the_same_function() -> None:
+    backends = ["compile", "onnxruntime", "openvino"]
+    rows = bench("resnet20_cifar", batch=[1], backend=backends, **FAST).rows
+    assert [r.backend for r in rows] == ["eager", *backends]
+    for r in rows[1:]:
+        assert (
+            r.skipped is None and r.ratio is not None and r.max_rel_diff is not None and r.max_rel_diff < 1e-4
+        )

@@ -31,6 +31,9 @@ from typing import Any
 import torch
 from torch import nn
 
+from convzoo.deploy.optimize import DTYPES as TORCH_DTYPES
+from convzoo.deploy.optimize import native_low_precision, optimize
+
 __all__ = [
     "BACKENDS",
     "DTYPES",
@@ -54,11 +57,13 @@ BACKEND_HELP = {
 }
 RUNTIMES = {"onnxruntime": "onnxruntime", "openvino": "openvino"}  # backend -> the package it needs
 DTYPES = ("fp32", "bf16", "fp16")
+OPENVINO_PRECISION = {"fp32": "f32", "bf16": "bf16", "fp16": "f16"}
 PEERS = ("torchvision", "timm")
 AGAINST = ("auto", "none", *PEERS)
 WEIGHTS_NOTE = (
-    "random weights (the peer's initialisation copied into ours through the registered key mapping, batch-norm "
-    "statistics randomised); speed does not depend on the values"
+    "random weights (where a peer has the network, its initialisation copied into ours through the registered "
+    "key mapping; batch-norm statistics randomised); one random NCHW fp32 batch per batch size, reused, and any "
+    "conversion a backend makes (dtype, channels_last, to numpy) inside the timed call"
 )
 
 
@@ -220,16 +225,6 @@ def _percentile(values: Sequence[float], q: float) -> float:
 # --- the machine ----------------------------------------------------------------------------------------------
 
 
-def native_bf16() -> bool:
-    """Whether the CPU computes bf16 natively (AVX512-BF16 or AMX), as oneDNN reports it."""
-    return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-
-
-def native_fp16() -> bool:
-    """Whether the CPU computes fp16 natively (AVX512-FP16 or AMX-FP16), as oneDNN reports it."""
-    return bool(torch.ops.mkldnn._is_mkldnn_fp16_supported())
-
-
 def cpu_model() -> str:
     """The CPU's model name from /proc/cpuinfo, and the logical CPU count."""
     from convzoo.repro.report import machine
@@ -297,16 +292,14 @@ def peer_of(name: str, against: str) -> tuple[str, str, dict[str, Any]] | None:
 
 
 def _skip_reason(cfg: Config) -> str | None:
-    if cfg.dtype == "bf16" and not native_bf16():
-        return "this CPU has no native bf16 (AVX512-BF16 or AMX): bf16 would run emulated, slower than fp32"
-    if cfg.dtype == "fp16" and not native_fp16():
-        return "this CPU has no native fp16 (AVX512-FP16 or AMX-FP16): fp16 would run emulated"
+    if cfg.dtype != "fp32":
+        native, why = native_low_precision(cfg.dtype)
+        if not native:
+            return why
     if cfg.backend == "onnxruntime" and cfg.dtype != "fp32":
         return "ONNX Runtime runs the exported fp32 graph (its CPU provider has no bf16/fp16 convolutions)"
     if cfg.backend in RUNTIMES and not installed(RUNTIMES[cfg.backend]):
         return f"{RUNTIMES[cfg.backend]} is not installed (pip install 'convzoo[deploy]')"
-    if cfg.backend == "openvino" and cfg.dtype == "fp16":
-        return "OpenVINO's CPU plugin has no fp16 inference precision on this CPU"
     return None
 
 
@@ -384,15 +377,11 @@ def _prepare(net: _Network, cfg: Config, threads: int) -> Runner:
         assert net.peer is not None
         return _inference(net.peer, x)
     if cfg.backend == "eager":
-        model = net.model if cfg.dtype == "fp32" else copy.deepcopy(net.model).to(_torch_dtype(cfg.dtype))
-        return _inference(model, x.to(_torch_dtype(cfg.dtype)))
+        model = net.model if cfg.dtype == "fp32" else copy.deepcopy(net.model).to(TORCH_DTYPES[cfg.dtype])
+        return _inference(model, x.to(TORCH_DTYPES[cfg.dtype]))
     if cfg.backend in ("folded", "compile"):
-        from convzoo.deploy import optimize
-
         backend = "eager" if cfg.backend == "folded" else "compile"
-        xl = x.to(_torch_dtype(cfg.dtype), memory_format=torch.channels_last)
-        model = optimize(copy.deepcopy(net.model), dtype=cfg.dtype, backend=backend, example=xl)
-        return _inference(model, xl)
+        return _inference(optimize(net.model, dtype=cfg.dtype, backend=backend, example=x), x)
     return _runtime(net, cfg, x, threads)
 
 
@@ -405,14 +394,8 @@ def _runtime(net: _Network, cfg: Config, x: torch.Tensor, threads: int) -> Runne
     if cfg.backend == "onnxruntime":
         run: Callable[[torch.Tensor], torch.Tensor] = runtimes.OnnxRuntimeRunner(net.onnx, threads)
     else:
-        run = runtimes.OpenVinoRunner(
-            net.onnx, threads, precision="f32" if cfg.dtype == "fp32" else cfg.dtype
-        )
+        run = runtimes.OpenVinoRunner(net.onnx, threads, precision=OPENVINO_PRECISION[cfg.dtype])
     return lambda: run(x)
-
-
-def _torch_dtype(dtype: str) -> torch.dtype:
-    return {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[dtype]
 
 
 def _inference(model: nn.Module, x: torch.Tensor) -> Runner:
@@ -514,7 +497,16 @@ def bench(
     sizes = {n: image_size or model_info(n).input_size[1] for n in names}
     threads = threads or torch.get_num_threads()
     timing = {"warmup": warmup, "repeats": repeats, "min_sample_s": min_sample_s, "clock": clock}
-    method = Method(warmup, repeats, min_sample_s, threads, sizes, cpu_model(), native_bf16(), versions())
+    method = Method(
+        warmup,
+        repeats,
+        min_sample_s,
+        threads,
+        sizes,
+        cpu_model(),
+        native_low_precision("bf16")[0],
+        versions(),
+    )
     rows: list[Row] = []
     saved = torch.get_num_threads()
     torch.set_num_threads(threads)
@@ -548,12 +540,18 @@ COLUMNS = (
 )
 
 
-def _cells(row: Row) -> tuple[str, ...]:
+def _cells(row: Row, notes: dict[str, int]) -> tuple[str, ...]:
     def num(v: float | None, fmt: str) -> str:
         return "-" if v is None else format(v, fmt)
 
     if row.skipped:
-        figures: tuple[str, ...] = ("skipped: " + row.skipped, "", "", "", "")
+        figures: tuple[str, ...] = (
+            f"skipped [{notes.setdefault(row.skipped, len(notes) + 1)}]",
+            "",
+            "",
+            "",
+            "",
+        )
     else:
         ratio = "-" if row.ratio is None else f"{row.ratio:.2f}×"
         figures = (num(row.median_ms, ".2f"), num(row.p90_ms, ".2f"), num(row.images_per_s, ".1f"), ratio,
@@ -569,15 +567,17 @@ def format_result(result: BenchResult, fmt: str = "table") -> str:
         return json.dumps(result.to_dict(), indent=1)
     if fmt not in ("table", "markdown"):
         raise ValueError(f"unknown format {fmt!r}; choose from table, markdown, json")
-    rows = [COLUMNS, *(_cells(r) for r in result.rows)]
+    notes: dict[str, int] = {}
+    rows = [COLUMNS, *(_cells(r, notes) for r in result.rows)]
     if fmt == "markdown":
         rows.insert(1, tuple("---" for _ in COLUMNS))
         lines = ["| " + " | ".join(c.replace("|", "\\|") for c in r) + " |" for r in rows]
     else:
-        widths = [max(len(r[i]) for r in rows if not r[5].startswith("skipped")) for i in range(5)]
-        lines = ["  ".join([*(c.ljust(w) for c, w in zip(r[:5], widths, strict=True)), *(c.rjust(10) for c in r[5:])])
+        widths = [max(len(r[i]) for r in rows) for i in range(5)]
+        lines = ["  ".join([*(c.ljust(w) for c, w in zip(r[:5], widths, strict=True)), *(c.rjust(12) for c in r[5:])])
                  .rstrip() for r in rows]  # fmt: skip
-    return "\n".join([*lines, "", *_baselines(result.rows), result.method.describe()])
+    skipped = [f"[{n}] skipped: {reason}" for reason, n in notes.items()]
+    return "\n".join([*lines, "", *skipped, *_baselines(result.rows), result.method.describe()])
 
 
 def _baselines(rows: Sequence[Row]) -> list[str]:

@@ -19,6 +19,7 @@ COMMAND_MODULES = (
     "convzoo.repro.cli",
     "convzoo.viz.cli",
     "convzoo.deploy.bench_cli",
+    "convzoo.deploy.cli",
 )
 
 

@@ -1,0 +1,48 @@
+"""`convzoo export`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from convzoo.train.options import whole_number
+
+# Bad input (a name, a format, a path, a run, a missing package): exit 2 with the cause; nothing written.
+_USER_ERRORS = (ValueError, TypeError, KeyError, OSError, ImportError)
+
+
+def _export(args: argparse.Namespace) -> int:
+    from convzoo.deploy.export import export
+    from convzoo.trust import CheckpointError
+
+    try:
+        report = export(
+            args.source,
+            args.format,
+            args.output,
+            image_size=args.image_size,
+            num_classes=args.num_classes,
+            optimize=args.optimize,
+        )
+    except (*_USER_ERRORS, CheckpointError) as e:
+        print(f"convzoo export: error: {e}", file=sys.stderr)
+        return 2
+    for line in report.lines():
+        print(line)
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser(
+        "export",
+        help="write a model or a trained run as ONNX, a torch.export program or OpenVINO IR, checked",
+        description="Export with a dynamic batch size; the file carries the input size, normalization and "
+        "class names, and is run once against eager PyTorch before it is kept.",
+    )
+    p.add_argument("source", metavar="NAME|RUN", help="a registered model (random weights) or a run folder")
+    p.add_argument("--format", required=True, metavar="FORMAT", help="onnx, pt2 or openvino")
+    p.add_argument("-o", "--output", metavar="FILE", help="where to write (default: NAME.onnx, .pt2 or .xml)")
+    p.add_argument("--image-size", type=whole_number(1), metavar="N", help="input height and width (a name)")
+    p.add_argument("--num-classes", type=whole_number(1), metavar="N", help="classifier size (a name)")
+    p.add_argument("--optimize", action="store_true", help="fold batch norms into convolutions first")
+    p.set_defaults(func=_export)

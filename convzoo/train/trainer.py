@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import importlib
 import json
 import math
 import os
@@ -48,16 +47,27 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from convzoo.data import AugmentSpec, BatchAugment, DataSplits, ImageSet, lighting_pca, load_data, normalize
+from convzoo.data import AugmentSpec, BatchAugment, DataSplits, lighting_pca, load_data, normalize
 from convzoo.data.stream import StreamSplits, choose_streaming, stream_splits
-from convzoo.layers import DropPath, he_normal_
+from convzoo.layers import DropPath
 from convzoo.train import distributed as zdist
 from convzoo.train.checkpoint import CheckpointError, load_checkpoint, nonfinite_tensors, save_checkpoint
+from convzoo.train.evaluation import evaluate, tta_views
 from convzoo.train.optim import Lookahead, build_optimizer
-from convzoo.train.recipes import RECIPES, TTA_MODES, Recipe, get_recipe, with_overrides
+from convzoo.train.parts import (
+    amp_dtype,
+    build_model,
+    check_input_size,
+    frozen_after,
+    he_init,
+    resolve_device,
+    small_crops,
+    training_loss,
+    zero_init_residual,
+)
+from convzoo.train.recipes import RECIPES, Recipe, get_recipe, with_overrides
 from convzoo.train.runfolder import RunFolder, compare_configs, run_folder_path
 from convzoo.train.schedules import Schedule, build_schedule
 from convzoo.train.sources import InMemory, Streamed, steps_per_epoch
@@ -129,214 +139,6 @@ class TrainResult:
     wall_s: float
     step_times: list[float] = field(default_factory=list)  # seconds per optimizer step of this session
     warnings: list[str] = field(default_factory=list)  # e.g. the run ended at chance level
-
-
-# ----------------------------------------------------------------------------------------------- helpers
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        dev = torch.device(name)
-    except RuntimeError as e:
-        raise ValueError(f"unknown device {name!r}: use auto, cpu, cuda or cuda:N") from e
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError("--device cuda was asked for but no CUDA GPU is available; use --device cpu")
-    return dev
-
-
-def amp_dtype(device: torch.device) -> torch.dtype | None:
-    """bf16 where the device computes it natively (CPUs with AVX512-BF16/AMX, Ampere+ GPUs), else fp16 on
-    CUDA.
-    """
-    if device.type == "cuda":
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    try:
-        return torch.bfloat16 if torch.ops.mkldnn._is_mkldnn_bf16_supported() else None
-    except (AttributeError, RuntimeError):
-        return None
-
-
-def build_model(name: str, num_classes: int, in_chans: int, **kwargs: Any) -> nn.Module:
-    """A registered model by name, or ``package.module:function`` for a model of your own."""
-    if ":" in name:
-        mod, _, fn = name.partition(":")
-        try:
-            factory: Callable[..., nn.Module] = getattr(importlib.import_module(mod), fn)
-        except (ImportError, AttributeError) as e:
-            raise ValueError(f"cannot import model factory {name!r}: {e}") from e
-        return factory(num_classes=num_classes, in_chans=in_chans, **kwargs)
-    from convzoo.registry import create_model
-
-    return create_model(name, num_classes=num_classes, in_chans=in_chans, **kwargs)
-
-
-def check_input_size(cfg: TrainConfig, size: tuple[int, int, int], num_classes: int) -> None:
-    """Build the model on the meta device and feed it one image of the data's size: too small fails
-    clearly.
-    """
-    with torch.device("meta"):
-        m = build_model(cfg.model, num_classes, size[0], **cfg.model_kwargs).eval()
-        try:
-            out = m(torch.empty(1, *size))
-        except (RuntimeError, ValueError) as e:
-            default = ""
-            if ":" not in cfg.model:
-                from convzoo.registry import model_info
-
-                s = model_info(cfg.model).input_size
-                default = f" (its paper used {s[1]}×{s[2]})"
-            raise ValueError(
-                f"model {cfg.model!r} cannot take the data's {size[1]}×{size[2]} images{default}: {e}. "
-                "Pass --image-size N to resize the images to N×N"
-            ) from None
-    if tuple(out.shape) != (1, num_classes):
-        raise ValueError(
-            f"model {cfg.model!r} returned logits of shape {tuple(out.shape)}, expected (1, {num_classes})"
-        )
-
-
-def he_init(model: nn.Module) -> None:
-    """Kaiming-normal (fan_out, ReLU) conv weights and zero conv biases; BN weight 1, bias 0 (He et al.
-    2015).
-    """
-    he_normal_(model, mode="fan_out")
-
-
-def zero_init_residual(model: nn.Module, name: str) -> None:
-    fn = getattr(model, "zero_init_residual_bns", None)
-    if fn is None:
-        raise ValueError(
-            f"--zero-init-residual: model {name!r} has no residual branches to zero-initialise "
-            "(it provides no zero_init_residual_bns method)"
-        )
-    fn()
-
-
-def frozen_after(model: nn.Module, steps_per_epoch: int) -> list[tuple[nn.Parameter, int]]:
-    """(parameter, step it stops training at) for each entry of the model's ``freeze_after`` (parameter name →
-    epochs it trains for; airbench's whitening bias trains for 3)."""
-    spec: dict[str, float] = getattr(model, "freeze_after", {}) or {}
-    named = dict(model.named_parameters())
-    unknown = sorted(set(spec) - set(named))
-    if unknown:
-        raise ValueError(f"freeze_after names parameters the model does not have: {', '.join(unknown)}")
-    return [(named[k], math.ceil(epochs * steps_per_epoch)) for k, epochs in spec.items()]
-
-
-def small_crops(r: Recipe, size: tuple[int, int, int]) -> tuple[int | None, float]:
-    """The recipe's ``small_crops`` as (window size, epochs): the first epochs train on random
-    size×size windows of the augmented images, cheaper steps while the network learns coarse features
-    (progressive resizing, as fast.ai's DAWNBench runs grew the image size; here by cropping, so the pixel
-    scale stays the test images')."""
-    if not r.small_crops:
-        return None, 0
-    unknown = sorted(set(r.small_crops) - {"size", "epochs"})
-    if unknown or "size" not in r.small_crops:
-        raise ValueError(f"small_crops takes size and epochs, got {r.small_crops}")
-    window = int(r.small_crops["size"])
-    if window < 1:
-        raise ValueError(f"small_crops size must be at least 1 pixel, got {window}")
-    if window >= min(size[1:]):  # images already that small: nothing to crop
-        return None, 0
-    return window, float(r.small_crops.get("epochs", 1))
-
-
-def training_loss(
-    out: Any, y: torch.Tensor, aux_weights: tuple[float, ...], label_smoothing: float = 0.0
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Cross-entropy of the main logits plus each auxiliary head's, weighted by the model's ``aux_weights``.
-
-    ``out`` is a logits tensor, or (models with auxiliary classifiers in training mode) a named tuple with
-    ``.logits`` and ``.aux_logits``. Returns the loss and the main logits.
-    """
-    aux = getattr(out, "aux_logits", None)
-    logits = out.logits if aux is not None else out
-    loss = F.cross_entropy(logits.float(), y, label_smoothing=label_smoothing)
-    aux = tuple(aux or ())
-    if len(aux) != len(aux_weights) and aux:
-        raise ValueError(
-            f"the model returned {len(aux)} auxiliary outputs but has {len(aux_weights)} aux_weights"
-        )
-    for w, a in zip(aux_weights, aux, strict=False):
-        loss = loss + w * F.cross_entropy(a.float(), y, label_smoothing=label_smoothing)
-    return loss, logits
-
-
-def tta_views(x: torch.Tensor, tta: str) -> list[tuple[float, torch.Tensor]]:
-    """The (weight, batch) views that test-time augmentation ``tta`` averages over (weights sum to 1).
-
-    ``flip``: the batch and its mirror image, ½ each. ``flip-translate`` (Jordan 2024's 6 views): those two
-    at ¼ each, and both of them shifted one pixel up-left and one pixel down-right (reflection at the
-    edges) at ⅛ each.
-    """
-    if tta == "none":
-        return [(1.0, x)]
-    views = [(0.5, x), (0.5, x.flip(3))]
-    if tta == "flip":
-        return views
-    h, w = x.shape[-2:]
-    padded = F.pad(x, (1, 1, 1, 1), mode="reflect")
-    shifted = [padded[..., :h, :w], padded[..., 2:, 2:]]
-    return [(0.25, x), (0.25, x.flip(3))] + [(0.125, v) for s in shifted for v in (s, s.flip(3))]
-
-
-@torch.no_grad()
-def evaluate(
-    model: nn.Module,
-    data: ImageSet,
-    mean: tuple[float, ...],
-    std: tuple[float, ...],
-    *,
-    batch_size: int = 500,
-    device: torch.device | None = None,
-    amp: torch.dtype | None = None,
-    channels_last: bool = False,
-    info: zdist.DistInfo | None = None,
-    tta: str = "none",
-) -> dict[str, float]:
-    """Loss, top-1 and top-5 error (%) of ``model`` on ``data`` (sharded across processes when
-    distributed).
-
-    ``tta`` other than ``"none"`` averages the softmax over the views of :func:`tta_views` (test-time
-    augmentation, as AlexNet averaged its predictions over patches and their reflections); the loss is then
-    the negative log of the averaged probability.
-    """
-    if tta not in TTA_MODES:
-        raise ValueError(f"unknown test-time augmentation {tta!r}; choose one of: {', '.join(TTA_MODES)}")
-    info = info or zdist.DistInfo()
-    device = device or next(model.parameters()).device
-    was_training = model.training
-    model.eval()
-    idx = torch.arange(info.rank, len(data), info.world_size)
-    sums = torch.zeros(4, dtype=torch.float64)  # loss, top1 correct, top5 correct, n
-    k = min(5, len(data.classes))
-    for i in range(0, len(idx), batch_size):
-        j = idx[i : i + batch_size]
-        x = normalize(data.images[j].to(device), mean, std)
-        y = data.labels[j].to(device)
-        log_probs = []
-        for weight, view in tta_views(x, tta):
-            if channels_last:
-                view = view.contiguous(memory_format=torch.channels_last)
-            with torch.autocast(device.type, dtype=amp or torch.bfloat16, enabled=amp is not None):
-                out = model(view).float()
-            log_probs.append(out.log_softmax(1) + math.log(weight))
-        logits = torch.stack(log_probs).logsumexp(0)  # log of the weighted mean of the views' softmax
-        sums[0] += F.cross_entropy(logits, y, reduction="sum").item()
-        top = logits.topk(k, dim=1).indices
-        sums[1] += (top[:, 0] == y).sum().item()
-        sums[2] += (top == y[:, None]).any(1).sum().item()
-        sums[3] += len(j)
-    zdist.all_reduce_sum(sums, info)
-    model.train(was_training)
-    n = max(sums[3].item(), 1.0)
-    return {
-        "loss": sums[0].item() / n,
-        "err": 100 - 100 * sums[1].item() / n,
-        "top5_err": 100 - 100 * sums[2].item() / n,
-    }
 
 
 class _Progress:

@@ -1,5 +1,6 @@
 """convzoo: the classic convolutional networks of image recognition, exact to their papers."""
 
+from convzoo.deploy import optimize
 from convzoo.deploy.bench import bench
 from convzoo.hub import load_weights
 from convzoo.inspect import Summary, output_size, summary
@@ -18,6 +19,7 @@ __all__ = [
     "list_models",
     "load_weights",
     "model_info",
+    "optimize",
     "output_size",
     "register_model",
     "summary",

@@ -382,6 +382,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
                 tta=args.tta,
                 model=args.model,
                 skip_bad_images=args.skip_bad_images,
+                optimize=args.optimize,
             )
     except _USER_ERRORS as e:
         return _fail(e)
@@ -406,6 +407,8 @@ def _protocol_eval(args: argparse.Namespace, split: str) -> dict[str, float]:
         raise ValueError("--protocol needs --data FOLDER (an image folder with <split>/<class>/* files)")
     if args.tta != "none":
         raise ValueError("--tta and --protocol both choose the test views; pass one of them")
+    if args.optimize:
+        raise ValueError("--optimize does not apply to --protocol (the protocols rewrite the model's layers)")
     net, meta = load_trained(args.checkpoint, args.model)
     crop = meta.image_size[1]
     scales = parse_scales(args.scales, args.protocol, crop)
@@ -422,6 +425,8 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     from convzoo.train.inference import predict
 
     try:
+        if args.weights and args.optimize:
+            raise ValueError("--optimize applies to a checkpoint, not to a peer's --weights")
         if args.weights:  # a peer's pretrained weights: the first argument names the model
             from convzoo.hub import classify
 
@@ -440,6 +445,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
                 topk=args.top,
                 model=args.model,
                 skip_bad_images=args.skip_bad_images,
+                optimize=args.optimize,
             )
     except _USER_ERRORS as e:
         return _fail(e)
@@ -461,6 +467,14 @@ def _add_inference_args(p: argparse.ArgumentParser) -> None:
         "needed for a model of your own, since convzoo never imports code named by a file",
     )
     p.add_argument("--skip-bad-images", action="store_true", help="skip unreadable images with a note")
+    p.add_argument(
+        "--optimize",
+        nargs="?",
+        const="fp32",
+        choices=["fp32", "bf16", "fp16"],
+        help="run the inference module of convzoo.optimize: batch norms folded, channels_last, in this dtype "
+        "(default fp32, exact to 1e-4; bf16/fp16 only where the CPU or GPU computes them natively)",
+    )
 
 
 def _cmd_recipes(args: argparse.Namespace) -> int:

@@ -26,16 +26,23 @@ __all__ = ["evaluate_checkpoint", "load_trained", "predict"]
 Prediction = list[tuple[str, float]]
 
 
-def load_trained(path: str | os.PathLike[str], model: str | None = None) -> tuple[nn.Module, RunMetadata]:
+def load_trained(
+    path: str | os.PathLike[str], model: str | None = None, optimize: str | None = None
+) -> tuple[nn.Module, RunMetadata]:
     """The model of a run folder or checkpoint, in eval mode, and its validated metadata.
 
     ``model``: the registered name or ``package.module:function`` to build instead of trusting the file's
     name; needed for a checkpoint of a model of your own, since a file never names code to import.
+    ``optimize``: a dtype ("fp32", "bf16", "fp16") for :func:`convzoo.deploy.optimize` to prepare it in.
     """
     weights = find_checkpoint(path)
     meta = read_metadata(weights)
     net = build_model_from_metadata(meta, model, weights, weights_bytes=weights.stat().st_size)
     load_model_weights(net, weights)
+    if optimize is not None:
+        from convzoo.deploy import optimize as optimize_model
+
+        return optimize_model(net.eval(), dtype=optimize), meta
     return net.eval(), meta
 
 
@@ -50,12 +57,13 @@ def evaluate_checkpoint(
     tta: str = "none",
     model: str | None = None,
     skip_bad_images: bool = False,
+    optimize: str | None = None,
 ) -> dict[str, float]:
     """Top-1 / top-5 error and loss of a checkpoint on the ``split`` of ``data`` (default: the data it was
     trained on), resized as in training; ``tta`` averages over views as
-    :func:`convzoo.train.trainer.tta_views` says; ``model`` as in :func:`load_trained`.
+    :func:`convzoo.train.trainer.tta_views` says; ``model`` and ``optimize`` as in :func:`load_trained`.
     """
-    net, meta = load_trained(path, model)
+    net, meta = load_trained(path, model, optimize)
     spec = data or meta.data
     splits = load_data(
         spec,
@@ -109,17 +117,18 @@ def predict(
     *,
     model: str | None = None,
     skip_bad_images: bool = False,
+    optimize: str | None = None,
 ) -> list[Prediction | None]:
     """For each image file, the ``topk`` (class name, probability) pairs, most likely first.
 
     Images are converted like the training data (RGB or grayscale to the model's channels) and resized to the
     training size (shorter side, then centre crop). A file that cannot be read raises
     :class:`convzoo.data.BadImageError`, or with ``skip_bad_images`` gets None (and a note on stderr).
-    ``model`` as in :func:`load_trained`.
+    ``model`` and ``optimize`` as in :func:`load_trained`.
     """
     if topk < 1:
         raise ValueError(f"topk must be at least 1, not {topk}")
-    net, meta = load_trained(path, model)
+    net, meta = load_trained(path, model, optimize)
     _, h, w = meta.image_size
     if h != w:
         raise ValueError(f"predict handles square training images only, this model was trained on {h}×{w}")

@@ -151,7 +151,7 @@ def test_markdown_table_has_one_line_per_row_and_the_method(lenet_result: BenchR
     table = [line for line in lines if line.startswith("|")]
     assert len(table) == 2 + len(lenet_result.rows)
     assert all(line.count("|") == len(B.COLUMNS) + 1 for line in table)
-    assert any(line.startswith("Method: 1 warm-up") for line in lines)
+    assert any(line.startswith("Method: ") and "1 warm-up call(s)" in line for line in lines)
 
 
 # --- the command line: results and bad input --------------------------------------------------------------------

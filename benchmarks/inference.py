@@ -71,11 +71,12 @@ def run_plan(args: argparse.Namespace, out: Path) -> dict[str, Any]:
     batch1: dict[str, tuple[BenchResult, float]] = {}
     for g in (g for g in PLAN if not args.models or g.model in args.models):
         elapsed = time.perf_counter() - start
-        guess = estimate_s(*batch1[g.model], g) if g.model in batch1 else 0.0
+        guess = estimate_s(batch1[g.model][0], g, batch1[g.model][1]) if g.model in batch1 else 0.0
         if args.time_limit and elapsed + guess > args.time_limit * 60:
             reason = (f"not run: estimated {guess / 60:.0f} min from its batch-1 figures, after {elapsed / 60:.0f} "
                       f"min, would pass this run's {args.time_limit:g}-minute limit (--time-limit 0 runs it)")  # fmt: skip
             not_run.append({"model": g.model, "batch": g.batch, "reason": reason})
+            print(f"{g.model} batch {g.batch}: {reason}", file=sys.stderr, flush=True)
         else:
             print(f"[{elapsed / 60:5.1f} min] {g.model} batch {g.batch}", file=sys.stderr, flush=True)
             t0 = time.perf_counter()

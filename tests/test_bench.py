@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 
 import pytest
 
@@ -227,3 +228,44 @@ def test_compile_and_runtimes_rows_compute_the_same_function() -> None:
         assert (
             r.skipped is None and r.ratio is not None and r.max_rel_diff is not None and r.max_rel_diff < 1e-4
         )
+
+
+# --- benchmarks/inference.py: the docs table and the targets come from the JSON ---------------------------------
+
+
+def _inference_script():  # type: ignore[no-untyped-def]
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).parent.parent / "benchmarks" / "inference.py"
+    spec = importlib.util.spec_from_file_location("inference_benchmark", path)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_inference_report_table_and_targets_from_json(tmp_path, lenet_result: BenchResult) -> None:  # type: ignore[no-untyped-def]
+    script = _inference_script()
+    method = lenet_result.method
+    rows = [
+        B.Row("resnet50", 32, "eager", "fp32", "torchvision", median_ms=100.0, ratio=1.0, baseline="tv"),
+        B.Row("resnet50", 32, "eager", "fp32", median_ms=125.0, ratio=0.8, baseline="tv"),
+        B.Row("resnet50", 32, "onnxruntime", "fp32", median_ms=50.0, ratio=2.0, baseline="tv"),
+        B.Row("resnet50", 32, "eager", "bf16", skipped="no native bf16", baseline="tv"),
+    ]
+    report = {"command": "x", "time_limit_min": 20, "runs": [BenchResult(method, rows).to_dict()],
+              "not_run": [{"model": "vgg16", "batch": 32, "reason": "time limit"}]}  # fmt: skip
+    script.write(report, tmp_path)
+    text = script.markdown(script.load(tmp_path / "inference.json"))
+    table = [line for line in text.splitlines() if line.startswith("|")]
+    assert len({line.count("|") for line in table}) == 1 and len(table) == 4
+    assert "| resnet50 | 32 | torchvision: 100.0 ms | **0.80×** (125.0 ms) |" in table[2]
+    assert "[1] no native bf16" in text and "[2] time limit" in text
+    assert "ResNet-50 batch 32: 2.00× (resnet50 b32 onnxruntime fp32) — met" in text
+    assert "slowest): 0.80× (resnet50 b32 eager fp32) — not met (80% of the goal)" in text
+    assert "ResNet-50 batch 1: not measured" in text and "— not met (25% of the goal)" in text
+    (tmp_path / "bad.json").write_text(json.dumps({**report, "not_run": [{"model": 1}]}))
+    with pytest.raises(SystemExit, match="bad.json"):
+        script.load(tmp_path / "bad.json")

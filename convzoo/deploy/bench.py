@@ -350,11 +350,15 @@ def _network(
     model = create_model(name, **(peer_spec[2] if peer_spec else {})).eval()
     peer, label = None, f"convzoo {name} eager fp32"
     if peer_spec:
-        source, peer_name, _ = peer_spec
+        source, peer_name, config = peer_spec
         peer = _build_peer(source, peer_name).eval()
         _randomize_bn(peer, 0)
         load_weights(model, source, state_dict=peer.state_dict())
         label = f"{source} {peer_name} eager fp32"
+        if config:  # the peer's configuration of the network, e.g. ResNet-50 v1.5
+            label += (
+                f" (ours built as its configuration: {', '.join(f'{k}={v!r}' for k, v in config.items())})"
+            )
     else:
         _randomize_bn(model, 0)
     chans, size = model_info(name).input_size[0], image_size or model_info(name).input_size[1]
@@ -379,7 +383,7 @@ def _prepare(net: _Network, cfg: Config, threads: int) -> Runner:
         return _inference(net.peer, x)
     if cfg.backend == "eager":
         model = net.model if cfg.dtype == "fp32" else copy.deepcopy(net.model).to(TORCH_DTYPES[cfg.dtype])
-        return _inference(model, x.to(TORCH_DTYPES[cfg.dtype]))
+        return _inference(model, x, TORCH_DTYPES[cfg.dtype])
     if cfg.backend in ("folded", "compile"):
         backend = "eager" if cfg.backend == "folded" else "compile"
         return _inference(optimize(net.model, dtype=cfg.dtype, backend=backend, example=x), x)
@@ -399,10 +403,10 @@ def _runtime(net: _Network, cfg: Config, x: torch.Tensor, threads: int) -> Runne
     return lambda: run(x)
 
 
-def _inference(model: nn.Module, x: torch.Tensor) -> Runner:
+def _inference(model: nn.Module, x: torch.Tensor, dtype: torch.dtype = torch.float32) -> Runner:
     def call() -> object:
         with torch.inference_mode():
-            return model(x)
+            return model(x.to(dtype))
 
     return call
 

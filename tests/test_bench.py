@@ -158,12 +158,11 @@ def test_markdown_table_has_one_line_per_row_and_the_method(lenet_result: BenchR
 # --- the command line: results and bad input --------------------------------------------------------------------
 
 
-def test_cli_prints_json_rows(capsys: pytest.CaptureFixture[str]) -> None:
-    assert (
-        main(["bench", "lenet5", "--repeats", "1", "--warmup", "0", "--threads", "1", "--format", "json"])
-        == 0
-    )
-    obj = json.loads(capsys.readouterr().out)
+def test_cli_writes_json_rows(capsys: pytest.CaptureFixture[str], tmp_path) -> None:  # type: ignore[no-untyped-def]
+    out = tmp_path / "bench.json"
+    argv = ["bench", "lenet5", "--repeats", "1", "--warmup", "0", "--threads", "1", "--format", "json", "-o"]
+    assert main([*argv, str(out)]) == 0 and f"wrote {out}" in capsys.readouterr().out
+    obj = json.loads(out.read_text())
     assert [r["model"] for r in obj["rows"]] == ["lenet5"] and obj["method"]["repeats"] == 1
 
 
@@ -191,6 +190,7 @@ def test_cli_bad_option_exits_2_naming_it(
         (["no_such_net"], "no_such_net"),
         (["lenet5", "--against", "timm"], "timm has no lenet5"),
         (["resnet18", "--against", "timm"], "mapped peers of resnet18: torchvision"),
+        (["lenet5", "-o", "/no/such/dir/out.json"], "no such folder /no/such/dir"),
     ],
 )
 def test_cli_bad_model_or_peer_exits_2_before_any_work(

@@ -39,15 +39,18 @@ def batch_list(text: str) -> list[int]:
 
 
 def _bench(args: argparse.Namespace) -> int:
+    out = Path(args.output) if args.output else None
+    if out is not None and not out.parent.is_dir():  # found out before the measuring, not after
+        raise FileNotFoundError(f"-o {out}: no such folder {out.parent}")
     result = bench(
         args.names, batch=args.batch, dtype=args.dtype, backend=args.backend, against=args.against,
         threads=args.threads, image_size=args.image_size, repeats=args.repeats, warmup=args.warmup,
         progress=lambda msg: print(msg, file=sys.stderr, flush=True),
     )  # fmt: skip
     text = format_result(result, args.format)
-    if args.output:
-        Path(args.output).write_text(text + "\n")
-        print(f"wrote {args.output}")
+    if out is not None:
+        out.write_text(text + "\n")
+        print(f"wrote {out}")
     else:
         print(text)
     return 0

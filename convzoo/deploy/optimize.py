@@ -153,6 +153,7 @@ class InferenceModule(nn.Module):
         self.optimizations = optimizations
         self.num_classes = getattr(net, "num_classes", None)
         object.__setattr__(self, "_compiled", compiled)  # not a submodule: it shares net's parameters
+        super().train(False)
 
     def train(self, mode: bool = True) -> InferenceModule:
         if mode:

@@ -60,22 +60,38 @@ COLUMNS = {
 }
 
 
-def estimate_s(batch1: BenchResult, group: Group, wall_1: float) -> float:
-    """Seconds a batch-``group.batch`` run should take: its calls at batch-1 speed, plus batch 1's set-up."""
-    per_image = sum(r.median_ms or 0.0 for r in batch1.rows) / 1e3
-    return per_image * group.batch * (group.warmup + group.repeats) + wall_1
+def estimate_s(report: dict[str, Any], group: Group) -> float:
+    """Seconds a group should take: its calls at its network's batch-1 speed, plus batch 1's whole run."""
+    batch1 = [r for r in _results(report) if r.rows[0].model == group.model and r.rows[0].batch == 1]
+    if group.batch == 1 or not batch1:
+        return 0.0
+    per_image = sum(r.median_ms or 0.0 for r in batch1[0].rows) / 1e3
+    return per_image * group.batch * (group.warmup + group.repeats) + report["seconds"].get(
+        f"{group.model} b1", 0.0
+    )
 
 
 def run_plan(args: argparse.Namespace, out: Path) -> dict[str, Any]:
-    start, done, not_run = time.perf_counter(), [], []
-    batch1: dict[str, tuple[BenchResult, float]] = {}
-    for g in (g for g in PLAN if not args.models or g.model in args.models):
-        elapsed = time.perf_counter() - start
-        guess = estimate_s(batch1[g.model][0], g, batch1[g.model][1]) if g.model in batch1 else 0.0
+    """Measure the plan's groups (those selected), writing the report after each; ``--resume`` keeps the groups
+    already in ``out``'s results and measures the others."""
+    empty = {"commands": [], "runs": [], "not_run": [], "seconds": {}}
+    report = load(out / "inference.json") if args.resume else empty
+    report["commands"].append(" ".join(["python", *sys.argv]))
+    have = {(r["rows"][0]["model"], r["rows"][0]["batch"]) for r in report["runs"]}
+    start = time.perf_counter()
+    for g in PLAN:
+        if (
+            (g.model, g.batch) in have
+            or (args.models and g.model not in args.models)
+            or (args.batch and g.batch not in args.batch)
+        ):
+            continue
+        report["not_run"] = [n for n in report["not_run"] if (n["model"], n["batch"]) != (g.model, g.batch)]
+        elapsed, guess = time.perf_counter() - start, estimate_s(report, g)
         if args.time_limit and elapsed + guess > args.time_limit * 60:
             reason = (f"not run: estimated {guess / 60:.0f} min from its batch-1 figures, after {elapsed / 60:.0f} "
                       f"min, would pass this run's {args.time_limit:g}-minute limit (--time-limit 0 runs it)")  # fmt: skip
-            not_run.append({"model": g.model, "batch": g.batch, "reason": reason})
+            report["not_run"].append({"model": g.model, "batch": g.batch, "reason": reason})
             print(f"{g.model} batch {g.batch}: {reason}", file=sys.stderr, flush=True)
         else:
             print(f"[{elapsed / 60:5.1f} min] {g.model} batch {g.batch}", file=sys.stderr, flush=True)
@@ -84,16 +100,9 @@ def run_plan(args: argparse.Namespace, out: Path) -> dict[str, Any]:
                 g.model, batch=[g.batch], backend=BACKENDS, dtype=DTYPES, against="auto", threads=args.threads,
                 warmup=g.warmup, repeats=g.repeats,
             )  # fmt: skip
-            if g.batch == 1:
-                batch1[g.model] = (result, time.perf_counter() - t0)
-            done.append(result.to_dict())
+            report["seconds"][f"{g.model} b{g.batch}"] = time.perf_counter() - t0
+            report["runs"].append(result.to_dict())
             print(format_result(result), file=sys.stderr, flush=True)
-        report = {
-            "command": " ".join(sys.argv),
-            "time_limit_min": args.time_limit,
-            "runs": done,
-            "not_run": not_run,
-        }
         write(report, out)  # after every group: an interrupted run keeps what it measured
     return report
 
@@ -112,12 +121,15 @@ def load(path: Path) -> dict[str, Any]:
         obj = json.loads(path.read_text())
     except (OSError, ValueError) as e:
         raise SystemExit(f"{path}: not a readable JSON results file: {e}") from None
+    kinds = {"commands": list, "runs": list, "not_run": list, "seconds": dict}
     if (
         not isinstance(obj, dict)
-        or not isinstance(obj.get("runs"), list)
-        or not isinstance(obj.get("not_run"), list)
+        or set(obj) != set(kinds)
+        or not all(isinstance(obj[k], t) for k, t in kinds.items())
     ):
-        raise SystemExit(f"{path}: expected an object with 'runs' and 'not_run' lists")
+        raise SystemExit(
+            f"{path}: expected an object with lists 'commands', 'runs', 'not_run' and 'seconds' by group"
+        )
     try:
         runs = [BenchResult.from_dict(r, str(path)).to_dict() for r in obj["runs"]]
     except ValueError as e:
@@ -126,7 +138,11 @@ def load(path: Path) -> dict[str, Any]:
         if not (isinstance(item, dict) and isinstance(item.get("model"), str) and isinstance(item.get("batch"), int)
                 and isinstance(item.get("reason"), str) and set(item) == {"model", "batch", "reason"}):  # fmt: skip
             raise SystemExit(f"{path}: a 'not_run' entry is not {{model, batch, reason}}: {item!r:.80}")
-    return {**obj, "runs": runs, "time_limit_min": float(obj.get("time_limit_min") or 0)}
+    if not all(isinstance(c, str) for c in obj["commands"]) or not all(
+        isinstance(k, str) and isinstance(v, int | float) for k, v in obj["seconds"].items()
+    ):
+        raise SystemExit(f"{path}: 'commands' must be strings and 'seconds' numbers by group")
+    return {**obj, "runs": runs}
 
 
 # --- the markdown table and the targets -------------------------------------------------------------------------
@@ -164,7 +180,8 @@ def markdown(report: dict[str, Any]) -> str:
         lines.append(
             f"| {item['model']} | {item['batch']} | {_note(item['reason'], notes)} |" + " |" * (len(head) - 3)
         )
-    return "\n".join([*lines, "", *_footnotes(results, notes), "", *targets(results)])
+    commands = ["Measured by: " + "; then ".join(f"`{c}`" for c in report["commands"]) + "."]
+    return "\n".join([*lines, "", *_footnotes(results, notes), *commands, "", *targets(results)])
 
 
 def _note(reason: str, notes: dict[str, int]) -> str:
@@ -219,6 +236,10 @@ def main() -> None:
     )
     parser.add_argument("--time-limit", type=float, default=20.0, help="minutes; 0: run every group")
     parser.add_argument("--models", nargs="+", help="only these networks of the plan (a quick check)")
+    parser.add_argument("--batch", type=int, nargs="+", help="only these batch sizes of the plan")
+    parser.add_argument(
+        "--resume", action="store_true", help="keep the groups already in OUT, run the others"
+    )
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
     parser.add_argument(
         "--from-json", type=Path, help="print the markdown of a results file; measure nothing"

@@ -255,7 +255,7 @@ def test_inference_report_table_and_targets_from_json(tmp_path, lenet_result: Be
         B.Row("resnet50", 32, "onnxruntime", "fp32", median_ms=50.0, ratio=2.0, baseline="tv"),
         B.Row("resnet50", 32, "eager", "bf16", skipped="no native bf16", baseline="tv"),
     ]
-    report = {"command": "x", "time_limit_min": 20, "runs": [BenchResult(method, rows).to_dict()],
+    report = {"commands": ["python x"], "seconds": {"resnet50 b32": 9.0}, "runs": [BenchResult(method, rows).to_dict()],
               "not_run": [{"model": "vgg16", "batch": 32, "reason": "time limit"}]}  # fmt: skip
     script.write(report, tmp_path)
     text = script.markdown(script.load(tmp_path / "inference.json"))
@@ -265,7 +265,43 @@ def test_inference_report_table_and_targets_from_json(tmp_path, lenet_result: Be
     assert "[1] no native bf16" in text and "[2] time limit" in text
     assert "ResNet-50 batch 32: 2.00× (resnet50 b32 onnxruntime fp32) — met" in text
     assert "slowest): 0.80× (resnet50 b32 eager fp32) — not met (80% of the goal)" in text
+    assert "Measured by: `python x`." in text
     assert "ResNet-50 batch 1: not measured" in text and "— not met (25% of the goal)" in text
     (tmp_path / "bad.json").write_text(json.dumps({**report, "not_run": [{"model": 1}]}))
     with pytest.raises(SystemExit, match="bad.json"):
         script.load(tmp_path / "bad.json")
+
+
+def test_inference_plan_resumes_and_lists_what_the_time_limit_left_out(
+    tmp_path, monkeypatch, lenet_result
+) -> None:  # type: ignore[no-untyped-def]
+    import argparse
+
+    script, calls = _inference_script(), []
+
+    def fake_bench(model: str, *, batch: list[int], **kw: object) -> BenchResult:
+        calls.append((model, batch[0]))
+        row = B.Row(model, batch[0], "eager", "fp32", median_ms=1.0, ratio=1.0, baseline="ours")
+        return BenchResult(lenet_result.method, [row])
+
+    monkeypatch.setattr(script.convzoo, "bench", fake_bench)
+    monkeypatch.setattr(script, "format_result", lambda result: "")
+
+    def run(**kw: object) -> dict:  # type: ignore[type-arg]
+        opts = {
+            "models": ["resnet56_cifar"],
+            "batch": None,
+            "resume": False,
+            "time_limit": 0,
+            "threads": 1,
+            **kw,
+        }
+        return script.run_plan(argparse.Namespace(**opts), tmp_path)
+
+    run(batch=[1])
+    report = run(resume=True)  # the batch-1 group is kept, only batch 32 runs
+    assert calls == [("resnet56_cifar", 1), ("resnet56_cifar", 32)] and len(report["runs"]) == 2
+    assert len(script.load(tmp_path / "inference.json")["commands"]) == 2
+    report = run(models=["vgg16"], time_limit=1e-9)
+    assert [(n["model"], n["batch"]) for n in report["not_run"]] == [("vgg16", 1), ("vgg16", 32)]
+    assert "minute limit" in report["not_run"][0]["reason"] and len(calls) == 2

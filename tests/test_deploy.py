@@ -425,6 +425,9 @@ def test_malformed_or_foreign_metadata_is_refused(tmp_path: Path) -> None:
             read_export_metadata(tmp_path / "bad.onnx")
     with pytest.raises(ValueError, match="not an exported file"):
         read_export_metadata(tmp_path / "model.tflite")
+    (tmp_path / "bad.pt2").write_bytes(b"PK\x03\x04 truncated")
+    with pytest.raises(ValueError, match=r"bad\.pt2: not a readable \.pt2 archive"):
+        read_export_metadata(tmp_path / "bad.pt2")
 
 
 # ------------------------------------------------------------------------------------------------ CLI

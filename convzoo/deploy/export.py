@@ -11,6 +11,7 @@ import json
 import math
 import os
 import tempfile
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ CHECK_BATCH = 3  # the check runs another batch size than the export's example (
 RTOL = 1e-4  # a check passes when max |exported - eager| <= RTOL * max |eager| + ATOL
 ATOL = 1e-6
 _PT2_EXTRA = "convzoo.json"
+_MAX_METADATA = 16 << 20  # bytes: class names of ImageNet-21k fit many times over
 _KEYS = (
     "model",
     "input_size",
@@ -148,7 +150,8 @@ def _write_onnx(net: nn.Module, tmp: Path, example: torch.Tensor, meta: dict[str
 
 def _write_pt2(net: nn.Module, tmp: Path, example: torch.Tensor, meta: dict[str, str]) -> None:
     program = torch.export.export(net, (example,), dynamic_shapes=({0: torch.export.Dim("batch")},))
-    torch.export.save(program, os.fspath(tmp), extra_files={_PT2_EXTRA: json.dumps(meta)})
+    with open(tmp, "wb") as f:  # a file object: the archive's folder is not named after the temporary file
+        torch.export.save(program, f, extra_files={_PT2_EXTRA: json.dumps(meta)})
 
 
 def _write_openvino(net: nn.Module, tmp: Path, example: torch.Tensor, meta: dict[str, str]) -> None:
@@ -259,10 +262,7 @@ def _raw_metadata(path: Path) -> dict[str, str]:
         model = onnx.load(os.fspath(path), load_external_data=False)
         return {p.key: p.value for p in model.metadata_props}
     if path.suffix == ".pt2":
-        extra = {_PT2_EXTRA: ""}
-        torch.export.load(os.fspath(path), extra_files=extra)
-        raw = json.loads(extra[_PT2_EXTRA] or "{}")
-        return raw if isinstance(raw, dict) else {}
+        return _pt2_metadata(path)
     if path.suffix == ".xml":
         ov = require("openvino", "reading OpenVINO metadata")
         model = ov.Core().read_model(os.fspath(path))
@@ -272,6 +272,23 @@ def _raw_metadata(path: Path) -> dict[str, str]:
                 found[f"convzoo.{key}"] = model.get_rt_info(["convzoo", key]).astype(str)
         return found
     raise ValueError(f"{path}: not an exported file (.onnx, .pt2 or OpenVINO .xml)")
+
+
+def _pt2_metadata(path: Path) -> dict[str, str]:
+    """The archive's ``extra/convzoo.json``, read as a zip member: the program itself is never loaded."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            found = [i for i in archive.infolist() if i.filename.endswith(f"/extra/{_PT2_EXTRA}")]
+            if len(found) != 1:
+                return {}
+            if found[0].file_size > _MAX_METADATA:
+                raise ValueError(
+                    f"{path}: its convzoo metadata is {found[0].file_size} bytes, over {_MAX_METADATA}"
+                )
+            raw = json.loads(archive.read(found[0]))
+    except (zipfile.BadZipFile, json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ValueError(f"{path}: not a readable .pt2 archive with convzoo metadata ({e})") from e
+    return {k: v for k, v in raw.items() if isinstance(v, str)} if isinstance(raw, dict) else {}
 
 
 def read_export_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:

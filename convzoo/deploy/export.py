@@ -156,7 +156,7 @@ def _write_pt2(net: nn.Module, tmp: Path, example: torch.Tensor, meta: dict[str,
 
 def _write_openvino(net: nn.Module, tmp: Path, example: torch.Tensor, meta: dict[str, str]) -> None:
     ov = require("openvino", "OpenVINO export")
-    with tempfile.TemporaryDirectory(dir=tmp.parent) as work:
+    with tempfile.TemporaryDirectory() as work:
         onnx_path = Path(work) / "model.onnx"
         onnx_program(net, example).save(os.fspath(onnx_path))
         model = ov.convert_model(os.fspath(onnx_path))
@@ -181,8 +181,6 @@ def _files(fmt: str, path: Path) -> tuple[Path, ...]:
 
 
 def _target(fmt: str, path: str | os.PathLike[str] | None, name: str) -> Path:
-    if fmt not in FORMATS:
-        raise ValueError(f"unknown export format {fmt!r}; choose one of: {', '.join(FORMATS)}")
     out = Path(path) if path is not None else Path(f"{name.replace(':', '_')}{FORMATS[fmt]}")
     if fmt == "openvino" and out.suffix != ".xml":
         raise ValueError(
@@ -218,7 +216,6 @@ def export(
     net, meta = _resolve(model_or_name_or_run, image_size, num_classes)
     out = _target(fmt, path, meta["model"])
     net = net.eval()
-    meta["num_classes"] = int(getattr(net, "num_classes", 0)) or None
     meta["optimizations"] = []
     if optimize:
         from convzoo.deploy.optimize import optimize as _optimize
@@ -230,7 +227,7 @@ def export(
     check = torch.randn(CHECK_BATCH, *meta["input_size"], generator=gen)
     with torch.no_grad():
         ref = net(check).float()
-    meta["num_classes"] = meta["num_classes"] or int(ref.shape[1])
+    meta["num_classes"] = int(ref.shape[1])
     tmp = out.parent / f".{out.stem}.tmp{os.getpid()}{out.suffix}"
     try:
         _WRITERS[fmt](net, tmp, example, {f"convzoo.{k}": json.dumps(meta[k]) for k in _KEYS})

@@ -89,8 +89,8 @@ def _foldable(a: nn.Module, b: nn.Module) -> bool:
     """``a`` → ``b`` is a convolution (or linear layer) straight into a batch norm with running statistics."""
     if not isinstance(b, _BatchNorm) or not _plain_forward(b, _BatchNorm) or b.running_mean is None:
         return False
-    if isinstance(a, _CONVS) and _plain_forward(a, type(a)) and type(a) in _CONVS:
-        return a.out_channels == b.num_features and not a.transposed
+    if type(a) in _CONVS:  # exactly these classes: a subclass may compute something else
+        return a.out_channels == b.num_features  # type: ignore[union-attr]
     return type(a) is nn.Linear and isinstance(b, nn.BatchNorm1d) and a.out_features == b.num_features
 
 

@@ -150,7 +150,10 @@ def load(path: Path) -> dict[str, Any]:
 
 
 def _results(report: dict[str, Any]) -> list[BenchResult]:
-    return [BenchResult.from_dict(r) for r in report["runs"]]
+    """The measured groups in the plan's order (a resumed run appends its groups at the end of the file)."""
+    order = {(g.model, g.batch): i for i, g in enumerate(PLAN)}
+    results = [BenchResult.from_dict(r) for r in report["runs"]]
+    return sorted(results, key=lambda r: order.get((r.rows[0].model, r.rows[0].batch), len(order)))
 
 
 def _cell(row: Row | None, notes: dict[str, int]) -> str:

@@ -1,0 +1,48 @@
+"""Suite-wide settings: cores shared fairly between xdist workers, and a dataset cache of the run's own.
+
+Under ``pytest -n N`` each worker (and every subprocess a test starts) gets ``cores // N`` intra-op threads,
+so N workers never oversubscribe the machine (OpenMP threads spinning on a busy core make a step ~10× slower).
+Decoded-image caches go to a folder under the run's basetemp, shared by its workers (writes are atomic), so the
+suite never fills the user's ``~/.cache/convzoo`` with caches of its temporary folders.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+import torch
+
+
+def _cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def threads_per_worker(workers: int, cores: int) -> int:
+    """Intra-op threads for one of ``workers`` processes sharing ``cores``: at least one."""
+    return max(1, cores // max(1, workers))
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "0"))
+    if workers > 1:
+        threads = threads_per_worker(workers, _cores())
+        torch.set_num_threads(threads)
+        os.environ["OMP_NUM_THREADS"] = str(threads)  # inherited by the subprocesses tests start
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _private_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """``$CONVZOO_CACHE`` is a folder of this run's (shared by its xdist workers) unless the user set one."""
+    if "CONVZOO_CACHE" in os.environ:
+        yield
+        return
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent  # each worker's basetemp is a subfolder of the run's
+    os.environ["CONVZOO_CACHE"] = str(root / "convzoo-cache")
+    try:
+        yield
+    finally:
+        os.environ.pop("CONVZOO_CACHE", None)

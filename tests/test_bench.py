@@ -305,3 +305,13 @@ def test_inference_plan_resumes_and_lists_what_the_time_limit_left_out(
     report = run(models=["vgg16"], time_limit=1e-9)
     assert [(n["model"], n["batch"]) for n in report["not_run"]] == [("vgg16", 1), ("vgg16", 32)]
     assert "minute limit" in report["not_run"][0]["reason"] and len(calls) == 2
+
+
+def test_docs_inference_table_is_the_committed_json_regenerated() -> None:
+    from pathlib import Path
+
+    script, root = _inference_script(), Path(__file__).parent.parent
+    text = script.markdown(script.load(root / "benchmarks" / "results" / "inference.json"))
+    docs = (root / "docs" / "performance.md").read_text()
+    lines = [line for line in text.splitlines() if line.startswith(("|", "[", "- "))]
+    assert len(lines) > 10 and [line for line in lines if line not in docs] == []

@@ -279,6 +279,13 @@ def test_onnx_runtime_parity_for_every_family_at_any_batch(family: str, tmp_path
         assert (got - ref).abs().max() <= RTOL * ref.abs().max() + 1e-6, smallest(family)
 
 
+def test_an_example_of_batch_1_still_exports_a_dynamic_batch(tmp_path: Path) -> None:
+    model, x = built("cnn4_cifar")
+    runner = OnnxRuntimeRunner(to_onnx(model, tmp_path / "m.onnx", x[:1]))
+    xb = torch.cat([x, x])
+    assert torch.allclose(runner(xb), model(xb), rtol=1e-4, atol=1e-6)
+
+
 @pytest.mark.slow
 def test_a_fixed_batch_export_refuses_another_batch(tmp_path: Path) -> None:
     model, x = built("cnn4_cifar")

@@ -42,8 +42,7 @@ def to_onnx(
     model: nn.Module, path: str | os.PathLike[str], example: torch.Tensor, dynamic_batch: bool = True
 ) -> Path:
     """Write ``model`` (in eval mode) as an ONNX file with the current exporter (``dynamo=True``), the batch
-    dimension dynamic unless ``dynamic_batch=False``; returns the path. ``example`` should have a batch of at
-    least 2 (a batch of 1 is taken for a constant by the exporter)."""
+    dimension dynamic unless ``dynamic_batch=False``; returns the path."""
     program = onnx_program(model, example, dynamic_batch)
     program.save(os.fspath(path))
     return Path(path)
@@ -56,6 +55,8 @@ def onnx_program(model: nn.Module, example: torch.Tensor, dynamic_batch: bool = 
     if model.training:
         raise ValueError("export the model in eval mode: call model.eval() first")
     shapes = ({0: torch.export.Dim("batch")},) if dynamic_batch else None
+    if dynamic_batch and len(example) < 2:
+        example = example.expand(2, *example.shape[1:])  # the exporter takes a batch of 1 for a constant
     with contextlib.redirect_stdout(io.StringIO()):  # the exporter prints its progress
         return torch.onnx.export(model, (example,), dynamo=True, dynamic_shapes=shapes, verbose=False)
 

@@ -473,7 +473,8 @@ def _add_inference_args(p: argparse.ArgumentParser) -> None:
         const="fp32",
         choices=["fp32", "bf16", "fp16"],
         help="run the inference module of convzoo.optimize: batch norms folded, channels_last, in this dtype "
-        "(default fp32, exact to 1e-4; bf16/fp16 only where the CPU or GPU computes them natively)",
+        "(default fp32, exact to 1e-4; bf16/fp16 only where the CPU or GPU computes them natively); "
+        "before the positional arguments write --optimize=DTYPE",
     )
 
 

@@ -46,3 +46,22 @@ def _private_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
         yield
     finally:
         os.environ.pop("CONVZOO_CACHE", None)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests that share a module-scoped fixture of their own module run on one xdist worker (``--dist
+    loadgroup``), so an expensive fixture (every model drawn, a reference training run) is built once, not
+    once per worker. Autouse fixtures (settings, not shared data) do not group."""
+    for item in items:
+        info = getattr(item, "_fixtureinfo", None)
+        if info is None:
+            continue
+        module = item.nodeid.split("::")[0]
+        autouse = set(info.initialnames) - set(info.argnames)
+        shared = [
+            name
+            for name, defs in info.name2fixturedefs.items()
+            if defs and name not in autouse and defs[-1].scope == "module" and defs[-1].baseid == module
+        ]
+        if shared:
+            item.add_marker(pytest.mark.xdist_group(module))

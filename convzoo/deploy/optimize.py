@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Iterator
-from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -176,10 +175,8 @@ class InferenceModule(nn.Module):
 
 def _freezing() -> Any:
     """Inductor's freezing (weights as constants, folded at compile time), for the calls that compile."""
-    try:
-        import torch._inductor.config as inductor_config
-    except ImportError:  # pragma: no cover - inductor ships with torch
-        return nullcontext()
+    import torch._inductor.config as inductor_config
+
     return inductor_config.patch(freezing=True)
 
 

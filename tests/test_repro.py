@@ -166,6 +166,22 @@ def test_one_seed_is_judged_against_sampling_noise_only() -> None:
     assert out.threshold == pytest.approx(Z * math.sqrt(0.18)) and out.outcome == HOLDS
 
 
+def test_a_check_of_size_needs_the_factor_not_just_the_direction() -> None:
+    six = Check("epochs_to_25", "a", "b", "six times faster", factor=6.0)
+    fast, slow = (
+        stats(9.4, noise=0.5),
+        stats(14.1, noise=0.5),
+    )  # 1.5× faster: the direction holds, the size not
+    assert judge(CHECK, fast, slow).outcome == HOLDS
+    out = judge(six, fast, slow)
+    assert out.outcome == NOT_HOLDS and out.gap == pytest.approx(14.1 - 6 * 9.4)
+    assert out.threshold == pytest.approx(
+        Z * math.sqrt((6 * 0.5) ** 2 + 0.5**2)
+    )  # the factor scales the noise
+    assert judge(six, stats(2.0, noise=0.1), stats(14.0, noise=0.1)).outcome == HOLDS  # 7×
+    assert judge(six, stats(2.0, noise=0.5), stats(12.5, noise=0.5)).outcome == INCONCLUSIVE  # 6.25× ± noise
+
+
 def test_agreeing_seeds_never_go_below_the_sampling_noise() -> None:
     s = stats(5.0, 5.0, 5.0, noise=0.3)
     assert s.se == pytest.approx(0.3 / math.sqrt(3))

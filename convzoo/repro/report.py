@@ -183,6 +183,12 @@ def write_analytic_report(claim: Claim, folder: Path, command: str = "") -> Path
 # ------------------------------------------------------------------------------------------------ rendering
 
 
+def _factor(check: dict[str, Any]) -> str:
+    """How a check of size reads in the table: the worse arm's metric at least ``factor`` × the better's."""
+    f = check.get("factor", 1.0)
+    return f" (worse ≥ {f:g} × better; gap = worse − {f:g} × better)" if f != 1.0 else ""
+
+
 def _fmt(v: float | None, unit: str = "") -> str:
     if v is None:
         return "–"
@@ -244,7 +250,7 @@ def _render_trained(r: dict[str, Any], figures: list[str]) -> str:
     for c in r["checks"]:
         ch = c["check"]
         lines.append(
-            f"| {ch['says']} | {ch['metric']} | {ch['better']} {_fmt(c['better']['mean'])} | "
+            f"| {ch['says']} | {ch['metric']}{_factor(ch)} | {ch['better']} {_fmt(c['better']['mean'])} | "
             f"{ch['worse']} {_fmt(c['worse']['mean'])} | {_fmt(c['gap'])} | {_fmt(c['threshold'])} | "
             f"{c['outcome']} |"
         )

@@ -72,12 +72,14 @@ class Arm:
 
 @dataclass(frozen=True)
 class Check:
-    """One part of a verdict: the paper says ``metric(better) < metric(worse)``."""
+    """One part of a verdict: the paper says ``metric(better) < metric(worse)``, or with ``factor`` > 1 that
+    the worse arm's metric is at least ``factor`` times the better's (e.g. "six times faster")."""
 
     metric: str
     better: str
     worse: str
     says: str  # the statement in words
+    factor: float = 1.0
 
 
 @dataclass(frozen=True)

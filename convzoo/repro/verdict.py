@@ -1,6 +1,7 @@
 """The verdict rule: each check's gap between arms against the noise of that gap.
 
-For a check ``metric(better) < metric(worse)`` the gap is ``mean(worse) − mean(better)`` over seeds. Each arm's
+For a check ``metric(better) < metric(worse)`` the gap is ``mean(worse) − mean(better)`` over seeds; for a
+check of size, "``factor`` times better", it is ``mean(worse) − factor × mean(better)``. Each arm's
 noise is a standard error: the spread between its seeds ÷ √seeds when there are at least two, never less than
 the sampling noise of the metric itself (an error rate on n images: √(p(1−p)/n); a training time: the spread
 between its epochs) ÷ √seeds. The check **holds** if gap ≥ Z × √(noise_better² + noise_worse²), **does not
@@ -85,8 +86,10 @@ class CheckOutcome:
 
 
 def judge(check: Check, better: ArmStats, worse: ArmStats) -> CheckOutcome:
-    gap = worse.mean - better.mean
-    threshold = Z * math.sqrt(better.se**2 + worse.se**2)
+    """``worse − factor × better`` against Z times its noise (``factor`` 1: the plain gap)."""
+    f = check.factor
+    gap = worse.mean - f * better.mean
+    threshold = Z * math.sqrt((f * better.se) ** 2 + worse.se**2)
     if gap >= threshold and gap > 0:
         outcome = HOLDS
     elif gap <= -threshold and gap < 0:

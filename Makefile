@@ -24,7 +24,7 @@ demo: $(STAMP)
 
 test: $(STAMP) graphviz
 	$(PY) -m ruff check convzoo tests benchmarks scripts
-	$(PY) -m pytest -q -n auto --maxprocesses 4 --dist loadgroup
+	$(PY) -m pytest -q -n auto --maxprocesses 4
 
 lint: $(STAMP)
 	$(PY) -m ruff check convzoo tests benchmarks scripts

@@ -48,20 +48,29 @@ def _private_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
         os.environ.pop("CONVZOO_CACHE", None)
 
 
+def _own_module_fixtures(item: pytest.Item) -> bool:
+    """Whether ``item`` uses a (non-autouse) module-scoped fixture defined in its own test module."""
+    info = getattr(item, "_fixtureinfo", None)
+    if info is None:
+        return False
+    module = item.nodeid.split("::")[0]
+    autouse = set(info.initialnames) - set(info.argnames)
+    return any(
+        defs and name not in autouse and defs[-1].scope == "module" and defs[-1].baseid == module
+        for name, defs in info.name2fixturedefs.items()
+    )
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Tests that share a module-scoped fixture of their own module run on one xdist worker (``--dist
-    loadgroup``), so an expensive fixture (every model drawn, a reference training run) is built once, not
-    once per worker. Autouse fixtures (settings, not shared data) do not group."""
-    for item in items:
-        info = getattr(item, "_fixtureinfo", None)
-        if info is None:
-            continue
-        module = item.nodeid.split("::")[0]
-        autouse = set(info.initialnames) - set(info.argnames)
-        shared = [
-            name
-            for name, defs in info.name2fixturedefs.items()
-            if defs and name not in autouse and defs[-1].scope == "module" and defs[-1].baseid == module
-        ]
-        if shared:
-            item.add_marker(pytest.mark.xdist_group(module))
+    """Under xdist, ``slow`` tests are collected first, so none of the longest is the last thing a worker
+    runs while the other idles. Tests sharing a module fixture with a slow test move with it (the fixture,
+    e.g. a reference training run, is built once per worker, not again after other modules)."""
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        return
+    first = {i.nodeid.split("::")[0] for i in items if i.get_closest_marker("slow") and _own_module_fixtures(i)}
+
+    def late(item: pytest.Item) -> bool:
+        shares = item.nodeid.split("::")[0] in first and _own_module_fixtures(item)
+        return not (item.get_closest_marker("slow") or shares)
+
+    items.sort(key=late)

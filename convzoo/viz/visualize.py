@@ -166,11 +166,13 @@ def _to_unit(g: torch.Tensor) -> torch.Tensor:
 
 
 def top_patches(
-    model: nn.Module, layer: str, channel: int, images: torch.Tensor, k: int = 9, method: str = "guided"
-) -> list[TopPatch]:
+    model: nn.Module, layer: str, channel: int, images: torch.Tensor, k: int = 9, method: str = "guided",
+    maps: torch.Tensor | None = None,
+) -> list[TopPatch]:  # fmt: skip
     """The ``k`` images (normalized N×C×H×W) on which ``channel`` of ``layer`` responds most (its strongest
-    unit), each with its patch box and projection."""
-    maps = activations(model, layer, images)
+    unit), each with its patch box and projection; ``maps``: the layer's activations on ``images`` if already
+    computed."""
+    maps = activations(model, layer, images) if maps is None else maps
     if not 0 <= channel < maps.shape[1]:
         raise ValueError(f"layer {layer!r} has {maps.shape[1]} channels, not {channel}")
     best = maps[:, channel].flatten(1).max(1).values
@@ -192,9 +194,10 @@ def _crop(raw: torch.Tensor, box: tuple[int, int, int, int], side: int) -> torch
 
 def top_patch_figure(
     model: nn.Module, layer: str, channels: Sequence[int], images: torch.Tensor, raw: torch.Tensor,
-    path: str | Path, method: str = "guided",
+    path: str | Path, method: str = "guided", maps: torch.Tensor | None = None,
 ) -> Path:  # fmt: skip
-    """ZFNet Fig. 2 for ``channels``: per channel, the top-9 patches (right) and their projections (left)."""
+    """ZFNet Fig. 2 for ``channels``: per channel, the top-9 patches (right) and their projections (left);
+    the layer's activations are computed once for all channels (or given as ``maps``)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -202,8 +205,9 @@ def top_patch_figure(
 
     fig, axes = plt.subplots(len(channels), 2, figsize=(6, 3 * len(channels)), squeeze=False)
     side = max(16, images.shape[-1] // 2)
+    maps = activations(model, layer, images) if maps is None else maps
     for row, ch in enumerate(channels):
-        tops = top_patches(model, layer, ch, images, 9, method)
+        tops = top_patches(model, layer, ch, images, 9, method, maps)
         projs = [_crop(t.projection.mul(255), t.box, side) for t in tops]
         patches = [_crop(raw[t.index], t.box, side) for t in tops]
         for col, (title, tiles) in enumerate((("projection", projs), ("image patch", patches))):
@@ -306,9 +310,10 @@ def visualize_cli(args: argparse.Namespace) -> list[Path]:
             )
         maps = activations(net, layer, image)[0]
         return [save_grid(activation_grid(maps), out, f"{Path(args.source).name}: {layer} on {name}")]
+    maps = activations(net, layer, images)
     if args.channels:
         channels = [int(c) for c in args.channels.split(",") if c.strip()]
     else:
-        channels = strongest_channels(activations(net, layer, images))
+        channels = strongest_channels(maps)
     print(f"layer {layer}, channels {','.join(map(str, channels))}, {len(images)} {data} images searched")
-    return [top_patch_figure(net, layer, channels, images, raw, out, args.method)]
+    return [top_patch_figure(net, layer, channels, images, raw, out, args.method, maps)]

@@ -18,10 +18,10 @@ DATA_SIZES: dict[str, tuple[int, int, tuple[int, int, int]]] = {
     "cifar10-jpg": (50_000, 10_000, (3, 32, 32)),
     "": (1_281_167, 50_000, (3, 224, 224)),  # ImageNet (paper budgets of ImageNet claims)
 }
-_LENGTH_PARAMS = ("milestones", "step_size")
+_LENGTH_PARAMS = ("milestones", "step_size")  # schedule parameters counted in the schedule's interval
 # families that train below TRAIN_RATE_MACS per MAC, as a fraction of it (measured beside ResNet-20 on the
 # same CPU: DenseNet-BC-100's concatenations and thin convolutions ran at 5.8e9 vs 1.7e10 MAC/s on one thread)
-FAMILY_RATE: dict[str, float] = {"densenet": 0.34}  # schedule parameters counted in the schedule's interval
+FAMILY_RATE: dict[str, float] = {"densenet": 0.34}
 
 
 def arm_recipe(arm: Arm, budget: Budget) -> Recipe:
@@ -77,12 +77,6 @@ def _macs(
     return s.total_macs, s.total_params
 
 
-def _family(model: str) -> str:
-    from convzoo.registry import model_info
-
-    return model_info(model).family
-
-
 def arm_macs(arm: Arm, size: tuple[int, int, int]) -> tuple[int, int]:
     """(MACs of one image, parameters) of the arm's model on ``size`` images, 10 classes."""
     return _macs(arm.model, tuple(sorted(arm.overrides.items())), size)
@@ -113,14 +107,14 @@ def data_sizes(budget: Budget, data: str | None = None) -> tuple[int, int, tuple
 
 def plan(claim: Claim, budget: Budget, data: str | None = None) -> list[ArmPlan]:
     """Length, evaluations, MACs and estimated seconds (one seed) of every arm of ``claim`` at ``budget``."""
+    from convzoo.registry import model_info
+
     n_train, n_test, size = data_sizes(budget, data)
     out = []
     for arm in claim.arms_at(budget):
         r = arm_recipe(arm, budget)
         a_size = size
         if (data if data is not None else budget.data) == "":
-            from convzoo.registry import model_info
-
             a_size = tuple(model_info(arm.model).input_size)  # type: ignore[assignment]
         val = r.val_size if r.val_size >= 1 else int(r.val_size * n_train)
         train = n_train - int(val)
@@ -128,7 +122,7 @@ def plan(claim: Claim, budget: Budget, data: str | None = None) -> list[ArmPlan]
         epochs = budget.epochs if budget.epochs is not None else recipe_steps(r, spe) / spe
         evals = max(1, math.ceil(epochs / budget.eval_every))
         macs, params = arm_macs(arm, a_size)
-        rate = TRAIN_RATE_MACS * FAMILY_RATE.get(_family(arm.model), 1.0)
+        rate = TRAIN_RATE_MACS * FAMILY_RATE.get(model_info(arm.model).family, 1.0)
         seconds = macs * (3 * epochs * train + evals * (n_test + int(val))) / rate
         out.append(ArmPlan(arm, train, n_test, epochs, evals, macs, params, seconds))
     return out

@@ -154,13 +154,13 @@ unit_placement = Claim(
     budgets={
         "smoke": smoke(),
         "cpu": cpu(
-            2,
-            400,
-            arms=tuple(f"r110_{u}" for u in UNITS if u != "relu_preact"),
-            eval_every=2,
+            5,
+            500,
+            arms=tuple(f"r110_{u}" for u in UNITS),
+            eval_every=5,
             test_per_class=500,
-            note="ResNet-110 only, the four units the checks compare (ReLU-only pre-activation and ResNet-164 "
-            "at the paper budget); 4,000 training images, 2 epochs, 5,000 test images",
+            note="ResNet-110 only (ResNet-164 at the paper budget); 5,000 training images, 5 epochs, "
+            "5,000 test images",
         ),
         "paper": paper(),
     },
@@ -200,11 +200,11 @@ shortcuts = Claim(
     budgets={
         "smoke": smoke(),
         "cpu": cpu(
-            2,
-            300,
-            eval_every=2,
-            test_per_class=300,
-            note="3,000 training images, 2 epochs, 3,000 test images",
+            4,
+            500,
+            eval_every=4,
+            test_per_class=500,
+            note="5,000 training images, 4 epochs, 5,000 test images",
         ),
         "paper": paper(),
     },
@@ -251,11 +251,7 @@ stochastic_depth = Claim(
     budgets={
         "smoke": smoke(),
         "cpu": cpu(
-            3,
-            500,
-            eval_every=3,
-            test_per_class=500,
-            note="5,000 training images, 3 epochs, 5,000 test images; training time without evaluation",
+            6, 1000, eval_every=3, note="10,000 training images, 6 epochs; training time without evaluation"
         ),
         "paper": paper(),
     },
@@ -283,13 +279,11 @@ all_conv = Claim(
     budgets={
         "smoke": smoke(image_size=16),  # the 'valid' 3×3 needs a 3×3 map after two stride-2 layers
         "cpu": cpu(
-            3,
-            400,
-            arms=("model_c", "strided", "allcnn"),
+            6,
+            500,
             eval_every=3,
             test_per_class=500,
-            note="the three models the checks compare (ConvPool-CNN-C at the paper budget); 4,000 training "
-            "images, 3 epochs, 5,000 test images",
+            note="5,000 training images, 6 epochs, 5,000 test images",
         ),
         "paper": paper(),
     },
@@ -329,13 +323,7 @@ gap_vs_fc = Claim(
     checks=test_err_checks([("gap", "fc")], "{better} beats {worse}"),
     budgets={
         "smoke": smoke(image_size=32),  # the FC head is built for 32×32 inputs
-        "cpu": cpu(
-            4,
-            500,
-            eval_every=4,
-            test_per_class=500,
-            note="5,000 training images, 4 epochs, 5,000 test images",
-        ),
+        "cpu": cpu(7, 1000, eval_every=7, note="10,000 training images, 7 epochs"),
         "paper": paper(),
     },
     note="the paper's optimizer settings are not stated; the All-CNN recipe (lr 0.01, momentum 0.9, wd 1e-3, "
@@ -392,14 +380,12 @@ densenet_efficiency = Claim(
     budgets={
         "smoke": smoke(),
         "cpu": cpu(
-            2,
-            400,
+            3,
+            1000,
             arms=("densenet_bc100", "resnet56"),
-            eval_every=2,
-            test_per_class=500,
+            eval_every=3,
             note="matched parameters (DenseNet-BC-100 0.77 M vs ResNet-56 0.85 M; pre-act ResNet-164 and -1001 at "
-            "the paper budget); 4,000 training images, 2 epochs, 5,000 test images, each arm its paper's recipe "
-            "scaled",
+            "the paper budget); 10,000 training images, 3 epochs, each arm its paper's recipe scaled",
         ),
         "paper": paper(),
     },
@@ -462,12 +448,12 @@ wide_vs_deep = Claim(
     budgets={
         "smoke": smoke(),
         "cpu": cpu(
-            2,
-            200,
+            4,
+            400,
             arms=("wrn16_8", "preact164"),
-            eval_every=2,
-            test_per_class=300,
-            note="WRN-16-8 vs pre-act ResNet-164 only; 2,000 training images, 2 epochs, 3,000 test images",
+            eval_every=4,
+            test_per_class=500,
+            note="WRN-16-8 vs pre-act ResNet-164 only; 4,000 training images, 4 epochs, 5,000 test images",
         ),
         "paper": paper(),
     },
@@ -503,12 +489,11 @@ squeeze_excitation = Claim(
     budgets={
         "smoke": smoke(),
         "cpu": cpu(
-            3,
-            500,
+            6,
+            1000,
             arms=("r110", "r110_se"),
             eval_every=3,
-            test_per_class=500,
-            note="pre-act ResNet-110 pair only; 5,000 training images, 3 epochs, 5,000 test images",
+            note="pre-act ResNet-110 pair only; 10,000 training images, 6 epochs",
         ),
         "paper": paper(),
     },

@@ -7,6 +7,7 @@ import json
 import math
 
 import pytest
+import torch
 
 from convzoo.cli import main
 from convzoo.repro import Check, Claim, claims, get_claim, run_claim
@@ -308,6 +309,19 @@ def test_every_trained_claim_runs_at_the_smoke_budget(cid: str, tmp_path) -> Non
     assert res["machine"]["cpu"] and res["command"].startswith(f"convzoo repro run {cid} --budget smoke")
     assert (folder / "report.md").is_file() and (folder / "curves.png").is_file()
     assert any("ETA" in s and "claim ETA" in s for s in lines)
+
+
+def test_report_names_threads_and_precision_and_leaves_out_what_an_old_run_lacks() -> None:
+    from convzoo.repro.report import _machine_line, machine
+
+    m = machine()
+    assert m["threads"] == str(torch.get_num_threads()) and m["autocast"] in {"bfloat16", "float16", "none"}
+    new = {"cpu": "AMD EPYC", "cores": "2", "threads": "1", "autocast": "bfloat16", "torch": "2.14"}
+    assert _machine_line(new, True) == "AMD EPYC (2 cores, 1 training thread; bfloat16 autocast)"
+    assert _machine_line({**new, "threads": "2"}, False) == "AMD EPYC (2 cores, 2 training threads; fp32)"
+    assert _machine_line({**new, "autocast": "none"}, True).endswith("; fp32)")  # amp asked, none native
+    assert _machine_line(new, None) == "AMD EPYC (2 cores, 1 training thread)"  # the recipe chose
+    assert _machine_line({"cpu": "AMD EPYC", "cores": "2", "torch": "2.14"}, True) == "AMD EPYC (2 cores)"
 
 
 def tiny_claim(epochs: int = 2) -> Claim:

@@ -32,10 +32,33 @@ def machine() -> dict[str, str]:
                 break
     except OSError:
         pass
-    out = {"cpu": cpu, "cores": str(os.cpu_count()), "torch": torch.__version__}
+    from convzoo.train.parts import amp_dtype
+
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    low = amp_dtype(device)
+    out = {
+        "cpu": cpu,
+        "cores": str(os.cpu_count()),
+        "threads": str(torch.get_num_threads()),
+        "autocast": str(low).removeprefix("torch.") if low is not None else "none",
+        "torch": torch.__version__,
+    }
     if torch.cuda.is_available():
         out["gpu"] = torch.cuda.get_device_name(0)
     return out
+
+
+def _machine_line(m: dict[str, str], amp: bool | None) -> str:
+    """The machine as the report names it, e.g. ``AMD EPYC (2 cores, 1 training thread; bfloat16 autocast)``;
+    what an older run did not record (or a recipe-chosen precision, ``amp=None``) is left out."""
+    parts = [f"{m.get('cores', '?')} cores"]
+    if m.get("threads"):
+        parts[0] += f", {m['threads']} training thread{'s' if m['threads'] != '1' else ''}"
+    if m.get("gpu"):
+        parts.append(m["gpu"])
+    if m.get("autocast") and amp is not None:
+        parts.append(f"{m['autocast']} autocast" if amp and m["autocast"] != "none" else "fp32")
+    return f"{m.get('cpu', '?')} ({'; '.join(parts)})"
 
 
 def write_run_info(folder: Path, budget: Budget, data: str, seeds: int, command: str) -> None:
@@ -133,6 +156,7 @@ def collect(claim: Claim, folder: Path, command: str = "") -> dict[str, Any]:
         "epochs": budget.epochs,
         "per_class": budget.per_class,
         "test_per_class": budget.test_per_class,
+        "amp": budget.amp,
         "data": info.get("data", budget.data),
         "seeds": seeds,
         "machine": info.get("machine", machine()),
@@ -236,9 +260,8 @@ def _render_trained(r: dict[str, Any], figures: list[str]) -> str:
         f"Rule: {r['rule']}." + (f" With {r['seed_note']}." if r.get("seed_note") else ""),
         "",
         f"Budget: **{r['budget']}** ({r.get('budget_note') or 'the paper recipe'}); data `{r['data']}`; "
-        f"seeds {r['seeds']}; machine {m.get('cpu', '?')} ({m.get('cores', '?')} cores"
-        + (f", {m['gpu']}" if m.get("gpu") else "")
-        + f"), torch {m.get('torch', '?')}; total training wall time {_minutes(r['wall_s'])}.",
+        f"seeds {r['seeds']}; machine {_machine_line(m, r.get('amp'))}, torch {m.get('torch', '?')}; "
+        f"total training wall time {_minutes(r['wall_s'])}.",
         "",
         f"Command: `{r['command']}`",
         "",

@@ -235,7 +235,11 @@ def test_scaled_recipe_keeps_the_schedule_shape() -> None:
     r = scale_recipe(get_recipe("resnet110_cifar"), epochs=10, steps_per_epoch=100)
     assert r.iterations == 1000 and r.interval == "step" and r.epochs is None
     m = r.schedule_params["milestones"]
-    assert m == [round(31_600 / 64_000 * 1000), round(47_600 / 64_000 * 1000)] and r.warmup == 6
+    # the warm-up keeps its 400 steps where the run is long enough, else 10% of the run (never a fraction of it)
+    assert m == [round(31_600 / 64_000 * 1000), round(47_600 / 64_000 * 1000)] and r.warmup == 100
+    assert r.warmup_lr == 0.01
+    assert scale_recipe(get_recipe("resnet110_cifar"), epochs=100, steps_per_epoch=100).warmup == 400
+    assert scale_recipe(get_recipe("preact_resnet_cifar"), epochs=5, steps_per_epoch=39).warmup == 19
     w = scale_recipe(get_recipe("wrn_cifar"), epochs=20, steps_per_epoch=10)
     assert w.iterations == 200 and w.schedule_params["milestones"] == [60, 120, 160]
     tiny = scale_recipe(get_recipe("resnet110_cifar"), epochs=1, steps_per_epoch=1)

@@ -61,6 +61,13 @@ def cpu(
     )
 
 
-def paper(data: str | None = "cifar10", seeds: int = 1, note: str = "", **changes: Any) -> Budget:
-    """The recipe as the paper ran it on the whole data set (``data=None``: the user gives ``--data``)."""
-    return Budget(name="paper", data=data or "", seeds=seeds, recipe_changes=changes, note=note)
+def paper(
+    data: str | None = "cifar10",
+    seeds: int = 1,
+    note: str = "",
+    arms: tuple[str, ...] | None = None,
+    **changes: Any,
+) -> Budget:
+    """The recipe as the paper ran it on the whole data set (``data=None``: the user gives ``--data``); ``arms``:
+    the paper's arms where the claim also has arms of its own for the cpu budget."""
+    return Budget(name="paper", data=data or "", seeds=seeds, arms=arms, recipe_changes=changes, note=note)

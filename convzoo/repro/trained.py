@@ -109,11 +109,9 @@ degradation = Claim(
 )
 
 UNITS = ("original", "bn_after_add", "relu_before_add", "relu_preact", "full_preact")
-UNIT_TABLE2: dict[int, tuple[float | None, ...]] = {
+UNIT_TABLE2: dict[int, tuple[float, ...]] = {
     110: (6.61, 8.17, 7.84, 6.71, 6.37),
     164: (5.93, 6.50, 6.14, 5.91, 5.46),
-    20: (None,)
-    * 5,  # not in the paper: the units on ResNet-20 are the cpu budget's (ResNet-110 stays at chance)
 }
 # Why the cpu budgets of the ResNet-110 claims train ResNet-20: a first cpu run of ResNet-110 (5,000 images,
 # 195 steps) left the first arm at 89% training error after 2 of 5 epochs, and ResNet-56 needed ~230 steps to
@@ -123,6 +121,9 @@ CPU_DEPTH_NOTE = "ResNet-20 instead of ResNet-110, which stays at chance for lon
 
 
 def unit_arms() -> tuple[Arm, ...]:
+    """The paper's ResNet-110 and -164 arms, then the cpu budget's ResNet-20 ones (shown beside the paper's
+    ResNet-110 figures: the paper has no ResNet-20 row)."""
+    rows = [(d, d, "Table 2") for d in UNIT_TABLE2] + [(20, 110, "Table 2, ResNet-110")]
     return tuple(
         Arm(
             f"r{depth}_{unit}",
@@ -131,10 +132,10 @@ def unit_arms() -> tuple[Arm, ...]:
             overrides={"unit": unit},
             group=f"ResNet-{depth}",
             label=f"ResNet-{depth} {unit}",
-            paper=err(e, "Table 2") if e is not None else (),
+            paper=err(e, where),
         )
-        for depth, errs in UNIT_TABLE2.items()
-        for unit, e in zip(UNITS, errs, strict=True)
+        for depth, paper_depth, where in rows
+        for unit, e in zip(UNITS, UNIT_TABLE2[paper_depth], strict=True)
     )
 
 
@@ -148,7 +149,7 @@ unit_placement = Claim(
     arms=unit_arms(),
     checks=tuple(
         c
-        for d in UNIT_TABLE2
+        for d in (*UNIT_TABLE2, 20)
         for c in test_err_checks(
             [
                 (f"r{d}_full_preact", f"r{d}_original"),
@@ -182,7 +183,8 @@ SHORTCUTS_TABLE1: dict[str, tuple[float | None, str]] = {
 }
 
 
-def shortcut_arms(depth: int, paper_figures: bool) -> tuple[Arm, ...]:
+def shortcut_arms(depth: int) -> tuple[Arm, ...]:
+    """The shortcuts on ResNet-``depth``, each beside the paper's ResNet-110 figure."""
     return tuple(
         Arm(
             f"{s}" if depth == 110 else f"r{depth}_{s}",
@@ -191,7 +193,11 @@ def shortcut_arms(depth: int, paper_figures: bool) -> tuple[Arm, ...]:
             overrides={"shortcut": s},
             group=f"ResNet-{depth}",
             label=s,
-            paper=(PaperFigure("test_err", v if v is not None else 20.0, w),) if paper_figures else (),
+            paper=(
+                PaperFigure(
+                    "test_err", 20.0 if v is None else v, w + ("" if depth == 110 else ", ResNet-110")
+                ),
+            ),
         )
         for s, (v, w) in SHORTCUTS_TABLE1.items()
     )
@@ -204,7 +210,7 @@ shortcuts = Claim(
     says="On ResNet-110 the identity shortcut beats every modified shortcut: constant scaling 12.35%, "
     "exclusive gating 8.70%, shortcut-only gating 6.91%, 1×1 convolution 12.22%, dropout fails, identity 6.61%.",
     kind="trained",
-    arms=shortcut_arms(110, True) + shortcut_arms(20, False),
+    arms=shortcut_arms(110) + shortcut_arms(20),
     checks=test_err_checks(
         [(f"{p}identity", f"{p}{s}") for p in ("", "r20_") for s in SHORTCUTS_TABLE1 if s != "identity"],
         "{better} beats {worse}",
@@ -486,11 +492,12 @@ wide_vs_deep = Claim(
     },
 )
 
-SE_TABLE: tuple[tuple[str, str, float | None, float | None], ...] = (
-    ("preact_resnet110_cifar", "r110", 6.37, 5.21),
-    ("preact_resnet164_cifar", "r164", 5.46, 4.39),
-    ("wrn16_8_cifar", "wrn16_8", 4.27, 3.88),
-    ("resnet20_cifar", "r20", None, None),  # the cpu budget's pair, pre-activation units (not in the paper)
+SE_TABLE: tuple[tuple[str, str, float, float, str], ...] = (
+    ("preact_resnet110_cifar", "r110", 6.37, 5.21, "CIFAR table"),
+    ("preact_resnet164_cifar", "r164", 5.46, 4.39, "CIFAR table"),
+    ("wrn16_8_cifar", "wrn16_8", 4.27, 3.88, "CIFAR table"),
+    # the cpu budget's pair: pre-activation ResNet-20 (no row in the paper), beside its ResNet-110 figures
+    ("resnet20_cifar", "r20", 6.37, 5.21, "CIFAR table, ResNet-110"),
 )
 
 squeeze_excitation = Claim(
@@ -511,12 +518,12 @@ squeeze_excitation = Claim(
             },
             group=short,
             label=f"{short}{' + SE' if suffix else ''}",
-            paper=err(e, "CIFAR table") if e is not None else (),
+            paper=err(e, where),
         )
-        for model, short, base, se in SE_TABLE
+        for model, short, base, se, where in SE_TABLE
         for suffix, e in (("", base), ("_se", se))
     ),
-    checks=test_err_checks([(f"{s}_se", s) for _, s, _, _ in SE_TABLE], "{better} beats {worse}"),
+    checks=test_err_checks([(f"{s}_se", s) for _, s, *_ in SE_TABLE], "{better} beats {worse}"),
     budgets={
         "smoke": smoke(),
         "cpu": cpu(
@@ -526,7 +533,7 @@ squeeze_excitation = Claim(
             eval_every=9,
             note=f"the pair on pre-activation {CPU_DEPTH_NOTE}; 20,000 training images, 9 epochs",
         ),
-        "paper": paper(arms=tuple(f"{s}{x}" for _, s, _, _ in SE_TABLE[:3] for x in ("", "_se"))),
+        "paper": paper(arms=tuple(f"{s}{x}" for _, s, *_ in SE_TABLE[:3] for x in ("", "_se"))),
     },
 )
 

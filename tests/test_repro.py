@@ -12,9 +12,9 @@ import torch
 from convzoo.cli import main
 from convzoo.repro import Check, Claim, claims, get_claim, run_claim
 from convzoo.repro.budgets import smoke
-from convzoo.repro.estimate import scale_recipe
+from convzoo.repro.estimate import plan, scale_recipe
 from convzoo.repro.results import ArmResult, Measure, ResultFileError, epochs_to, measure, read_arm_result
-from convzoo.repro.spec import BUDGETS, METRICS
+from convzoo.repro.spec import BUDGETS, METRICS, TRAIN_RATE_MACS, TRAIN_RATE_MACS_BF16
 from convzoo.repro.verdict import (
     HOLDS,
     INCONCLUSIVE,
@@ -84,7 +84,24 @@ def test_cpu_budgets_fit_an_hour_and_the_paper_budget_keeps_the_recipe(listing: 
         assert cpu["available"] and cpu["data"] == "cifar10-jpg"
         assert 0 < cpu["estimated_s"] <= 3600, (cid, cpu["estimated_s"])
         paper = get_claim(cid).budget("paper")
+        # sized for the slower case: fp32 on a 2-core CPU without native bf16
+        b = get_claim(cid).budget("cpu")
+        fp32 = b.seeds * sum(p.seconds for p in plan(get_claim(cid), b, rate=TRAIN_RATE_MACS))
+        assert fp32 <= 3600, (cid, fp32)
         assert paper.epochs is None and paper.per_class is None and not paper.recipe_changes
+
+
+def test_estimates_use_bf16_only_where_the_budget_autocasts_and_the_cpu_has_it(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from convzoo.repro import estimate
+
+    c = get_claim("degradation")
+    for native, amp, rate in ((True, True, TRAIN_RATE_MACS_BF16), (False, True, TRAIN_RATE_MACS),
+                              (True, False, TRAIN_RATE_MACS)):  # fmt: skip
+        monkeypatch.setattr(estimate, "native_bf16", lambda native=native: native)
+        b = dataclasses.replace(c.budget("cpu"), amp=amp)
+        p = estimate.plan(c, b)[0]
+        images = 3 * p.epochs * p.train_images + p.evaluations * p.test_images
+        assert p.seconds == pytest.approx(p.macs * images / rate)
 
 
 def test_every_arm_builds_with_its_overrides(listing: list[dict]) -> None:
@@ -326,6 +343,21 @@ def test_report_names_threads_and_precision_and_leaves_out_what_an_old_run_lacks
     assert _machine_line({**new, "autocast": "none"}, True).endswith("; fp32)")  # amp asked, none native
     assert _machine_line(new, None) == "AMD EPYC (2 cores, 1 training thread)"  # the recipe chose
     assert _machine_line({"cpu": "AMD EPYC", "cores": "2", "torch": "2.14"}, True) == "AMD EPYC (2 cores)"
+
+
+def test_an_arm_that_never_left_chance_is_marked() -> None:
+    from convzoo.repro.report import at_chance
+
+    def arm(*ends: float, classes: int = 10) -> dict:
+        return {
+            "runs": [{"curve": [{"train_err": 95.0}, {"train_err": e}], "classes": classes} for e in ends]
+        }
+
+    assert at_chance(arm(89.98)) and at_chance(arm(88.5, 90.1))
+    assert not at_chance(arm(87.5)) and not at_chance(arm(89.9, 60.0))  # one seed learned
+    assert not at_chance(arm(89.0, classes=100))  # chance is 99% for 100 classes
+    assert not at_chance({"runs": []}) and not at_chance({"runs": [{"curve": []}]})
+    assert not at_chance(arm(89.9) | {"runs": [{"curve": [{"train_err": "90"}]}]})  # not a number: no claim
 
 
 def tiny_claim(epochs: int = 2) -> Claim:

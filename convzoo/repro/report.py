@@ -128,6 +128,7 @@ def collect(claim: Claim, folder: Path, command: str = "") -> dict[str, Any]:
                         "images_per_s": r.images_per_s,
                         "train_images": r.train_images,
                         "test_images": r.test_images,
+                        "classes": r.classes,
                         "curve": [
                             {
                                 k: row[k]
@@ -254,6 +255,20 @@ def _header(r: dict[str, Any]) -> list[str]:
     ]
 
 
+AT_CHANCE = 2.0  # points of training error below chance within which an arm "never left chance"
+
+
+def at_chance(arm: dict[str, Any]) -> bool:
+    """Every run of the arm ended its training within :data:`AT_CHANCE` points of chance-level error."""
+    ends = []
+    for x in arm.get("runs", []):
+        err, classes = (x.get("curve") or [{}])[-1].get("train_err"), x.get("classes", 10)
+        if not isinstance(err, int | float) or not isinstance(classes, int) or classes < 2:
+            return False
+        ends.append(err >= 100 * (1 - 1 / classes) - AT_CHANCE)
+    return bool(ends) and all(ends)
+
+
 def _render_trained(r: dict[str, Any], figures: list[str]) -> str:
     m = r["machine"]
     lines = _header(r) + [
@@ -293,6 +308,7 @@ def _render_trained(r: dict[str, Any], figures: list[str]) -> str:
         wall = sum(x["wall_s"] for x in a["runs"]) if a["runs"] else None
         est = sum(x["estimated_s"] for x in a["runs"]) if a["runs"] else None
         failed = " (diverged)" if any(x.get("diverged") for x in a["runs"]) else ""
+        failed += " (at chance)" if at_chance(a) else ""
         lines.append(
             f"| {a['label']}{failed} | `{model}` | {_fmt((a['params'] or 0) / 1e6, ' M') if a['params'] else '–'} | "
             f"{_fmt((a['macs'] or 0) / 1e6, ' M') if a['macs'] else '–'} | "
@@ -302,6 +318,12 @@ def _render_trained(r: dict[str, Any], figures: list[str]) -> str:
     lines += ["", "Metrics: " + "; ".join(f"{k} = {METRICS[k]}" for k in metrics if k in METRICS) + "."]
     if any(x.get("diverged") for a in r["arms"] for x in a["runs"]):
         lines += ["", "A diverged run (non-finite loss, the paper's 'fail') scores chance-level error."]
+    if any(at_chance(a) for a in r["arms"]):
+        lines += [
+            "",
+            f"An arm marked *at chance* ended training within {AT_CHANCE:g} points of chance-level error: it did "
+            "not start to learn in this budget, so a check that involves it measures that, not the claim.",
+        ]
     if r.get("note"):
         lines += ["", f"Note: {r['note']}"]
     lines += [""] + [f"![{f}]({f})" for f in figures]

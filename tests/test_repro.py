@@ -360,6 +360,17 @@ def test_an_arm_that_never_left_chance_is_marked() -> None:
     assert not at_chance(arm(89.9) | {"runs": [{"curve": [{"train_err": "90"}]}]})  # not a number: no claim
 
 
+def test_a_check_with_an_arm_at_chance_is_inconclusive_whatever_its_gap() -> None:
+    from convzoo.repro.verdict import judge_all
+
+    c = Check("test_err", "a", "b", "a beats b")
+    measured = {("a", "test_err"): stats(60.0), ("b", "test_err"): stats(90.0)}
+    assert judge_all([c], measured)[0].outcome == HOLDS
+    (o,) = judge_all([c], measured, frozenset({"b"}))
+    assert o.outcome == INCONCLUSIVE and o.why == "b at chance; gap alone: holds"
+    assert verdict([o]) == INCONCLUSIVE
+
+
 def tiny_claim(epochs: int = 2) -> Claim:
     c = get_claim("degradation")
     b = dataclasses.replace(smoke(), epochs=epochs, per_class=3, arms=("resnet20",))

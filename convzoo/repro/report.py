@@ -87,6 +87,20 @@ def _metrics_of(claim: Claim) -> list[str]:
     return [m for m in METRICS if m in wanted]
 
 
+AT_CHANCE = 2.0  # points of training error below chance within which an arm "never left chance"
+
+
+def at_chance(arm: dict[str, Any]) -> bool:
+    """Every run of the arm ended its training within :data:`AT_CHANCE` points of chance-level error."""
+    ends = []
+    for x in arm.get("runs", []):
+        err, classes = (x.get("curve") or [{}])[-1].get("train_err"), x.get("classes", 10)
+        if not isinstance(err, int | float) or not isinstance(classes, int) or classes < 2:
+            return False
+        ends.append(err >= 100 * (1 - 1 / classes) - AT_CHANCE)
+    return bool(ends) and all(ends)
+
+
 def collect(claim: Claim, folder: Path, command: str = "") -> dict[str, Any]:
     """results.json's content from the arm result files in ``folder`` (``OUT/<claim>/<budget>``)."""
     budget = claim.budget(folder.name)
@@ -143,7 +157,7 @@ def collect(claim: Claim, folder: Path, command: str = "") -> dict[str, Any]:
             }
         )
     complete = all(a["runs"] for a in arms)
-    outcomes = judge_all(claim.checks_at(budget), stats)
+    outcomes = judge_all(claim.checks_at(budget), stats, frozenset(a["name"] for a in arms if at_chance(a)))
     seeds = min((len(a["runs"]) for a in arms), default=0)
     evaluated = budget.name != "smoke" and complete
     return {
@@ -255,20 +269,6 @@ def _header(r: dict[str, Any]) -> list[str]:
     ]
 
 
-AT_CHANCE = 2.0  # points of training error below chance within which an arm "never left chance"
-
-
-def at_chance(arm: dict[str, Any]) -> bool:
-    """Every run of the arm ended its training within :data:`AT_CHANCE` points of chance-level error."""
-    ends = []
-    for x in arm.get("runs", []):
-        err, classes = (x.get("curve") or [{}])[-1].get("train_err"), x.get("classes", 10)
-        if not isinstance(err, int | float) or not isinstance(classes, int) or classes < 2:
-            return False
-        ends.append(err >= 100 * (1 - 1 / classes) - AT_CHANCE)
-    return bool(ends) and all(ends)
-
-
 def _render_trained(r: dict[str, Any], figures: list[str]) -> str:
     m = r["machine"]
     lines = _header(r) + [
@@ -290,7 +290,7 @@ def _render_trained(r: dict[str, Any], figures: list[str]) -> str:
         lines.append(
             f"| {ch['says']} | {ch['metric']}{_factor(ch)} | {ch['better']} {_fmt(c['better']['mean'])} | "
             f"{ch['worse']} {_fmt(c['worse']['mean'])} | {_fmt(c['gap'])} | {_fmt(c['threshold'])} | "
-            f"{c['outcome']} |"
+            f"{c['outcome']}{' (' + c['why'] + ')' if c.get('why') else ''} |"
         )
     metrics = sorted({k for a in r["arms"] for k in a["measured"]})
     lines += [

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from convzoo.repro.results import Measure
@@ -41,8 +41,9 @@ HOLDS, NOT_HOLDS, INCONCLUSIVE, NOT_EVALUATED = "holds", "does not hold", "incon
 RULE = (
     f"each check holds when the gap between its arms is at least {Z:g}× the noise of that gap (seed spread ÷ "
     "√seeds with ≥ 2 seeds, never below the metric's sampling noise), does not hold when it is reversed by as "
-    "much, and is inconclusive otherwise; the claim holds when every check holds and does not hold when any "
-    "check does not"
+    "much, and is inconclusive otherwise; a check with an arm that never left chance (final training error "
+    "within 2 points of chance) is inconclusive, since it measures a net that did not start to learn; the claim "
+    "holds when every check holds and does not hold when any check does not"
 )
 ONE_SEED = (
     "one seed: the gaps are set against the sampling noise of the test set (or timer) only; seed-to-seed "
@@ -78,6 +79,7 @@ class CheckOutcome:
     threshold: float | None = None
     better: ArmStats | None = None
     worse: ArmStats | None = None
+    why: str = ""  # set where the rule's outcome was overridden (an arm at chance)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -111,10 +113,22 @@ def verdict(outcomes: Sequence[CheckOutcome], evaluated: bool = True) -> str:
     return INCONCLUSIVE
 
 
-def judge_all(checks: Sequence[Check], stats: Mapping[tuple[str, str], ArmStats]) -> list[CheckOutcome]:
-    """Every check whose two arms were measured (``stats[(arm, metric)]``); the others are left out."""
-    return [
-        judge(c, stats[(c.better, c.metric)], stats[(c.worse, c.metric)])
-        for c in checks
-        if (c.better, c.metric) in stats and (c.worse, c.metric) in stats
-    ]
+def judge_all(
+    checks: Sequence[Check],
+    stats: Mapping[tuple[str, str], ArmStats],
+    at_chance: frozenset[str] = frozenset(),
+) -> list[CheckOutcome]:
+    """Every check whose two arms were measured (``stats[(arm, metric)]``); the others are left out. A check
+    with an arm in ``at_chance`` (it never started to learn) is inconclusive whatever its gap."""
+    out = []
+    for c in checks:
+        if (c.better, c.metric) not in stats or (c.worse, c.metric) not in stats:
+            continue
+        o = judge(c, stats[(c.better, c.metric)], stats[(c.worse, c.metric)])
+        dead = [a for a in (c.better, c.worse) if a in at_chance]
+        if dead:
+            o = replace(
+                o, outcome=INCONCLUSIVE, why=f"{' and '.join(dead)} at chance; gap alone: {o.outcome}"
+            )
+        out.append(o)
+    return out

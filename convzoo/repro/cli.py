@@ -71,7 +71,7 @@ def _human_time(s: float) -> str:
 
 
 def _cmd_list(args: argparse.Namespace) -> int:
-    from convzoo.repro.spec import TRAIN_RATE_MACS
+    from convzoo.repro.estimate import train_rate
 
     rows = claim_rows()
     if args.format == "json":
@@ -100,9 +100,11 @@ def _cmd_list(args: argparse.Namespace) -> int:
                 est.append(f"{name} ~{_human_time(b['estimated_s'])}" if b["available"] else f"{name}: n/a")
             print("  time on this machine: " + ", ".join(est))
         print()
+    rate, precision = train_rate(True)
     print(
-        f"Estimates: MACs × images at {TRAIN_RATE_MACS / 1e9:.0f} G multiply-accumulates/s (a training image "
-        "counts 3×), measured as ResNet-20's ~850 img/s on this 2-core CPU when quiet; `paper` on this CPU."
+        f"Estimates: MACs × images at {rate / 1e9:.0f} G multiply-accumulates/s, the {precision} training rate "
+        "of a quiet 2-core CPU like this one (a training image counts 3×; DenseNet at a third of it); `paper` "
+        "too is estimated for this CPU."
     )
     return 0
 

@@ -6,10 +6,10 @@ import functools
 import math
 from dataclasses import dataclass
 
-from convzoo.repro.spec import TRAIN_RATE_MACS, Arm, Budget, Claim
+from convzoo.repro.spec import TRAIN_RATE_MACS, TRAIN_RATE_MACS_BF16, Arm, Budget, Claim
 from convzoo.train.recipes import Recipe, get_recipe
 
-__all__ = ["DATA_SIZES", "ArmPlan", "arm_macs", "arm_recipe", "plan", "scale_recipe"]
+__all__ = ["DATA_SIZES", "ArmPlan", "arm_macs", "arm_recipe", "plan", "scale_recipe", "train_rate"]
 
 # data spec → (training images, test images, image size); a folder of your own is estimated as CIFAR-10
 DATA_SIZES: dict[str, tuple[int, int, tuple[int, int, int]]] = {
@@ -23,6 +23,24 @@ _LENGTH_PARAMS = ("milestones", "step_size")  # schedule parameters counted in t
 # same CPU: DenseNet-BC-100's concatenations and thin convolutions ran at 5.8e9 vs 1.7e10 MAC/s on one thread)
 FAMILY_RATE: dict[str, float] = {"densenet": 0.34}
 WARMUP_CAP = 0.1  # a shortened recipe's warm-up takes at most this fraction of its steps
+
+
+@functools.cache
+def native_bf16() -> bool:
+    """Whether this CPU computes bf16 natively (AVX512-BF16 or AMX), so that budgets with autocast use it."""
+    import torch
+
+    from convzoo.train.parts import amp_dtype
+
+    return amp_dtype(torch.device("cpu")) == torch.bfloat16
+
+
+def train_rate(amp: bool | None) -> tuple[float, str]:
+    """(MAC/s, precision) a 2-core CPU like this one trains at: bf16 where the budget asks for autocast and
+    the CPU has it natively, else fp32."""
+    if amp and native_bf16():
+        return TRAIN_RATE_MACS_BF16, "bf16"
+    return TRAIN_RATE_MACS, "fp32"
 
 
 def arm_recipe(arm: Arm, budget: Budget) -> Recipe:
@@ -115,8 +133,9 @@ def data_sizes(budget: Budget, data: str | None = None) -> tuple[int, int, tuple
     return n_train, n_test, size
 
 
-def plan(claim: Claim, budget: Budget, data: str | None = None) -> list[ArmPlan]:
-    """Length, evaluations, MACs and estimated seconds (one seed) of every arm of ``claim`` at ``budget``."""
+def plan(claim: Claim, budget: Budget, data: str | None = None, rate: float | None = None) -> list[ArmPlan]:
+    """Length, evaluations, MACs and estimated seconds (one seed) of every arm of ``claim`` at ``budget``, at
+    ``rate`` MAC/s (default: :func:`train_rate` of the budget on this CPU)."""
     from convzoo.registry import model_info
 
     n_train, n_test, size = data_sizes(budget, data)
@@ -132,7 +151,7 @@ def plan(claim: Claim, budget: Budget, data: str | None = None) -> list[ArmPlan]
         epochs = budget.epochs if budget.epochs is not None else recipe_steps(r, spe) / spe
         evals = max(1, math.ceil(epochs / budget.eval_every))
         macs, params = arm_macs(arm, a_size)
-        rate = TRAIN_RATE_MACS * FAMILY_RATE.get(model_info(arm.model).family, 1.0)
-        seconds = macs * (3 * epochs * train + evals * (n_test + int(val))) / rate
+        arm_rate = (rate or train_rate(budget.amp)[0]) * FAMILY_RATE.get(model_info(arm.model).family, 1.0)
+        seconds = macs * (3 * epochs * train + evals * (n_test + int(val))) / arm_rate
         out.append(ArmPlan(arm, train, n_test, epochs, evals, macs, params, seconds))
     return out

@@ -20,6 +20,7 @@ __all__ = [
     "Claim",
     "PaperFigure",
     "TRAIN_RATE_MACS",
+    "TRAIN_RATE_MACS_BF16",
 ]
 
 BUDGETS: tuple[str, ...] = ("smoke", "cpu", "paper")
@@ -31,6 +32,10 @@ BUDGETS: tuple[str, ...] = ("smoke", "cpu", "paper")
 # the same rate per MAC, DenseNet-BC-100 at about a third of it. Estimates scale with MACs; a machine shared
 # with other jobs runs below this rate.
 TRAIN_RATE_MACS: float = 3.0e10
+# The same with bf16 autocast on a 2-core CPU that computes bf16 natively (AVX512-BF16/AMX): ResNet-20 at 674 and
+# 753 img/s on 2 threads (8.2e10, 9.2e10 MAC/s; `python benchmarks/train_throughput.py`) on a 2-core AMD EPYC
+# with AVX512-BF16; one thread each, two claims at a time, ResNet-20 and ResNet-110 ran at ~6.4e10 per thread.
+TRAIN_RATE_MACS_BF16: float = 9.0e10
 
 # metric name → what it means (the unit of every error is percent; lower is better for all of them)
 METRICS: dict[str, str] = {

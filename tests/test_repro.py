@@ -371,6 +371,19 @@ def test_a_check_with_an_arm_at_chance_is_inconclusive_whatever_its_gap() -> Non
     assert verdict([o]) == INCONCLUSIVE
 
 
+def test_the_table_shows_the_paper_figures_of_the_arms_that_ran() -> None:
+    from convzoo.repro.docs import paper_cell
+
+    c = get_claim("wide_vs_deep")
+    assert paper_cell(c) == "test_err wrn16_8 4.81 vs preact164 5.46 (Table 4)"
+    assert (
+        paper_cell(c, frozenset({"wrn16_8", "wrn40_4"})) == "test_err wrn16_8 4.81 vs wrn40_4 4.97 (Table 4)"
+    )
+    assert "ResNet-110" in paper_cell(
+        get_claim("unit_placement"), frozenset({"r20_original", "r20_full_preact"})
+    )
+
+
 def tiny_claim(epochs: int = 2) -> Claim:
     c = get_claim("degradation")
     b = dataclasses.replace(smoke(), epochs=epochs, per_class=3, arms=("resnet20",))

@@ -95,9 +95,11 @@ def summary_cell(r: dict[str, Any]) -> tuple[str, str]:
     return paper, ours
 
 
-def paper_cell(claim: Claim) -> str:
-    """The paper's figures for the first check that has them on both arms (trained claims)."""
-    for c in claim.checks:
+def paper_cell(claim: Claim, measured: frozenset[str] = frozenset()) -> str:
+    """The paper's figures for the first check that has them on both arms (trained claims), preferring a check
+    between ``measured`` arms, the one the "ours" column shows."""
+    preferred = [c for c in claim.checks if c.better in measured and c.worse in measured]
+    for c in preferred + list(claim.checks):
         pb = next((p for p in claim.arm(c.better).paper if p.metric == c.metric), None)
         pw = next((p for p in claim.arm(c.worse).paper if p.metric == c.metric), None)
         if pb is not None and pw is not None:
@@ -133,7 +135,8 @@ def write_docs(docs: Path = Path("docs/repro")) -> Path:
         if claim.kind == "trained":
             render(r, folder)
         paper, ours = summary_cell(r)
-        paper = paper_cell(claim) if claim.kind == "trained" else paper
+        ran = frozenset(a.get("name") for a in r.get("arms", []) if a.get("runs"))
+        paper = paper_cell(claim, ran) if claim.kind == "trained" else paper
         wall = f"{r['wall_s'] / 60:.0f} min" if claim.kind == "trained" else "exact"
         budget = f" ({r['budget']})" if claim.kind == "trained" else ""
         lines.append(

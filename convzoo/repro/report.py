@@ -13,7 +13,7 @@ from typing import Any
 from convzoo.repro.estimate import arm_recipe
 from convzoo.repro.results import ArmResult, measure, read_arm_result
 from convzoo.repro.spec import METRICS, Budget, Claim
-from convzoo.repro.verdict import ONE_SEED, RULE, arm_stats, judge_all, verdict
+from convzoo.repro.verdict import AT_CHANCE, ONE_SEED, RULE, arm_stats, judge_all, verdict
 
 __all__ = ["collect", "machine", "render", "write_analytic_report", "write_report", "write_run_info"]
 
@@ -85,9 +85,6 @@ def _read_run_info(folder: Path) -> dict[str, Any]:
 def _metrics_of(claim: Claim) -> list[str]:
     wanted = {c.metric for c in claim.checks} | {"test_err", "train_err"}
     return [m for m in METRICS if m in wanted]
-
-
-AT_CHANCE = 2.0  # points of training error below chance within which an arm "never left chance"
 
 
 def at_chance(arm: dict[str, Any]) -> bool:

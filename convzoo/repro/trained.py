@@ -187,7 +187,7 @@ def shortcut_arms(depth: int) -> tuple[Arm, ...]:
     """The shortcuts on ResNet-``depth``, each beside the paper's ResNet-110 figure."""
     return tuple(
         Arm(
-            f"{s}" if depth == 110 else f"r{depth}_{s}",
+            s if depth == 110 else f"r{depth}_{s}",
             f"resnet{depth}_cifar",
             "preact_resnet_cifar",
             overrides={"shortcut": s},

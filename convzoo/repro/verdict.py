@@ -28,6 +28,7 @@ __all__ = [
     "INCONCLUSIVE",
     "NOT_EVALUATED",
     "NOT_HOLDS",
+    "AT_CHANCE",
     "Z",
     "CheckOutcome",
     "arm_stats",
@@ -36,14 +37,15 @@ __all__ = [
 ]
 
 Z = 2.0
+AT_CHANCE = 2.0  # points of training error below chance within which an arm "never left chance"
 HOLDS, NOT_HOLDS, INCONCLUSIVE, NOT_EVALUATED = "holds", "does not hold", "inconclusive", "not evaluated"
 
 RULE = (
     f"each check holds when the gap between its arms is at least {Z:g}× the noise of that gap (seed spread ÷ "
     "√seeds with ≥ 2 seeds, never below the metric's sampling noise), does not hold when it is reversed by as "
     "much, and is inconclusive otherwise; a check with an arm that never left chance (final training error "
-    "within 2 points of chance) is inconclusive, since it measures a net that did not start to learn; the claim "
-    "holds when every check holds and does not hold when any check does not"
+    f"within {AT_CHANCE:g} points of chance) is inconclusive, since it measures a net that did not start to "
+    "learn; the claim holds when every check holds and does not hold when any check does not"
 )
 ONE_SEED = (
     "one seed: the gaps are set against the sampling noise of the test set (or timer) only; seed-to-seed "

@@ -15,7 +15,6 @@ of the file itself.
 from __future__ import annotations
 
 import inspect
-import json
 import math
 import pickle
 import re
@@ -28,6 +27,8 @@ from typing import Any
 
 import torch
 from torch import nn
+
+from convzoo.trust_read import CheckpointError, RejectedFile, open_regular, parse_json, read_bytes
 
 __all__ = [
     "CHECKPOINT_FORMAT",
@@ -61,48 +62,16 @@ MAX_MODEL_NAME = 200
 CHECKPOINT_NAME = re.compile(r"ckpt_[0-9]{6}")
 
 
-class CheckpointError(RuntimeError):
-    """A checkpoint that cannot be used (missing, damaged, unsafe, or for another model)."""
-
-
-class RejectedFile(CheckpointError, ValueError):
-    """A file whose contents are refused; the message names the file and the cause."""
-
-    def __init__(self, path: str | Path, cause: str) -> None:
-        super().__init__(f"{path}: {cause}")
-        self.path = Path(path)
-        self.cause = cause
-
-
-# --- reading bytes and JSON
+# --- reading bytes and JSON: the one reader (convzoo.trust_read), its caps and its RejectedFile
 
 
 def _read_capped(path: Path, cap: int, what: str) -> bytes:
     """The bytes of the regular file ``path``, refused before reading when larger than ``cap``."""
-    try:
-        if not path.is_file():
-            raise RejectedFile(path, f"{what} is missing or not a regular file")
-        size = path.stat().st_size
-        if size > cap:
-            raise RejectedFile(path, f"{what} is {size} bytes, more than the {cap} allowed")
-        with open(path, "rb") as f:
-            data = f.read(cap + 1)
-    except OSError as e:
-        raise RejectedFile(path, f"cannot read {what}: {e.strerror or e}") from e
-    if len(data) > cap:
-        raise RejectedFile(path, f"{what} grew past the {cap} bytes allowed while being read")
-    return data
-
-
-def _no_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a JSON number")
+    return read_bytes(path, cap_bytes=cap, what=what)
 
 
 def _parse_json(text: str | bytes, path: Path, what: str) -> Any:
-    try:
-        return json.loads(text, parse_constant=_no_constant)
-    except (ValueError, RecursionError) as e:  # JSONDecodeError, bad UTF-8, huge ints, deep nesting
-        raise RejectedFile(path, f"{what} is not valid JSON ({str(e)[:200]})") from None
+    return parse_json(text, path, what)
 
 
 def _short(value: Any) -> str:
@@ -344,7 +313,7 @@ def parse_run_metadata(obj: Any, source: str | Path) -> RunMetadata:
 
 def _safetensors_header(path: Path) -> dict[str, Any]:
     try:
-        with open(path, "rb") as f:
+        with open_regular(path, "the weights file") as f:
             head = f.read(8)
             if len(head) < 8:
                 raise RejectedFile(path, "not a safetensors file (shorter than its 8-byte header length)")

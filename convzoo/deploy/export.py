@@ -11,7 +11,6 @@ import json
 import math
 import os
 import tempfile
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,9 @@ import torch
 from torch import nn
 
 from convzoo.deploy.runtimes import OnnxRuntimeRunner, OpenVinoRunner, onnx_program, require
+from convzoo.trust import MAX_CHANNELS, MAX_CLASSES, MAX_SIDE, MAX_STRING
+from convzoo.trust_read import parse_json, read_onnx_metadata, read_openvino_metadata, read_zip_member
+from convzoo.trust_write import check_target, output, temp_writer
 
 __all__ = ["FORMATS", "ExportCheckFailed", "ExportReport", "export", "read_export_metadata"]
 
@@ -29,6 +31,7 @@ RTOL = 1e-4  # a check passes when max |exported - eager| <= RTOL * max |eager| 
 ATOL = 1e-6
 _PT2_EXTRA = "convzoo.json"
 _MAX_METADATA = 16 << 20  # bytes: class names of ImageNet-21k fit many times over
+_MAX_PIXELS = 1 << 28  # height × width of input_size: 16384², a thousand times an ImageNet crop
 _KEYS = (
     "model",
     "input_size",
@@ -142,18 +145,21 @@ def _resolve(
 # Writing and checking each format (to a temporary name in the target folder).
 
 
+@temp_writer
 def _write_onnx(net: nn.Module, tmp: Path, example: torch.Tensor, meta: dict[str, str]) -> None:
     program = onnx_program(net, example)
     program.model.metadata_props.update(meta)
     program.save(os.fspath(tmp))
 
 
+@temp_writer
 def _write_pt2(net: nn.Module, tmp: Path, example: torch.Tensor, meta: dict[str, str]) -> None:
     program = torch.export.export(net, (example,), dynamic_shapes=({0: torch.export.Dim("batch")},))
     with open(tmp, "wb") as f:  # a file object: the archive's folder is not named after the temporary file
         torch.export.save(program, f, extra_files={_PT2_EXTRA: json.dumps(meta)})
 
 
+@temp_writer
 def _write_openvino(net: nn.Module, tmp: Path, example: torch.Tensor, meta: dict[str, str]) -> None:
     ov = require("openvino", "OpenVINO export")
     with tempfile.TemporaryDirectory() as work:
@@ -174,6 +180,21 @@ def _runner(fmt: str, tmp: Path) -> tuple[Any, str]:
 
 
 _WRITERS = {"onnx": _write_onnx, "pt2": _write_pt2, "openvino": _write_openvino}
+
+
+_SIBLINGS = {"onnx": (), "pt2": (), "openvino": (".bin",)}  # files a format writes beside its own
+
+
+def _exported(path: Path) -> bool:
+    """Whether ``path`` is a file convzoo exported (its metadata reads back), or the ``.bin`` of such an ``.xml``."""
+    if path.suffix == ".bin":
+        xml = path.with_suffix(".xml")
+        return xml.is_file() and not xml.is_symlink() and _exported(xml)
+    try:
+        read_export_metadata(path)
+    except Exception:  # noqa: BLE001  any file that does not read back as an export is not one of ours
+        return False
+    return True
 
 
 def _files(fmt: str, path: Path) -> tuple[Path, ...]:
@@ -203,6 +224,7 @@ def export(
     image_size: int | None = None,
     num_classes: int | None = None,
     optimize: bool = False,
+    force: bool = False,
 ) -> ExportReport:
     """Export a module, a registered model (random weights) or a ``convzoo train`` run to ``fmt`` ("onnx",
     "pt2", "openvino") at ``path`` (default: ``<name><ext>`` here), with a dynamic batch dimension.
@@ -210,11 +232,15 @@ def export(
     The written file is run at another batch size and compared with the eager model; above tolerance it is
     removed and :class:`ExportCheckFailed` raised. ``optimize`` folds batch norms first
     (:func:`convzoo.deploy.optimize`, fp32). A run is read only through :mod:`convzoo.trust`.
+
+    The file (and OpenVINO's ``.bin``) is written by :func:`convzoo.trust_write.output`: an existing file
+    there is replaced only if convzoo exported it (or ``force``); links and non-regular files are refused.
     """
     if fmt not in FORMATS:
         raise ValueError(f"unknown export format {fmt!r}; choose one of: {', '.join(FORMATS)}")
     net, meta = _resolve(model_or_name_or_run, image_size, num_classes)
     out = _target(fmt, path, meta["model"])
+    check_target(out, force=force, owned=_exported, siblings=_SIBLINGS[fmt])  # refused before the work
     net = net.eval()
     meta["optimizations"] = []
     if optimize:
@@ -228,8 +254,7 @@ def export(
     with torch.no_grad():
         ref = net(check).float()
     meta["num_classes"] = int(ref.shape[1])
-    tmp = out.parent / f".{out.stem}.tmp{os.getpid()}{out.suffix}"
-    try:
+    with output(out, force=force, owned=_exported, siblings=_SIBLINGS[fmt]) as tmp:
         _WRITERS[fmt](net, tmp, example, {f"convzoo.{k}": json.dumps(meta[k]) for k in _KEYS})
         runner, what = _runner(fmt, tmp)
         with torch.no_grad():
@@ -239,11 +264,6 @@ def export(
             raise ExportCheckFailed(
                 f"{out}: {what} differs from the eager model by {diff:.3g} (> {tol:.3g}); not written"
             )
-        for src, dst in reversed(list(zip(_files(fmt, tmp), _files(fmt, out), strict=True))):
-            os.replace(src, dst)  # the .bin before the .xml that needs it
-    finally:
-        for p in _files(fmt, tmp):
-            p.unlink(missing_ok=True)
     files = _files(fmt, out)
     checked = f"{what} at batch {CHECK_BATCH} (exported at batch 2) against eager PyTorch"
     return ExportReport(out, fmt, files, sum(p.stat().st_size for p in files), checked, diff, tol, meta)
@@ -254,38 +274,27 @@ def export(
 
 
 def _raw_metadata(path: Path) -> dict[str, str]:
+    """The ``convzoo.*`` strings an exported file carries, read by convzoo.trust_read without building the
+    model: the ONNX protobuf's top-level fields, the .pt2 zip member streamed, the OpenVINO .xml with expat."""
     if path.suffix == ".onnx":
-        onnx = require("onnx", "reading ONNX metadata")
-        model = onnx.load(os.fspath(path), load_external_data=False)
-        return {p.key: p.value for p in model.metadata_props}
+        return read_onnx_metadata(path, cap_bytes=_MAX_METADATA)
     if path.suffix == ".pt2":
         return _pt2_metadata(path)
     if path.suffix == ".xml":
-        ov = require("openvino", "reading OpenVINO metadata")
-        model = ov.Core().read_model(os.fspath(path))
-        found = {}
-        for key in _KEYS:
-            if model.has_rt_info(["convzoo", key]):
-                found[f"convzoo.{key}"] = model.get_rt_info(["convzoo", key]).astype(str)
-        return found
+        found = read_openvino_metadata(path, cap_bytes=_MAX_METADATA, section="convzoo")
+        return {f"convzoo.{k}": v for k, v in found.items()}
     raise ValueError(f"{path}: not an exported file (.onnx, .pt2 or OpenVINO .xml)")
 
 
 def _pt2_metadata(path: Path) -> dict[str, str]:
     """The archive's ``extra/convzoo.json``, read as a zip member: the program itself is never loaded."""
-    try:
-        with zipfile.ZipFile(path) as archive:
-            found = [i for i in archive.infolist() if i.filename.endswith(f"/extra/{_PT2_EXTRA}")]
-            if len(found) != 1:
-                return {}
-            if found[0].file_size > _MAX_METADATA:
-                raise ValueError(
-                    f"{path}: its convzoo metadata is {found[0].file_size} bytes, over {_MAX_METADATA}"
-                )
-            raw = json.loads(archive.read(found[0]))
-    except (zipfile.BadZipFile, json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ValueError(f"{path}: not a readable .pt2 archive with convzoo metadata ({e})") from e
-    return {k: v for k, v in raw.items() if isinstance(v, str)} if isinstance(raw, dict) else {}
+    raw = read_zip_member(
+        path, lambda n: n.endswith(f"/extra/{_PT2_EXTRA}"), _MAX_METADATA, what=".pt2 archive"
+    )
+    if raw is None:
+        return {}
+    obj = parse_json(raw, path, "the .pt2 archive's convzoo metadata")
+    return {k: v for k, v in obj.items() if isinstance(v, str)} if isinstance(obj, dict) else {}
 
 
 def read_export_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:
@@ -298,10 +307,7 @@ def read_export_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:
         text = raw.get(f"convzoo.{key}")
         if not isinstance(text, str):
             raise ValueError(f"{p}: no convzoo metadata {key!r} (not a file convzoo exported?)")
-        try:
-            out[key] = json.loads(text)
-        except json.JSONDecodeError as e:
-            raise ValueError(f"{p}: convzoo metadata {key!r} is not JSON: {e}") from e
+        out[key] = parse_json(text, p, f"convzoo metadata {key!r}")
     _validate(out, p)
     return out
 
@@ -310,28 +316,46 @@ def _validate(meta: dict[str, Any], path: Path) -> None:
     def bad(key: str, want: str) -> ValueError:
         return ValueError(f"{path}: convzoo metadata {key!r} must be {want}, not {meta[key]!r:.80}")
 
-    def numbers(v: Any, n: int | None, kind: type | tuple[type, ...]) -> bool:
+    def ints(v: Any, n: int, hi: int) -> bool:
+        return isinstance(v, list) and len(v) == n and all(_is_int(x) and 1 <= x <= hi for x in v)
+
+    def texts(v: Any, n: int) -> bool:
         return (
             isinstance(v, list)
-            and (n is None or len(v) == n)
-            and all(isinstance(x, kind) and not isinstance(x, bool) for x in v)
+            and len(v) <= n
+            and all(isinstance(c, str) and len(c) <= MAX_STRING for c in v)
         )
 
-    if not numbers(meta["input_size"], 3, int):
-        raise bad("input_size", "[channels, height, width]")
-    if not numbers(meta["crop"], 2, int):
-        raise bad("crop", "[height, width]")
-    for key in ("mean", "std"):
-        if meta[key] is not None and not numbers(meta[key], meta["input_size"][0], (int, float)):
-            raise bad(key, "null or one number per channel")
-    for key in ("classes", "optimizations"):
-        if not isinstance(meta[key], list) or not all(isinstance(c, str) for c in meta[key]):
-            raise bad(key, "a list of names")
+    size = meta["input_size"]
+    if not ints(size, 3, MAX_SIDE) or size[0] > MAX_CHANNELS or size[1] * size[2] > _MAX_PIXELS:
+        raise bad(
+            "input_size", f"[channels ≤ {MAX_CHANNELS}, height, width] with height × width ≤ {_MAX_PIXELS}"
+        )
+    if not ints(meta["crop"], 2, MAX_SIDE):
+        raise bad("crop", f"[height, width], each in [1, {MAX_SIDE}]")
+    for key, lo in (("mean", -math.inf), ("std", 0.0)):
+        v = meta[key]
+        if v is not None and not (
+            isinstance(v, list) and len(v) == size[0] and all(_is_finite(x) and x > lo for x in v)
+        ):
+            raise bad(key, "null or one finite number per channel" + (" (positive)" if lo == 0 else ""))
+    if not texts(meta["classes"], MAX_CLASSES):
+        raise bad("classes", "a list of names")
+    if not texts(meta["optimizations"], 1000):
+        raise bad("optimizations", "a list of names")
     for key in ("model", "weights"):
-        if not isinstance(meta[key], str):
+        if not isinstance(meta[key], str) or len(meta[key]) > MAX_STRING:
             raise bad(key, "text")
-    for key in ("num_classes", "resize"):
-        if not isinstance(meta[key], int) or isinstance(meta[key], bool) or meta[key] < 1:
-            raise bad(key, "a positive whole number")
+    for key, hi in (("num_classes", MAX_CLASSES), ("resize", MAX_SIDE)):
+        if not _is_int(meta[key]) or not 1 <= meta[key] <= hi:
+            raise bad(key, f"a whole number in [1, {hi}]")
     if meta["classes"] and len(meta["classes"]) != meta["num_classes"]:
         raise bad("classes", f"{meta['num_classes']} names (num_classes)")
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_finite(v: Any) -> bool:
+    return (_is_int(v) or isinstance(v, float)) and math.isfinite(v)

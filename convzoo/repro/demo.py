@@ -9,11 +9,11 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 import time
 from collections.abc import Callable
 from pathlib import Path
 
+from convzoo.repro.readback import MAX_RESULTS_BYTES, read_json_file
 from convzoo.repro.registry import get_claim
 from convzoo.repro.runner import run_claim
 from convzoo.repro.spec import Budget, Claim
@@ -50,7 +50,7 @@ def demo(out: str | Path = "runs/demo", say: Callable[[str], None] = print) -> i
     say(str(summary("resnet20_cifar", depth=2)).split("\nUnit:")[0])
     say("\n== 2. An analytic claim, computed from the models: convzoo repro run inception_reduction ==")
     folder = run_claim("inception_reduction", out=out, log=lambda s: None)
-    res = json.loads((folder / "results.json").read_text())
+    res = read_json_file(folder / "results.json", MAX_RESULTS_BYTES, "the claim's results")
     for row in res["rows"]:
         say(f"  {row['what']}: {row['computed']} (paper: {row['paper']})")
     say(f"  verdict: {res['verdict']}")
@@ -58,7 +58,7 @@ def demo(out: str | Path = "runs/demo", say: Callable[[str], None] = print) -> i
     folder = run_claim(
         demo_claim(), "demo", out=out, log=lambda s: say(s) if s.startswith("[") else None, progress=False
     )
-    res = json.loads((folder / "results.json").read_text())
+    res = read_json_file(folder / "results.json", MAX_RESULTS_BYTES, "the claim's results")
     for c in res["checks"]:
         ch = c["check"]
         say(

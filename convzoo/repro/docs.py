@@ -7,48 +7,35 @@ afresh (they are exact and take seconds).
 
 from __future__ import annotations
 
-import json
-import math
 from pathlib import Path
 from typing import Any
 
+from convzoo.repro import readback
 from convzoo.repro.registry import claims
-from convzoo.repro.report import render, write_analytic_report
+from convzoo.repro.report import escape_text, render, write_analytic_report
 from convzoo.repro.results import ResultFileError
 from convzoo.repro.spec import Claim
 
 __all__ = ["paper_cell", "read_results", "summary_cell", "write_docs"]
 
-MAX_BYTES = 16 << 20
+MAX_BYTES = readback.MAX_RESULTS_BYTES
 
 
 def read_results(path: Path, claim: Claim) -> dict[str, Any] | None:
     """A committed results.json of ``claim`` (plain JSON data for the renderer), or None if absent."""
-    if not path.is_file():
-        return None
-    if path.stat().st_size > MAX_BYTES:
-        raise ResultFileError(f"{path}: larger than {MAX_BYTES} bytes; not a results file we wrote")
+    return readback.read_results(path, claim)  # read by convzoo.trust_read, validated against the spec
+
+
+def _rendered(r: dict[str, Any], claim: Claim, folder: Path) -> tuple[str, str]:
+    """Render ``folder``'s page (trained claims) and return the README's (paper, ours) cells; a field the
+    validation let through but the renderer cannot use is refused naming the file, not a traceback."""
     try:
-        obj = json.loads(path.read_text(), parse_constant=lambda c: None)
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise ResultFileError(f"{path}: not valid JSON ({e})") from None
-    if not isinstance(obj, dict) or obj.get("claim") != claim.id:
-        raise ResultFileError(f"{path}: not the results of claim {claim.id!r}")
-    if claim.kind == "trained":
-        _check_trained(obj, path, claim)
-    return obj
-
-
-def _check_trained(obj: dict[str, Any], path: Path, claim: Claim) -> None:
-    names = {a.name for a in claim.arms}
-    arms = obj.get("arms")
-    if not isinstance(arms, list) or not all(isinstance(a, dict) and a.get("name") in names for a in arms):
-        raise ResultFileError(f"{path}: 'arms' must list arms of claim {claim.id!r}")
-    for key in ("checks", "machine", "verdict", "budget", "wall_s"):
-        if key not in obj:
-            raise ResultFileError(f"{path}: missing {key!r}")
-    if not isinstance(obj["wall_s"], int | float) or not math.isfinite(obj["wall_s"]):
-        raise ResultFileError(f"{path}: wall_s must be a finite number")
+        if claim.kind == "trained":
+            render(r, folder)
+        return summary_cell(escape_text(r))
+    except (KeyError, TypeError, IndexError, AttributeError) as e:
+        path = folder / "results.json"
+        raise ResultFileError(f"{path}: not results convzoo wrote ({type(e).__name__}: {e})") from None
 
 
 def _mean(arm: dict[str, Any], metric: str) -> float | None:
@@ -132,9 +119,8 @@ def write_docs(docs: Path = Path("docs/repro")) -> Path:
         if r is None:
             lines.append(f"| {claim.id} | {ref} | {claim.kind} | {paper_cell(claim)} | not run yet | – | – |")
             continue
-        if claim.kind == "trained":
-            render(r, folder)
-        paper, ours = summary_cell(r)
+        paper, ours = _rendered(r, claim, folder)
+        r = escape_text(r)
         ran = frozenset(a.get("name") for a in r.get("arms", []) if a.get("runs"))
         paper = paper_cell(claim, ran) if claim.kind == "trained" else paper
         wall = f"{r['wall_s'] / 60:.0f} min" if claim.kind == "trained" else "exact"

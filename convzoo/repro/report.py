@@ -11,11 +11,12 @@ from pathlib import Path
 from typing import Any
 
 from convzoo.repro.estimate import arm_recipe
+from convzoo.repro.readback import read_run_info
 from convzoo.repro.results import ArmResult, measure, read_arm_result
 from convzoo.repro.spec import METRICS, Budget, Claim
 from convzoo.repro.verdict import AT_CHANCE, ONE_SEED, RULE, arm_stats, judge_all, verdict
 
-__all__ = ["collect", "machine", "render", "write_analytic_report", "write_report", "write_run_info"]
+__all__ = ["collect", "escape_text", "machine", "render", "write_analytic_report", "write_report", "write_run_info"]
 
 RUN_INFO = "claim.json"
 
@@ -68,18 +69,7 @@ def write_run_info(folder: Path, budget: Budget, data: str, seeds: int, command:
 
 def _read_run_info(folder: Path) -> dict[str, Any]:
     path = folder / RUN_INFO
-    try:
-        obj = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
-    if not isinstance(obj, dict):
-        return {}
-    out: dict[str, Any] = {k: str(obj[k])[:500] for k in ("data", "command") if isinstance(obj.get(k), str)}
-    if isinstance(obj.get("seeds"), int):
-        out["seeds"] = obj["seeds"]
-    if isinstance(obj.get("machine"), dict):
-        out["machine"] = {str(k)[:40]: str(v)[:200] for k, v in obj["machine"].items()}
-    return out
+    return read_run_info(path)  # {} without a file; a damaged one is refused, naming it
 
 
 def _metrics_of(claim: Claim) -> list[str]:
@@ -243,13 +233,31 @@ def _minutes(s: float | None) -> str:
     return "–" if s is None else f"{s / 60:.1f} min"
 
 
+_MD = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", "|": "\\|", "`": "\\`", "\n": " ", "\r": " "})
+
+
+def _md(text: str) -> str:
+    """``text`` as inert markdown: no HTML, no table cell break, no new line, heading, link or image."""
+    text = text.translate(_MD).replace("](", "\\](")
+    return "\\" + text if text.startswith(("#", "=", "-", "+", "*", ">")) else text
+
+
+def escape_text(value: Any) -> Any:
+    """Every string in ``value`` (a results.json dict) escaped for markdown; numbers and keys unchanged."""
+    if isinstance(value, str):
+        return _md(value)
+    if isinstance(value, dict):
+        return {k: escape_text(v) for k, v in value.items()}
+    return [escape_text(v) for v in value] if isinstance(value, list | tuple) else value
+
+
 def render(results: dict[str, Any], folder: Path) -> Path:
     """``report.md`` (and figures) in ``folder`` from a results.json dict."""
     if results.get("kind") == "analytic":
-        text = _render_analytic(results)
+        text = _render_analytic(escape_text(results))  # the one place text from results.json is escaped
     else:
         figures = draw_figures(results, folder)
-        text = _render_trained(results, figures)
+        text = _render_trained(escape_text(results), figures)
     path = folder / "report.md"
     path.write_text(text)
     return path

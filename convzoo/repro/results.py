@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from convzoo.repro.spec import Claim
+from convzoo.trust_read import RejectedFile, read_json
 
 __all__ = ["ArmResult", "Measure", "ResultFileError", "measure", "read_arm_result", "write_arm_result"]
 
@@ -92,6 +93,8 @@ def parse_arm_result(obj: Any, path: Path, claim: Claim) -> ArmResult:
         if not isinstance(row, dict):
             raise ResultFileError(f"{path}: each row must be an object of metrics")
         rows.append({k: _finite(row[k], k, path) for k in _ROW_KEYS if k in row})
+        if "epoch" not in row:
+            raise ResultFileError(f"{path}: a row of metrics has no 'epoch'")
     counts = {}
     for k in _COUNTS:
         v = obj.get(k, 0)
@@ -113,14 +116,12 @@ def parse_arm_result(obj: Any, path: Path, claim: Claim) -> ArmResult:
 
 def read_arm_result(path: Path, claim: Claim) -> ArmResult | None:
     """The finished arm's result, or None if the arm has not finished (no file)."""
-    if not path.is_file():
+    if not path.exists() and not path.is_symlink():
         return None
-    if path.stat().st_size > MAX_RESULT_BYTES:
-        raise ResultFileError(f"{path}: larger than {MAX_RESULT_BYTES} bytes; not a result file we wrote")
-    try:
-        obj = json.loads(path.read_text(), parse_constant=lambda c: None)
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise ResultFileError(f"{path}: not valid JSON ({e}); delete it to train this arm again") from None
+    try:  # regular files only, size, depth and digits capped (convzoo.trust_read)
+        obj = read_json(path, cap_bytes=MAX_RESULT_BYTES, what="the arm's result")
+    except RejectedFile as e:
+        raise ResultFileError(f"{e}; delete it to train this arm again") from None
     return parse_arm_result(obj, path, claim)
 
 

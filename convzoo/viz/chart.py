@@ -9,7 +9,6 @@ Every accuracy says where it comes from: the paper's table, or a peer's publishe
 from __future__ import annotations
 
 import fnmatch
-import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -25,9 +24,11 @@ from matplotlib.transforms import Bbox  # noqa: E402
 
 from convzoo.inspect.summary import summary  # noqa: E402
 from convzoo.registry import list_models, model_info  # noqa: E402
+from convzoo.trust_read import read_json  # noqa: E402
 
 KINDS = ("bubbles", "bars", "cifar")
 MAX_RESULTS_BYTES = 8 << 20
+MAX_ARMS = 100  # in one results.json (a claim has a handful)
 PEER_MARK = "†"
 CIFAR10_DATA = ("cifar10", "cifar10-jpg")  # the `--data` specs of CIFAR-10 (binary release, JPEG folder)
 
@@ -122,14 +123,9 @@ def read_measured(repro_dir: str | Path = "docs/repro") -> list[Measured]:
     out = []
     known = set(list_models())
     for path in sorted(root.glob("**/results.json")) if root.is_dir() else []:
-        if path.stat().st_size > MAX_RESULTS_BYTES:
-            raise ValueError(f"{path}: larger than {MAX_RESULTS_BYTES >> 20} MiB, not a results file we wrote")
-        try:
-            doc = json.loads(path.read_text())
-        except (UnicodeDecodeError, json.JSONDecodeError) as err:
-            raise ValueError(f"{path}: not a results file (not JSON: {err})") from None
-        if not isinstance(doc, dict) or not isinstance(doc.get("arms"), list):
-            raise ValueError(f"{path}: not a results file (no list of arms)")
+        doc = read_json(path, cap_bytes=MAX_RESULTS_BYTES, what="the results file")  # caps size, depth, digits
+        if not isinstance(doc, dict) or not isinstance(doc.get("arms"), list) or len(doc["arms"]) > MAX_ARMS:
+            raise ValueError(f"{path}: not a results file (no list of at most {MAX_ARMS} arms)")
         budget = doc.get("budget")
         if budget == "smoke" or str(doc.get("data", "cifar10")) not in CIFAR10_DATA:
             continue

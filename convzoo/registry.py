@@ -16,13 +16,17 @@ from __future__ import annotations
 
 import difflib
 import fnmatch
+import functools
+import hashlib
 import inspect
 import re
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from torch import nn
+if TYPE_CHECKING:
+    from torch import nn
 
 __all__ = [
     "Paper",
@@ -34,7 +38,10 @@ __all__ = [
     "create_model",
     "list_models",
     "model_info",
+    "model_meta",
     "parse_figure",
+    "register_weights_loader",
+    "weights_meta",
     "UnknownModelError",
     "BlockInfo",
     "register_block",
@@ -244,6 +251,17 @@ def register_model(
     return decorator
 
 
+_WEIGHTS_LOADER: Callable[..., nn.Module] | None = None
+
+
+def register_weights_loader(loader: Callable[..., nn.Module]) -> None:
+    """Where ``create_model(name, weights=source)`` goes: ``loader(name, source, **overrides)`` builds the model
+    and loads the source's weights. :mod:`convzoo.hub` registers its own on import, so the registry (the
+    ground floor) never imports the floor above it."""
+    global _WEIGHTS_LOADER
+    _WEIGHTS_LOADER = loader
+
+
 def _ensure_loaded() -> None:
     import convzoo.models  # noqa: F401  (importing the package registers every family)
 
@@ -256,7 +274,7 @@ def _check_counts(**counts: int | None) -> None:
 
 
 def _closest(name: str, n: int = 5) -> list[str]:
-    names = list(_REGISTRY)
+    names = sorted(set(_REGISTRY) | set(_index() or ()))
     close = difflib.get_close_matches(name, names, n=n, cutoff=0.5)
     if len(close) < n:
         low = name.lower().replace("-", "").replace("_", "")
@@ -276,13 +294,98 @@ def model_info(name: str) -> ModelInfo:
 
 
 def list_models(pattern: str = "*", family: str | None = None) -> list[str]:
-    """Names of registered models matching a shell-style pattern (``"vgg*"``), sorted."""
-    _ensure_loaded()
+    """Names of registered models matching a shell-style pattern (``"vgg*"``), sorted.
+
+    Read from the shipped index where it is current (no model code imported), else from the families."""
+    index = _index()
+    if index is None:
+        _ensure_loaded()
+    families = {k: v["family"] for k, v in (index or {}).items()} | {k: v.family for k, v in _REGISTRY.items()}
     return sorted(
-        k
-        for k, v in _REGISTRY.items()
-        if fnmatch.fnmatchcase(k, pattern) and (family is None or v.family == family)
+        k for k, fam in families.items() if fnmatch.fnmatchcase(k, pattern) and (family is None or fam == family)
     )
+
+
+def model_meta(name: str) -> ModelInfo:
+    """What :func:`model_info` returns, read from the shipped index where it is current, so that reading a
+    model's paper and figures imports neither torch nor the model's code (``convzoo list`` and ``info``).
+
+    The returned ``fn`` builds the model (importing the families then); ``accepts_from`` is empty: use
+    :func:`model_info` to inspect the signatures behind ``accepts``."""
+    if name in _REGISTRY:
+        return _REGISTRY[name]
+    index = _index()
+    if index is None:
+        return model_info(name)  # no current index: the families themselves
+    if name not in index:
+        close = _closest(name)
+        hint = f" Did you mean: {', '.join(close)}?" if close else " Run `convzoo list` to see every model."
+        raise UnknownModelError(f"unknown model {name!r}.{hint}")
+    return _info_from_dict(index[name])
+
+
+def weights_meta(name: str) -> list[dict[str, Any]] | None:
+    """The pretrained weights of ``name`` as ``WeightSource.to_dict()`` gives them, from the shipped index;
+    None where the index is not current (ask :func:`convzoo.hub.weight_sources` then)."""
+    index = _index()
+    if index is None or name not in index:
+        return None
+    return list(index[name].get("weights", []))
+
+
+# --- the shipped index ------------------------------------------------------------------------------------------
+# models/index.json holds every model's ModelInfo.to_dict() and its weights, written by
+# `python -m convzoo.models._index` from the families themselves. It is used only while the code that decides it
+# is unchanged (the fingerprint); otherwise the families are imported, as before. A test keeps it current.
+
+INDEX_PATH = Path(__file__).parent / "models" / "index.json"
+INDEX_SOURCES = ("registry.py", "models/*.py", "hub/sources.py")  # relative to the package
+MAX_INDEX_BYTES = 16 << 20
+
+
+def index_fingerprint() -> str:
+    """SHA-256 over the files whose code decides the index: the registry, every family, the weight sources."""
+    root = Path(__file__).parent
+    digest = hashlib.sha256()
+    for path in sorted({p for pattern in INDEX_SOURCES for p in root.glob(pattern)}):
+        digest.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+@functools.cache
+def _index() -> dict[str, dict[str, Any]] | None:
+    """The shipped index by model name, or None where it is missing, unreadable or older than the code."""
+    from convzoo.trust_read import read_json
+
+    try:
+        data = read_json(INDEX_PATH, cap_bytes=MAX_INDEX_BYTES, what="the model index")
+        if data["fingerprint"] != index_fingerprint():
+            return None
+        return dict(data["models"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _info_from_dict(d: dict[str, Any]) -> ModelInfo:
+    """The inverse of :meth:`ModelInfo.to_dict` (the index's entries), with a ``fn`` that builds on call."""
+    rep = dict(d["reported"])
+    figures = tuple(Figure(**f) for f in rep.pop("figures", ()))
+    return ModelInfo(
+        name=d["name"],
+        family=d["family"],
+        paper=Paper(**d["paper"]),
+        input_size=tuple(d["input_size"]),  # type: ignore[arg-type]
+        num_classes=d["num_classes"],
+        reported=Reported(**rep, figures=figures),
+        note=d["note"],
+        description=d["description"],
+        fn=functools.partial(_build_registered, d["name"]),
+        accepts=tuple(d["overrides"]),
+    )
+
+
+def _build_registered(name: str, **kwargs: Any) -> nn.Module:
+    return model_info(name).fn(**kwargs)
 
 
 def create_model(
@@ -301,10 +404,11 @@ def create_model(
     """
     _check_counts(num_classes=num_classes, in_chans=in_chans)
     if weights is not None:
-        from convzoo.hub import pretrained_model
-
+        _ensure_loaded()  # the families declare their weight sources, and convzoo.hub registers its loader
+        if _WEIGHTS_LOADER is None:
+            raise RuntimeError("no pretrained-weights loader is registered (importing convzoo.hub registers it)")
         extra = {k: v for k, v in (("num_classes", num_classes), ("in_chans", in_chans)) if v is not None}
-        return pretrained_model(name, weights, **extra, **overrides)
+        return _WEIGHTS_LOADER(name, weights, **extra, **overrides)
     info = model_info(name)
     kwargs = dict(overrides)
     if num_classes is not None:

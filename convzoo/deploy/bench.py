@@ -31,6 +31,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from convzoo.deploy.bench_choices import AGAINST, BACKENDS, DTYPES, PEERS
 from convzoo.deploy.optimize import DTYPES as TORCH_DTYPES
 from convzoo.deploy.optimize import native_low_precision, optimize
 
@@ -47,19 +48,8 @@ __all__ = [
     "measure",
 ]
 
-BACKENDS = ("eager", "folded", "compile", "onnxruntime", "openvino")
-BACKEND_HELP = {
-    "eager": "the model as built, in eval mode",
-    "folded": "convzoo.deploy.optimize: batch norms folded into the convolutions, channels_last",
-    "compile": "convzoo.deploy.optimize(backend='compile'): folded, channels_last, torch.compile with freezing",
-    "onnxruntime": "exported to ONNX (dynamo exporter), run by ONNX Runtime's CPU provider",
-    "openvino": "the same ONNX file compiled by OpenVINO for the CPU, precision hint set to the dtype",
-}
 RUNTIMES = {"onnxruntime": "onnxruntime", "openvino": "openvino"}  # backend -> the package it needs
-DTYPES = ("fp32", "bf16", "fp16")
 OPENVINO_PRECISION = {"fp32": "f32", "bf16": "bf16", "fp16": "f16"}
-PEERS = ("torchvision", "timm")
-AGAINST = ("auto", "none", *PEERS)
 WEIGHTS_NOTE = (
     "random weights (where a peer has the network, its initialisation copied into ours through the registered "
     "key mapping; batch-norm statistics randomised); one random NCHW fp32 batch per batch size, reused, and any "

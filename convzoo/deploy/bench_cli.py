@@ -8,7 +8,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from convzoo.deploy.bench import AGAINST, BACKEND_HELP, BACKENDS, DTYPES, bench, format_result
+from convzoo.deploy.bench_choices import AGAINST, BACKEND_HELP, BACKENDS, DTYPES
 from convzoo.train.options import whole_number
 
 
@@ -39,6 +39,8 @@ def batch_list(text: str) -> list[int]:
 
 
 def _bench(args: argparse.Namespace) -> int:
+    from convzoo.deploy.bench import bench, format_result
+
     out = Path(args.output) if args.output else None
     if out is not None and not out.parent.is_dir():  # found out before the measuring, not after
         raise FileNotFoundError(f"-o {out}: no such folder {out.parent}")

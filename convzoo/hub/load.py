@@ -20,6 +20,7 @@ from torch import nn
 
 from convzoo.hub.download import download, sha256sum
 from convzoo.hub.sources import WeightSource, find_source
+from convzoo.registry import register_weights_loader
 from convzoo.trust import check_weights
 
 __all__ = ["load_state_dict_strict", "load_weights", "pretrained_model", "read_state_dict"]
@@ -126,6 +127,9 @@ def pretrained_model(
         )
     model = create_model(name, **{**ws.config, **overrides})
     return load_weights(model, source, state_dict, file=file, cache_dir=cache_dir)
+
+
+register_weights_loader(pretrained_model)  # create_model(name, weights=source) comes here
 
 
 def _model_name(model: nn.Module) -> str:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 import json
 
+from convzoo.inspect.columns import COLUMN_NAMES as COLUMNS
+from convzoo.inspect.columns import DEFAULT_COLUMNS
 from convzoo.inspect.output_size import output_size
-from convzoo.inspect.paper_check import format_checks, paper_check
-from convzoo.inspect.summary import COLUMNS, DEFAULT_COLUMNS, summary
-from convzoo.registry import list_blocks, list_models, model_info
+from convzoo.registry import list_blocks, list_models, model_meta, weights_meta
 
 
 def _list(args: argparse.Namespace) -> int:
@@ -29,7 +29,7 @@ def _list(args: argparse.Namespace) -> int:
         print(json.dumps(names))
         return 0
     for name in names:
-        info = model_info(name)
+        info = model_meta(name)
         print(f"{name:32s} {info.paper.authors.split(',')[0]:14s} {info.paper.year}  {info.description}")
     return 0
 
@@ -48,12 +48,14 @@ def _list_weights(names: list[str], fmt: str) -> int:
 
 
 def _info(args: argparse.Namespace) -> int:
-    from convzoo.hub import weight_sources
+    info = model_meta(args.name)  # from the shipped index where it is current: no torch, no model built
+    weights = weights_meta(args.name)
+    if weights is None:
+        from convzoo.hub import weight_sources
 
-    info = model_info(args.name)
-    weights = [s for s in weight_sources(args.name) if s.url]
+        weights = [s.to_dict() for s in weight_sources(args.name) if s.url]
     if args.format == "json":
-        print(json.dumps({**info.to_dict(), "weights": [w.to_dict() for w in weights]}, indent=2))
+        print(json.dumps({**info.to_dict(), "weights": weights}, indent=2))
         return 0
     d = info.to_dict()
     print(f"{info.name}: {info.description}")
@@ -70,12 +72,14 @@ def _info(args: argparse.Namespace) -> int:
         print(f"  note:       {info.note}")
     print(f"  overrides:  {', '.join(info.accepts)}")
     for w in weights:
-        top1 = "" if w.top1 is None else f", top-1 {w.top1:.2f}% ({w.source}'s figure)"
-        print(f"  weights:    {w.source}: convzoo.{w.create_call()} or weights={w.source!r}{top1}, {w.license}")
+        top1 = "" if w["top1"] is None else f", top-1 {w['top1']:.2f}% ({w['source']}'s figure)"
+        print(f"  weights:    {w['source']}: convzoo.{w['create']} or weights={w['source']!r}{top1}, {w['license']}")
     return 0
 
 
 def _summary(args: argparse.Namespace) -> int:
+    from convzoo.inspect.summary import summary
+
     kwargs = {}
     if args.num_classes is not None:
         kwargs["num_classes"] = args.num_classes
@@ -135,6 +139,8 @@ def compare(sums: list) -> str:  # type: ignore[type-arg]
 
 
 def _paper_check(args: argparse.Namespace) -> int:
+    from convzoo.inspect.paper_check import format_checks, paper_check
+
     checks = paper_check(args.pattern)
     print(format_checks(checks, args.format))
     return 1 if any(c.unexplained for c in checks) else 0

@@ -24,6 +24,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from convzoo.inspect.columns import DEFAULT_COLUMNS
 from convzoo.inspect.output_size import ShapeError
 from convzoo.inspect.paper_tables import PAPER_TABLES, PaperTable, paper_rows
 from convzoo.inspect.trace import ModuleRecord, gc_paused, min_input_size, nearest_unfloored, trace
@@ -76,7 +77,6 @@ COLUMNS: dict[str, tuple[str, Callable[[LayerRow, Summary], str]]] = {
     "other_ops": ("Other ops", lambda r, s: f"{r.other_ops:,}"),
     "rf": ("RF", lambda r, s: _rf(r)),
 }
-DEFAULT_COLUMNS = ("output", "params", "macs", "rf")
 _LEFT = {"input", "output", "kernel", "stride", "padding"}
 
 

@@ -1,14 +1,14 @@
 """Turn names into layer constructors, so blocks can take their parts as arguments.
 
 ``norm_layer``, ``act_layer`` and ``attn_layer`` accept either a string (``"bn"``, ``"relu"``, ``"se"``),
-``None``/``"none"`` for no layer, or any callable that builds an ``nn.Module``.
+``None``/``"none"`` for no layer, or any callable that builds an ``nn.Module``. Attention layers are named
+beside the one they build (:func:`convzoo.layers.squeeze_excite.get_attn_layer`), which builds on this module.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from functools import partial
-from typing import Any
 
 from torch import nn
 
@@ -76,11 +76,3 @@ def get_act_layer(spec: LayerSpec) -> LayerFactory | None:
 def get_norm_layer(spec: LayerSpec) -> LayerFactory | None:
     """A normalization constructor taking the channel count, from a name (``"bn"``, ``"gn"``) or a callable."""
     return _lookup("norm layer", _NORMS, spec)
-
-
-def get_attn_layer(spec: LayerSpec, **kwargs: Any) -> LayerFactory | None:
-    """An attention constructor taking the channel count: ``"se"`` is squeeze-and-excitation (reduction 16)."""
-    from convzoo.layers.squeeze_excite import SqueezeExcite
-
-    attn = _lookup("attention layer", {"se": SqueezeExcite}, spec)
-    return partial(attn, **kwargs) if attn is not None and kwargs else attn

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from functools import partial
+from typing import Any
+
 import torch
 from torch import nn
 
-from convzoo.layers.factories import LayerSpec, get_act_layer
+from convzoo.layers.factories import LayerFactory, LayerSpec, _lookup, get_act_layer
+
+__all__ = ["SqueezeExcite", "get_attn_layer"]
 
 
 class SqueezeExcite(nn.Module):
@@ -38,3 +43,9 @@ class SqueezeExcite(nn.Module):
         s = x.mean((2, 3), keepdim=True)
         s = self.gate(self.fc2(self.act(self.fc1(s))))
         return x * s
+
+
+def get_attn_layer(spec: LayerSpec, **kwargs: Any) -> LayerFactory | None:
+    """An attention constructor taking the channel count: ``"se"`` is squeeze-and-excitation (reduction 16)."""
+    attn = _lookup("attention layer", {"se": SqueezeExcite}, spec)
+    return partial(attn, **kwargs) if attn is not None and kwargs else attn

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from convzoo.train.recipes import TTA_MODES, Recipe, get_recipe, with_overrides
 
 if TYPE_CHECKING:
-    from convzoo.train.trainer import TrainConfig
+    from convzoo.train.config import TrainConfig
 
 __all__ = [
     "chance_level_message",

@@ -16,7 +16,7 @@ from convzoo.layers import he_normal_
 from convzoo.train.recipes import Recipe
 
 if TYPE_CHECKING:
-    from convzoo.train.trainer import TrainConfig
+    from convzoo.train.config import TrainConfig
 
 
 def resolve_device(name: str) -> torch.device:

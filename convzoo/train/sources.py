@@ -88,7 +88,7 @@ class InMemory:
 
     def evaluate(self, model: nn.Module, **ev: Any) -> dict[str, dict[str, float]]:
         """The val and test splits (where present), with the recipe's test-time augmentation."""
-        from convzoo.train.trainer import evaluate
+        from convzoo.train.evaluation import evaluate
 
         d = self.data
         splits = (("val", d.val), ("test", d.test))

@@ -54,6 +54,7 @@ from convzoo.data.stream import StreamSplits, choose_streaming, stream_splits
 from convzoo.layers import DropPath
 from convzoo.train import distributed as zdist
 from convzoo.train.checkpoint import CheckpointError, load_checkpoint, nonfinite_tensors, save_checkpoint
+from convzoo.train.config import TrainConfig
 from convzoo.train.evaluation import evaluate, tta_views
 from convzoo.train.optim import Lookahead, build_optimizer
 from convzoo.train.parts import (
@@ -90,42 +91,6 @@ __all__ = [
 class NonFiniteLossError(FloatingPointError):
     """The loss became NaN or infinite; the last good checkpoint is kept."""
 
-
-@dataclass
-class TrainConfig:
-    """Everything a run needs. ``recipe`` holds the optimization settings (already overridden); None: the
-    default recipe, ``fast`` adapted to the model and the data (:func:`convzoo.train.options.default_recipe`,
-    as ``convzoo train`` without ``--recipe``), resolved once the data's classes are known and recorded."""
-
-    model: str
-    data: str = "digits"
-    recipe: Recipe | None = None
-    data_root: str | None = None
-    per_class: int | None = None  # keep the first n images per class (small fixed subsets)
-    image_size: int | None = None  # resize images to n×n (upscale digits for a 32-px network)
-    seed: int = 0
-    out_dir: str = "runs"
-    name: str | None = None
-    resume: bool = False
-    device: str = "auto"
-    amp: bool | None = None  # None: the recipe's choice, where the device supports it
-    channels_last: bool | None = None
-    checkpoint_every: int = 0  # also save every n optimizer steps (0: at the end of each epoch only)
-    checkpoint_minutes: float = 10.0  # and at least every this many minutes
-    eval_every: int = 1  # epochs
-    max_epochs: float | None = None  # stop after this many epochs (of a longer schedule): a budget
-    threads: int | None = None
-    download: bool = False
-    skip_bad_images: bool = False
-    progress: bool | None = None  # None: a bar on a terminal, plain lines otherwise
-    stream: bool | None = None  # None: stream an image folder too large for memory; True/False: force
-    workers: int | None = None  # DataLoader workers decoding a streamed folder (None: up to 8)
-    model_kwargs: dict[str, Any] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        d = dataclasses.asdict(self)
-        d["recipe"] = self.recipe.to_dict() if self.recipe is not None else None
-        return d
 
 
 @dataclass

@@ -1,5 +1,18 @@
 """Pictures: block diagrams (Graphviz), the big-picture charts (matplotlib), what the filters see."""
 
-from convzoo.viz.draw import Diagram, draw
+from typing import TYPE_CHECKING
+
+from convzoo._lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from convzoo.viz.draw import Diagram, draw
+
+lazy_exports(
+    __name__,
+    {
+        "Diagram": "convzoo.viz.draw",
+        "draw": "convzoo.viz.draw",
+    },
+)
 
 __all__ = ["Diagram", "draw"]

@@ -16,6 +16,7 @@ import math
 import os
 import re
 import stat
+import struct
 import xml.parsers.expat
 import zipfile
 import zlib
@@ -108,14 +109,16 @@ def open_regular(
 def read_bytes(path: str | os.PathLike[str], *, cap_bytes: int, what: str, follow: bool = True) -> bytes:
     """The bytes of the regular file ``path``: refused before reading when larger than ``cap_bytes``, and
     never more than ``cap_bytes + 1`` read (a file that grows meanwhile is refused too)."""
+    data = bytearray()
     with open_regular(path, what, cap_bytes, follow=follow) as f:
-        try:
-            data = f.read(cap_bytes + 1)
+        try:  # in chunks: read(n) would allocate n bytes up front, however small the file
+            while len(data) <= cap_bytes and (chunk := f.read(min(_CHUNK * 16, cap_bytes + 1 - len(data)))):
+                data += chunk
         except OSError as e:
             raise RejectedFile(path, f"cannot read {what}: {e.strerror or e}") from None
     if len(data) > cap_bytes:
         raise RejectedFile(path, f"{what} grew past the {cap_bytes} bytes allowed while being read")
-    return data
+    return bytes(data)
 
 
 # --- JSON
@@ -247,6 +250,7 @@ _ZIP_ERRORS = (
     IndexError,
     KeyError,
     UnicodeDecodeError,
+    struct.error,
 )
 
 
@@ -442,7 +446,7 @@ def read_openvino_metadata(
     parser.EndElementHandler = lambda name: stack.pop()
     try:
         parser.Parse(data, True)
-    except xml.parsers.expat.ExpatError as e:
+    except (xml.parsers.expat.ExpatError, ValueError, LookupError) as e:
         raise RejectedFile(p, f"not a readable {what} (XML: {e})") from None
     _check_bin(p.with_suffix(".bin"), need[0], what)
     return found

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from convzoo.train.checkpoint import atomic_output, atomic_write_text, is_complete
+from convzoo.trust_read import RejectedFile, read_jsonl
 
 __all__ = [
     "ACCEPTED_ON_RESUME",
@@ -43,6 +44,7 @@ __all__ = [
 
 MARKER = ".convzoo-run"
 LOCK = ".lock"
+MAX_RESUME_LOG = 16 << 20  # bytes of resumes.jsonl: some 80,000 resumes
 _CKPT = re.compile(r"ckpt_([0-9]{6})")
 # names our atomic writers give their temporary files and folders (checkpoint.atomic_output, save_checkpoint)
 _TEMP = re.compile(r"\..+\.tmp|\.tmp_ckpt_.+|\.curves\.tmp\.png")
@@ -288,8 +290,22 @@ class RunFolder:
             "changed": changes,
         }
         path = self.path / "resumes.jsonl"
-        old = path.read_text() if path.exists() else ""
+        old = self._resume_log(path)
         self._write(path.name, old + json.dumps(line, default=str) + "\n")
+
+    def _resume_log(self, path: Path) -> str:
+        """The lines of ``resumes.jsonl`` so far, read by convzoo.trust_read: a garbage or cut-short line is
+        dropped and a log that cannot be read at all is started afresh, each said so; it never blocks a resume."""
+        if not path.exists() and not path.is_symlink():
+            return ""
+        try:
+            log = read_jsonl(path, cap_bytes=MAX_RESUME_LOG, what="the resume log", skip_bad=True)
+        except RejectedFile as e:
+            self.say(f"note: {e}; starting a new resume log")
+            return ""
+        for skipped in log.skipped:
+            self.say(f"note: {path}: {skipped}; the line is dropped from the resume log")
+        return "".join(json.dumps(v) + "\n" for v in log.values)
 
     def write_metrics(self, rows: list[dict[str, Any]], plot: bool) -> None:
         """``metrics.csv`` (and ``curves.png`` if ``plot``), each replaced atomically."""

@@ -24,7 +24,7 @@ from matplotlib.transforms import Bbox  # noqa: E402
 
 from convzoo.inspect.summary import summary  # noqa: E402
 from convzoo.registry import list_models, model_info  # noqa: E402
-from convzoo.trust_read import read_json  # noqa: E402
+from convzoo.trust_read import RejectedFile, read_json  # noqa: E402
 
 KINDS = ("bubbles", "bars", "cifar")
 MAX_RESULTS_BYTES = 8 << 20
@@ -123,7 +123,10 @@ def read_measured(repro_dir: str | Path = "docs/repro") -> list[Measured]:
     out = []
     known = set(list_models())
     for path in sorted(root.glob("**/results.json")) if root.is_dir() else []:
-        doc = read_json(path, cap_bytes=MAX_RESULTS_BYTES, what="the results file")  # caps size, depth, digits
+        try:  # regular files only; size, depth and digits capped
+            doc = read_json(path, cap_bytes=MAX_RESULTS_BYTES, what="the file")
+        except RejectedFile as e:
+            raise ValueError(f"{path}: not a results file ({e.cause})") from None
         if not isinstance(doc, dict) or not isinstance(doc.get("arms"), list) or len(doc["arms"]) > MAX_ARMS:
             raise ValueError(f"{path}: not a results file (no list of at most {MAX_ARMS} arms)")
         budget = doc.get("budget")

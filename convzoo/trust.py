@@ -378,7 +378,7 @@ def build_model_from_metadata(
 
     def build() -> nn.Module:
         if model is not None:
-            from convzoo.train.trainer import build_model
+            from convzoo.train.parts import build_model
 
             return build_model(model, meta.num_classes, meta.in_chans, **meta.model_kwargs)
         from convzoo.registry import create_model

@@ -1,8 +1,10 @@
 """Floors (DESIGN §8): no two modules of convzoo import each other, directly or round a circle.
 
-The graph is read from the source (AST), not by importing: an edge is an import statement at module level
-(imports inside functions are the lazy ones, and ``if TYPE_CHECKING:`` blocks never run). ``from P import N``
-is an edge to the submodule ``P.N`` where that is a module, else to ``P`` (its ``__init__``).
+The graph is read from the source (AST), not by importing. Two graphs: the imports that run when a module is
+imported (module level), and those plus the lazy ones inside functions, which must not lead back either (a
+room imports only rooms below it, sooner or later). Imports under ``if TYPE_CHECKING:`` never run and are left
+out of both. ``from P import N`` is an edge to the submodule ``P.N`` where that is a module, else to ``P``
+(its ``__init__``).
 """
 
 from __future__ import annotations
@@ -49,13 +51,30 @@ def _module_level(body: list[ast.stmt]) -> list[ast.Import | ast.ImportFrom]:
     return found
 
 
-def import_graph() -> dict[str, set[str]]:
+def _anywhere(body: list[ast.stmt]) -> list[ast.Import | ast.ImportFrom]:
+    """Every import statement, in functions and classes too, except under ``if TYPE_CHECKING:``."""
+    found: list[ast.Import | ast.ImportFrom] = []
+    stack: list[ast.AST] = list(body)
+    while stack:
+        node = stack.pop()
+        if isinstance(node, ast.Import | ast.ImportFrom):
+            found.append(node)
+        elif isinstance(node, ast.If) and _is_type_checking(node.test):
+            stack.extend(node.orelse)
+        else:
+            stack.extend(ast.iter_child_nodes(node))
+    return found
+
+
+def import_graph(lazy: bool = False) -> dict[str, set[str]]:
+    """Module → the convzoo modules it imports (``lazy``: counting imports inside functions)."""
+    collect = _anywhere if lazy else _module_level
     mods = _modules()
     graph: dict[str, set[str]] = {}
     for name, path in mods.items():
         package = name if path.name == "__init__.py" else name.rpartition(".")[0]
         edges: set[str] = set()
-        for node in _module_level(ast.parse(path.read_text(encoding="utf-8")).body):
+        for node in collect(ast.parse(path.read_text(encoding="utf-8")).body):
             if isinstance(node, ast.Import):
                 edges |= {a.name for a in node.names if a.name in mods}
                 continue
@@ -146,6 +165,18 @@ def test_finder_finds_a_cycle() -> None:
 def test_no_import_cycles() -> None:
     cycles = find_cycles(import_graph())
     assert not cycles, "import cycles (module level):\n" + "\n".join(" -> ".join(c) for c in cycles)
+
+
+def test_no_import_cycles_counting_lazy_imports() -> None:
+    cycles = find_cycles(import_graph(lazy=True))
+    assert not cycles, "import cycles (counting imports inside functions):\n" + "\n".join(
+        " -> ".join(c) for c in cycles
+    )
+
+
+def test_lazy_graph_sees_function_imports() -> None:
+    assert "convzoo.models" in import_graph(lazy=True)["convzoo.registry"]
+    assert "convzoo.models" not in import_graph()["convzoo.registry"]
 
 
 def test_registry_does_not_import_hub() -> None:

@@ -14,12 +14,16 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
 from convzoo.data.augment import lighting_pca
-from convzoo.data.stream import Box, FolderIndex, decode_box, to_chw
+from convzoo.data.decode import Box, decode_box, to_chw
+
+if TYPE_CHECKING:
+    from convzoo.data.stream import FolderIndex
 
 __all__ = ["PAPER_AUGMENTS", "PaperAugment", "center_box", "estimate_stats", "train_transform"]
 

@@ -24,9 +24,7 @@ The trainer's interface::
 
 from __future__ import annotations
 
-import contextlib
 import io
-import math
 import os
 import re
 import warnings
@@ -37,12 +35,13 @@ from typing import Any
 
 import numpy as np
 import torch
-from PIL import Image
 
 from convzoo.data.datasets import _match_classes, _scan_folder
-from convzoo.data.readers import _SKIP_HINT, MAX_IMAGE_PIXELS, BadImageError, DataFileError, _to_mode
+from convzoo.data.decode import Box, decode_box, decode_short, open_image, to_chw
+from convzoo.data.readers import _SKIP_HINT, BadImageError, DataFileError
 
 __all__ = [
+    "Box",
     "DEVKIT_GROUND_TRUTH",
     "FolderIndex",
     "GlobalBatchSampler",
@@ -58,6 +57,7 @@ __all__ = [
     "make_loader",
     "open_image",
     "stream_splits",
+    "to_chw",
 ]
 
 DEVKIT_GROUND_TRUTH = "ILSVRC2012_validation_ground_truth.txt"
@@ -245,102 +245,6 @@ def choose_streaming(
             f"{budget_bytes / 2**30:.1f} GiB in-memory budget)"
         )
     return False, f"data: in memory ({n:,} training images, {need / 2**30:.2f} GiB decoded)"
-
-
-# ---------------------------------------------------------------------------------------------- decoding
-
-Box = tuple[float, float, float, float]  # left, top, right, bottom in the file's pixels
-
-
-def open_image(path: str | os.PathLike[str], max_pixels: int = MAX_IMAGE_PIXELS) -> Image.Image:
-    """Open (not decode) an image, refusing more than ``max_pixels`` from its header, as the strict readers do."""
-    try:
-        img = Image.open(path)
-    except Exception as e:
-        raise BadImageError(f"cannot decode image {path}: {e}. {_SKIP_HINT}") from e
-    w, h = img.size
-    if not 0 < w * h <= max_pixels:
-        img.close()
-        raise BadImageError(
-            f"{path}: {w}×{h} = {w * h:,} pixels; images may have 1 to {max_pixels:,} pixels "
-            f"(a larger one would decode to gigabytes). {_SKIP_HINT}"
-        )
-    return img
-
-
-@contextlib.contextmanager
-def _opened(path: str | os.PathLike[str], max_pixels: int) -> Iterator[Image.Image]:
-    """An opened image (pixel cap checked); any failure inside is a :class:`BadImageError` naming the file."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", Image.DecompressionBombWarning)
-        img = open_image(path, max_pixels)
-        try:
-            yield img
-        except BadImageError:
-            raise
-        except Exception as e:  # decoders of arbitrary bytes raise many types; all mean "not a usable image"
-            raise BadImageError(f"cannot decode image {path}: {type(e).__name__}: {e}. {_SKIP_HINT}") from e
-        finally:
-            img.close()
-
-
-def _draft(img: Image.Image, reduce: float) -> tuple[float, float]:
-    """Let the JPEG decoder downscale by up to ``reduce`` (2, 4 or 8, in the DCT domain); the scale kept."""
-    w, h = img.size
-    if img.format == "JPEG" and reduce >= 2:
-        img.draft(
-            img.mode if img.mode in ("RGB", "L") else None, (math.ceil(w / reduce), math.ceil(h / reduce))
-        )
-    return img.size[0] / w, img.size[1] / h
-
-
-def _in_mode(img: Image.Image, mode: str, path: str | os.PathLike[str]) -> Image.Image:
-    """The decoded image in ``mode``: itself when it already is (no copy), else the strict readers' conversion."""
-    img.load()
-    return img if img.mode == mode else _to_mode(img, mode, path)
-
-
-def decode_box(
-    path: str | os.PathLike[str],
-    box: Callable[[int, int], Box] | None,
-    out: Callable[[int, int], tuple[int, int]],
-    *,
-    flip: bool = False,
-    mode: str = "RGB",
-    max_pixels: int = MAX_IMAGE_PIXELS,
-) -> Image.Image:
-    """Decode ``box(w, h)`` of an image (default: all of it), resized to ``out(box_w, box_h)``, optionally mirrored.
-
-    When the output is at most half the box, JPEG decoding itself downscales by 2, 4 or 8 (``draft``), so a
-    224 crop of a 12-megapixel photo decodes a fraction of the pixels. Any failure is a
-    :class:`BadImageError` naming the file.
-    """
-    with _opened(path, max_pixels) as img:
-        w, h = img.size
-        left, top, right, bottom = box(w, h) if box is not None else (0.0, 0.0, float(w), float(h))
-        ow, oh = out(round(right - left), round(bottom - top))
-        sx, sy = _draft(img, min((right - left) / ow, (bottom - top) / oh))
-        res = _in_mode(img, mode, path).resize(
-            (ow, oh), Image.BILINEAR, box=(left * sx, top * sy, right * sx, bottom * sy)
-        )
-    return res.transpose(Image.FLIP_LEFT_RIGHT) if flip else res
-
-
-def decode_short(
-    path: str | os.PathLike[str], short: int, *, mode: str = "RGB", max_pixels: int = MAX_IMAGE_PIXELS
-) -> Image.Image:
-    """Decode a whole image, downscaled in the DCT domain as far as its shorter side stays at least ``short``."""
-    with _opened(path, max_pixels) as img:
-        _draft(img, min(img.size) / short)
-        out = _in_mode(img, mode, path)
-        return out.copy() if out is img else out  # ``img`` is closed on leaving
-
-
-def to_chw(img: Image.Image) -> torch.Tensor:
-    """A PIL image as a uint8 C×H×W tensor."""
-    arr = np.asarray(img, dtype=np.uint8)
-    arr = arr[:, :, None] if arr.ndim == 2 else arr
-    return torch.from_numpy(np.ascontiguousarray(arr.transpose(2, 0, 1)))
 
 
 # --------------------------------------------------------------------------------------------- the dataset

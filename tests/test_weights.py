@@ -251,7 +251,7 @@ def test_predict_with_torchvision_weights_prints_torchvisions_top5(name: str, tm
 def test_predict_with_weights_names_a_bad_image(tmp_path: Path, capsys) -> None:
     (tmp_path / "bad.jpg").write_bytes(b"not an image")
     code = main(["predict", "--weights", "torchvision", "resnet18", str(tmp_path / "bad.jpg")])
-    assert code != 0 and f"cannot read image {tmp_path / 'bad.jpg'}" in capsys.readouterr().err
+    assert code != 0 and f"cannot decode image {tmp_path / 'bad.jpg'}" in capsys.readouterr().err
 
 
 # --- feature extraction: the same methods on every family ------------------------------------------------------

@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import math
 import os
-import warnings
 from collections.abc import Callable, Iterator
 
 import numpy as np
@@ -19,43 +18,24 @@ import torch
 from PIL import Image
 
 from convzoo.data.readers import _SKIP_HINT, MAX_IMAGE_PIXELS, BadImageError, _to_mode
+from convzoo.trust_image import open_image
 
-__all__ = ["Box", "decode_box", "decode_short", "open_image", "to_chw"]
+__all__ = ["Box", "decode_box", "decode_short", "to_chw"]
 
 
 Box = tuple[float, float, float, float]  # left, top, right, bottom in the file's pixels
 
 
-def open_image(path: str | os.PathLike[str], max_pixels: int = MAX_IMAGE_PIXELS) -> Image.Image:
-    """Open (not decode) an image, refusing more than ``max_pixels`` from its header, as the strict readers do."""
-    try:
-        img = Image.open(path)
-    except Exception as e:
-        raise BadImageError(f"cannot decode image {path}: {e}. {_SKIP_HINT}") from e
-    w, h = img.size
-    if not 0 < w * h <= max_pixels:
-        img.close()
-        raise BadImageError(
-            f"{path}: {w}×{h} = {w * h:,} pixels; images may have 1 to {max_pixels:,} pixels "
-            f"(a larger one would decode to gigabytes). {_SKIP_HINT}"
-        )
-    return img
-
-
 @contextlib.contextmanager
-def _opened(path: str | os.PathLike[str], max_pixels: int) -> Iterator[Image.Image]:
-    """An opened image (pixel cap checked); any failure inside is a :class:`BadImageError` naming the file."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", Image.DecompressionBombWarning)
-        img = open_image(path, max_pixels)
-        try:
+def _opened(
+    path: str | os.PathLike[str], max_pixels: int, short_side: int | None = None
+) -> Iterator[Image.Image]:
+    """:func:`convzoo.trust_image.open_image`, its refusals with the advice to skip such files."""
+    try:
+        with open_image(path, short_side=short_side, max_pixels=max_pixels) as img:
             yield img
-        except BadImageError:
-            raise
-        except Exception as e:  # decoders of arbitrary bytes raise many types; all mean "not a usable image"
-            raise BadImageError(f"cannot decode image {path}: {type(e).__name__}: {e}. {_SKIP_HINT}") from e
-        finally:
-            img.close()
+    except BadImageError as e:
+        raise BadImageError(e.cause, _SKIP_HINT) from None
 
 
 def _draft(img: Image.Image, reduce: float) -> tuple[float, float]:
@@ -104,7 +84,7 @@ def decode_short(
     path: str | os.PathLike[str], short: int, *, mode: str = "RGB", max_pixels: int = MAX_IMAGE_PIXELS
 ) -> Image.Image:
     """Decode a whole image, downscaled in the DCT domain as far as its shorter side stays at least ``short``."""
-    with _opened(path, max_pixels) as img:
+    with _opened(path, max_pixels, short) as img:
         _draft(img, min(img.size) / short)
         out = _in_mode(img, mode, path)
         return out.copy() if out is img else out  # ``img`` is closed on leaving

@@ -11,6 +11,7 @@ pixels. Colour augmentation (PCA lighting, photometric jitter) runs later, on th
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +22,7 @@ import torch
 
 from convzoo.data.augment import lighting_pca
 from convzoo.data.decode import Box, decode_box, to_chw
+from convzoo.trust_image import BadImageError, DataFileError
 
 if TYPE_CHECKING:
     from convzoo.data.stream import FolderIndex
@@ -148,22 +150,32 @@ class _Transform:  # a picklable callable, so DataLoader workers can receive it
 
 
 def estimate_stats(
-    index: FolderIndex, images: int = 256, size: int = 64
+    index: FolderIndex, images: int = 256, size: int = 64, on_bad: str = "error"
 ) -> tuple[tuple[float, ...], tuple[float, ...], tuple[torch.Tensor, torch.Tensor]]:
     """Per-channel mean and std (on the [0, 1] scale) and the RGB PCA (eigenvalues, eigenvectors) of ``images``
     evenly spaced files of ``index``, each decoded as its centre square at ``size``×``size`` (colour statistics
-    barely depend on resolution)."""
+    barely depend on resolution). ``on_bad="skip"`` leaves unreadable ones out (with a warning naming each)."""
     if not len(index):
         raise ValueError(f"{index.root}: no images to estimate colour statistics from")
     picks = np.linspace(0, len(index) - 1, min(images, len(index))).round().astype(int)
-    x = torch.stack(
-        [
-            to_chw(
-                decode_box(index.files[i], lambda w, h: center_box(w, h, 1, 1), lambda bw, bh: (size, size))
-            )
-            for i in picks
-        ]
-    )
+    decoded = [_centre_chw(index.files[i], size, on_bad) for i in picks]
+    kept = [t for t in decoded if t is not None]
+    if not kept:
+        raise DataFileError(
+            f"{index.root}: none of the {len(picks)} images picked for the colour statistics could be read"
+        )
+    x = torch.stack(kept)
     px = x.transpose(0, 1).reshape(3, -1).double() / 255
     mean, std = px.mean(1), px.std(1).clamp_min(1e-3)
     return tuple(mean.tolist()), tuple(std.tolist()), lighting_pca(x)
+
+
+def _centre_chw(path: Path, size: int, on_bad: str) -> torch.Tensor | None:
+    """The centre square of ``path`` at ``size``×``size``; None for an unreadable file when skipping."""
+    try:
+        return to_chw(decode_box(path, lambda w, h: center_box(w, h, 1, 1), lambda bw, bh: (size, size)))
+    except BadImageError as e:
+        if on_bad != "skip":
+            raise
+        warnings.warn(f"skipped unreadable image {e.cause}", stacklevel=3)
+        return None

@@ -30,7 +30,15 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 
-from convzoo.data.stream import FolderIndex, StreamingFolder, decode_short, finish_batch, make_loader
+from convzoo.data.stream import (
+    FolderIndex,
+    StreamingFolder,
+    decode_short,
+    finish_batch,
+    make_loader,
+    require_two_classes,
+)
+from convzoo.trust_image import DataFileError
 
 __all__ = [
     "PROTOCOLS",
@@ -237,7 +245,10 @@ def evaluate_protocol(
 ) -> dict[str, float]:
     """Top-1 / top-5 error (%), mean loss (negative log of the averaged probability) and the image count of
     ``model`` (in eval mode) on ``index`` under ``protocol``. Under ``torchrun`` each process evaluates its
-    shard and the sums are all-reduced: every image counts exactly once. ``batch_size`` is global."""
+    shard and the sums are all-reduced: every image counts exactly once. ``batch_size`` is global.
+    ``on_bad="skip"`` leaves unreadable images out (with a warning naming each); a split of fewer than 2
+    classes, or with no readable image, is refused."""
+    require_two_classes(index)
     scales = tuple(scales) if scales is not None else parse_scales(None, protocol, crop)
     net = (dense_model(model) if protocol == "dense" else model).eval().to(device)
     ds = StreamingFolder(index, _ViewTransform(protocol, scales, crop), on_bad=on_bad)
@@ -258,7 +269,9 @@ def evaluate_protocol(
         )
     if world > 1:
         torch.distributed.all_reduce(sums)
-    n = max(sums[0].item(), 1.0)
+    if not sums[0].item():
+        raise DataFileError(f"{index.root}: none of its {len(index)} images could be read")
+    n = sums[0].item()
     return {
         "err": 100 - 100 * sums[1].item() / n,
         "top5_err": 100 - 100 * sums[2].item() / n,

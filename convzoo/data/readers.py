@@ -34,6 +34,8 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from convzoo.trust_image import MAX_IMAGE_PIXELS, BadImageError, DataFileError, open_image, resized_size
+
 __all__ = [
     "MAX_IMAGE_PIXELS",
     "BadImageError",
@@ -46,24 +48,16 @@ __all__ = [
     "read_cifar_pickle_names",
     "read_idx",
     "read_image",
+    "read_mat",
     "restricted_unpickle",
 ]
 
-MAX_IMAGE_PIXELS = 1 << 26  # 67 M pixels (a 60-megapixel photo fits); PIL only warns below 89 M
 MAX_NAMES_BYTES = 1 << 16
 CIFAR_IMAGE_BYTES = 3 * 32 * 32
 
 
-class DataFileError(ValueError):
-    """A dataset file that is malformed, truncated or not what it claims; the message names the file."""
-
-
 class UnsafePickleError(DataFileError, pickle.UnpicklingError):
     """A pickle that asks for code: a global or an opcode that the CIFAR release never uses."""
-
-
-class BadImageError(DataFileError):
-    """An image file that cannot be decoded or is too large; the message names the file."""
 
 
 def _fail(path: str | os.PathLike[str], cause: str) -> DataFileError:
@@ -452,6 +446,145 @@ def read_cifar_pickle_names(path: str | os.PathLike[str], key: str, count: int) 
         raise _fail(path, f"a class name is not UTF-8 ({e.reason})") from e
 
 
+# ------------------------------------------------------------------------------------------------ MAT v5
+
+MAT_DEPTH = 8  # the devkit's synsets: a struct array whose fields hold plain arrays (depth 2)
+_MI_INT32, _MI_UINT32, _MI_MATRIX, _MI_COMPRESSED = 5, 6, 14, 15
+_MI_NUMBERS = {1: "i1", 2: "u1", 3: "i2", 4: "u2", 5: "i4", 6: "u4", 7: "f4", 9: "f8", 12: "i8", 13: "u8"}
+_MI_TEXT = {1: "latin-1", 2: "latin-1", 16: "utf-8", 3: "utf-16", 4: "utf-16", 17: "utf-16", 18: "utf-32"}
+_MX_CELL, _MX_STRUCT, _MX_OBJECT, _MX_CHAR = 1, 2, 3, 4
+_MX_NUMBERS = range(6, 16)  # double, single, int8 ... uint64 (logical is uint8 with a flag)
+
+
+def read_mat(data: bytes, path: str | os.PathLike[str], cap: int) -> dict[str, Any]:
+    """The variables of a MATLAB v5/v7 file's bytes: numbers (a scalar, or a column-major list), text, cells
+    (lists) and struct arrays (lists of dicts); other classes are refused.
+
+    Written for the ImageNet devkit's ``meta.mat`` instead of SciPy's general reader: compressed variables
+    are inflated with the output bounded (``cap`` bytes in all, so a deflate bomb stops there), and every
+    cell or struct array's declared size is checked against its bytes before anything is built for it.
+    """
+    if len(data) < 128 or data[126:128] not in (b"IM", b"MI"):
+        raise _fail(path, "not a MATLAB 5 file (no MAT v5 header)")
+    mat = _Mat(data, "<" if data[126:128] == b"IM" else ">", path)
+    out: dict[str, Any] = {}
+    pos, room = 128, cap - len(data)
+    while pos + 8 <= len(data):
+        kind, start, end, nxt = mat.element(pos, len(data), pad=False)
+        if kind == _MI_COMPRESSED:
+            var = _Mat(_inflate(data[start:end], room, path, cap), mat.order, path)
+            room -= len(var.data)
+            name, value = var.array(0, len(var.data), 0)[:2]
+        elif kind == _MI_MATRIX:
+            name, value = mat.array(pos, len(data), 0)[:2]
+        else:
+            raise _fail(path, f"a top-level element of type {kind} at offset {pos:,}, not a variable")
+        out[name] = value
+        pos = nxt
+    return out
+
+
+def _inflate(packed: bytes, room: int, path: str | os.PathLike[str], cap: int) -> bytes:
+    """The zlib stream ``packed``, refused as soon as it inflates past ``room`` bytes (of ``cap``)."""
+    try:
+        out = zlib.decompressobj().decompress(packed, max(room, 0) + 1)
+    except zlib.error as e:
+        raise _fail(path, f"a compressed variable is damaged ({e})") from e
+    if len(out) > room:
+        raise _fail(path, f"the file with its variables inflated would pass {cap:,} bytes, more than any genuine one")
+    return out
+
+
+class _Mat:
+    """Strict reading of the MAT v5 elements in ``data`` (a whole file, or one inflated variable)."""
+
+    def __init__(self, data: bytes, order: str, path: str | os.PathLike[str]) -> None:
+        self.data, self.order, self.path = data, order, path
+
+    def element(self, pos: int, end: int, pad: bool = True) -> tuple[int, int, int, int]:
+        """(type, first data byte, end of data, next element) of the element at ``pos``, inside ``end``."""
+        if pos + 8 > end:
+            raise _fail(self.path, f"truncated: an element at offset {pos:,} runs past its array")
+        kind, n = struct.unpack_from(f"{self.order}II", self.data, pos)
+        if kind >> 16:  # a small element: up to 4 bytes of data inside the tag
+            if kind >> 16 > 4:
+                raise _fail(self.path, f"a small element of {kind >> 16} bytes at offset {pos:,}")
+            return kind & 0xFFFF, pos + 4, pos + 4 + (kind >> 16), pos + 8
+        if n > end - pos - 8:
+            raise _fail(self.path, f"truncated: an element of {n:,} bytes at offset {pos:,}")
+        return kind, pos + 8, pos + 8 + n, min(end, pos + 8 + n + (-n % 8 if pad else 0))
+
+    def ints(self, pos: int, end: int, kinds: tuple[int, ...] = (_MI_INT32,)) -> tuple[tuple[int, ...], int]:
+        """The 32-bit integers of the element at ``pos`` and the next position."""
+        kind, s, e, nxt = self.element(pos, end)
+        if kind not in kinds or (e - s) % 4:
+            raise _fail(self.path, f"expected 32-bit integers at offset {pos:,}")
+        fmt = f"{self.order}{(e - s) // 4}{'i' if kind == _MI_INT32 else 'I'}"
+        return struct.unpack_from(fmt, self.data, s), nxt
+
+    def codec(self, kind: int) -> str:
+        """The text codec of character data of type ``kind``, in the file's byte order."""
+        codec = _MI_TEXT[kind]
+        if codec in ("latin-1", "utf-8"):
+            return codec
+        return codec + ("-le" if self.order == "<" else "-be")
+
+    def array(self, pos: int, end: int, depth: int) -> tuple[str, Any, int]:
+        """(name, value, next position) of the miMATRIX element at ``pos``."""
+        kind, s, e, nxt = self.element(pos, end)
+        if kind != _MI_MATRIX or depth > MAT_DEPTH:
+            raise _fail(self.path, f"expected an array (nested at most {MAT_DEPTH} deep) at offset {pos:,}")
+        if s == e:
+            return "", None, nxt  # an empty array
+        flags, p = self.ints(s, e, (_MI_UINT32, _MI_INT32))
+        dims, p = self.ints(p, e)
+        _, ns, ne, p = self.element(p, e)
+        name = self.data[ns:ne].decode("ascii", "replace").rstrip("\0")
+        cls = (flags[0] if flags else 0) & 0xFF
+        if not dims or min(dims) < 0:
+            raise _fail(self.path, f"array {name!r} has dimensions {list(dims)}")
+        if cls in (_MX_CELL, _MX_STRUCT, _MX_OBJECT):
+            return name, self.container(p, e, cls, dims, depth), nxt
+        kind, vs, ve, _ = self.element(p, e)
+        if cls == _MX_CHAR and kind in _MI_TEXT:
+            text = self.data[vs:ve].decode(self.codec(kind), "replace")
+            rows = dims[0] if len(dims) == 2 else 1
+            return name, "".join(text[r::rows] for r in range(rows)), nxt  # column-major rows, joined
+        if cls in _MX_NUMBERS and kind in _MI_NUMBERS:
+            dtype = np.dtype(self.order + _MI_NUMBERS[kind])
+            if (ve - vs) % dtype.itemsize:
+                raise _fail(self.path, f"array {name!r} has {ve - vs} bytes of {dtype.itemsize}-byte numbers")
+            values = np.frombuffer(self.data[vs:ve], dtype=dtype).tolist()
+            if len(values) != math.prod(dims):
+                raise _fail(self.path, f"array {name!r} declares {list(dims)} but holds {len(values)} numbers")
+            return name, values[0] if len(values) == 1 else values, nxt
+        raise _fail(self.path, f"array {name!r} is of MATLAB class {cls} with data of type {kind}, not read here")
+
+    def container(self, p: int, e: int, cls: int, dims: tuple[int, ...], depth: int) -> list[Any]:
+        """A cell array (list) or struct array (list of dicts), column-major."""
+        fields = [""]
+        if cls == _MX_OBJECT:
+            p = self.element(p, e)[3]  # the class name
+        if cls != _MX_CELL:
+            widths, p = self.ints(p, e)
+            _, fs, fe, p = self.element(p, e)
+            width = widths[0] if len(widths) == 1 else 0
+            if width < 1 or (fe - fs) % width:
+                raise _fail(self.path, f"field names of {fe - fs} bytes in slots of {width} at offset {fs:,}")
+            raw = self.data[fs:fe]
+            fields = [raw[i : i + width].split(b"\0")[0].decode("ascii", "replace") for i in range(0, fe - fs, width)]
+        count = math.prod(dims) * max(len(fields), 1)
+        if 8 * count > e - p:  # every element is an array of at least 8 bytes: checked before allocating
+            raise _fail(self.path, f"an array of {list(dims)} × {len(fields)} field(s) in {e - p:,} bytes")
+        items = []
+        for _ in range(math.prod(dims)):
+            row = {}
+            for f in fields:
+                row[f], p = self.array(p, e, depth + 1)[1:]
+            items.append(row if cls != _MX_CELL else row[""])
+        return items
+
+
 # ------------------------------------------------------------------------------------------------ images
 
 
@@ -469,17 +602,10 @@ def _to_mode(img: Image.Image, mode: str, path: str | os.PathLike[str]) -> Image
     return img.convert(mode)
 
 
-def _decode(path: str | os.PathLike[str], mode: str, max_pixels: int) -> Image.Image:
+def _decode(path: str | os.PathLike[str], mode: str, size: int | None, max_pixels: int) -> Image.Image:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        warnings.simplefilter("error", Image.DecompressionBombWarning)
-        with Image.open(path) as img:
-            w, h = img.size
-            if not 0 < w * h <= max_pixels:
-                raise BadImageError(
-                    f"{path}: {w}×{h} = {w * h:,} pixels; images may have 1 to {max_pixels:,} pixels "
-                    "(a larger one would decode to gigabytes)"
-                )
+        with open_image(path, short_side=size, max_pixels=max_pixels) as img:
             img.load()
             out = _to_mode(img, mode, path)
     for w in caught:  # PIL's warnings do not say which file they are about
@@ -498,21 +624,17 @@ def read_image(
 
     Grayscale, palette and RGBA images are converted the same way every time: palette images go through RGBA,
     and the alpha channel is dropped (pixels keep their colour); 16-bit images keep their top 8 bits. The
-    pixel count is checked from the header before decoding. With ``size``, the shorter side is resized to
-    ``size`` (bilinear) and the centre ``size``×``size`` square is cropped. Any failure is a
-    :class:`BadImageError` naming the file and the cause.
+    file is opened by :func:`convzoo.trust_image.open_image`, which checks its size and aspect ratio (and,
+    with ``size``, the size of the resize) from the header before decoding. With ``size``, the shorter side
+    is resized to ``size`` (bilinear) and the centre ``size``×``size`` square is cropped. Any failure is a
+    :class:`BadImageError` naming the file and the cause (``cause`` without the advice to skip it).
     """
     try:
-        img = _decode(path, mode, max_pixels)
+        img = _decode(path, mode, size, max_pixels)
     except BadImageError as e:
-        raise BadImageError(f"{e}. {_SKIP_HINT}") from None
-    except Exception as e:  # decoders of arbitrary bytes raise many types; all mean "not a usable image"
-        cause = f"{type(e).__name__}: {e}" if not isinstance(e, OSError) else str(e)
-        raise BadImageError(f"cannot decode image {path}: {cause.rstrip('.')}. {_SKIP_HINT}") from e
+        raise BadImageError(e.cause, _SKIP_HINT) from None
     if size is not None and img.size != (size, size):
-        w, h = img.size
-        scale = size / min(w, h)
-        nw, nh = max(size, round(w * scale)), max(size, round(h * scale))
+        nw, nh = resized_size(*img.size, size)
         img = img.resize((nw, nh), Image.BILINEAR)
         left, top = (nw - size) // 2, (nh - size) // 2
         img = img.crop((left, top, left + size, top + size))

@@ -24,7 +24,6 @@ The trainer's interface::
 
 from __future__ import annotations
 
-import io
 import os
 import re
 import warnings
@@ -37,8 +36,14 @@ import numpy as np
 import torch
 
 from convzoo.data.datasets import _match_classes, _scan_folder
-from convzoo.data.decode import Box, decode_box, decode_short, open_image, to_chw
-from convzoo.data.readers import _SKIP_HINT, BadImageError, DataFileError
+from convzoo.data.decode import Box, decode_box, decode_short, to_chw
+from convzoo.data.readers import (
+    _SKIP_HINT,
+    BadImageError,
+    DataFileError,
+    read_mat,
+)
+from convzoo.trust_image import open_image
 
 __all__ = [
     "Box",
@@ -56,6 +61,7 @@ __all__ = [
     "index_split",
     "make_loader",
     "open_image",
+    "require_two_classes",
     "stream_splits",
     "to_chw",
 ]
@@ -64,7 +70,7 @@ DEVKIT_GROUND_TRUTH = "ILSVRC2012_validation_ground_truth.txt"
 _VAL_NAME = re.compile(r"ILSVRC2012_val_(\d{8})\.JPEG$", re.IGNORECASE)
 _WNID = re.compile(r"n\d{8}")
 MAX_GROUND_TRUTH_BYTES = 1 << 22  # 50 000 lines of at most 4 digits
-MAX_META_BYTES = 1 << 24
+MAX_META_BYTES = 1 << 24  # the file, and the file with its variables inflated
 
 
 @dataclass(frozen=True)
@@ -153,22 +159,19 @@ def _read_small(path: Path, cap: int, what: str) -> bytes:
 
 
 def read_devkit_wnids(meta: str | os.PathLike[str]) -> dict[int, tuple[str, str]]:
-    """ILSVRC2012_ID → (wnid, words) of the 1000 leaf synsets in the devkit's ``meta.mat`` (needs SciPy)."""
+    """ILSVRC2012_ID → (wnid, words) of the 1000 leaf synsets in the devkit's ``meta.mat``, read by the strict
+    :func:`convzoo.data.readers.read_mat` (bounded inflation, sizes checked before allocating)."""
     meta = Path(meta)
-    data = _read_small(meta, MAX_META_BYTES, "meta.mat")
     try:
-        from scipy.io import loadmat  # a data-only reader of MATLAB files
-    except ImportError as e:
-        raise ImportError(
-            f"reading {meta} needs SciPy (pip install scipy), or sort val/ into class folders"
-        ) from e
+        synsets = read_mat(_read_small(meta, MAX_META_BYTES, "meta.mat"), meta, MAX_META_BYTES).get("synsets")
+    except DataFileError as e:
+        raise DataFileError(f"{meta}: not the devkit's meta.mat ({str(e).removeprefix(f'{meta}: ')})") from None
     try:
-        synsets = loadmat(io.BytesIO(data), squeeze_me=True)["synsets"]
         rows = [
             (int(s["ILSVRC2012_ID"]), str(s["WNID"]), str(s["words"]), int(s["num_children"]))
-            for s in synsets
+            for s in synsets  # type: ignore[union-attr]
         ]
-    except Exception as e:  # a MATLAB reader of arbitrary bytes raises many types
+    except (TypeError, KeyError, ValueError, OverflowError) as e:
         raise DataFileError(f"{meta}: not the devkit's meta.mat ({type(e).__name__}: {e})") from e
     out = {i: (w, words) for i, w, words, kids in rows if kids == 0}
     bad = [w for w, _ in out.values() if not _WNID.fullmatch(w)]
@@ -200,6 +203,17 @@ def _index_flat(split_dir: Path, gt: Path, meta: Path, classes: Sequence[str] | 
         files.append(p)
         labels.append(number[wnid])
     return FolderIndex(split_dir, tuple(files), tuple(labels), tuple(class_list))
+
+
+def require_two_classes(index: FolderIndex) -> None:
+    """Refuse a split whose images are of fewer than 2 classes: every prediction would be right."""
+    present = sorted(set(index.labels))
+    if len(present) < 2:
+        names = [index.classes[i] for i in present]
+        raise DataFileError(
+            f"{index.root}: images of {len(present)} class(es) {names}; a classifier needs at least 2 (with "
+            "one, every prediction is right and accuracy means nothing)"
+        )
 
 
 def class_names(classes: Sequence[str], meta: str | os.PathLike[str] | None = None) -> list[str]:
@@ -252,11 +266,21 @@ def choose_streaming(
 Transform = Callable[[Path, np.random.Generator], Any]
 
 
+@dataclass(frozen=True)
+class _Failed:
+    """An item a DataLoader worker could not make: its one-line message travels to the main process, which
+    raises it (instead of a wrapped worker traceback of 60 lines)."""
+
+    message: str
+    bad_image: bool
+
+
 class StreamingFolder(torch.utils.data.Dataset):
     """Items ``(uint8 C×H×W tensor, label, index)``, decoded by ``transform(path, rng)`` in the worker.
 
     ``rng`` is seeded from ``(seed, epoch, index)``: call :meth:`set_epoch` before each epoch. With
-    ``on_bad="skip"`` an unreadable image yields None (dropped by :func:`collate_uint8`, and counted).
+    ``on_bad="skip"`` an unreadable image yields None (dropped by :func:`collate_uint8`, with a warning naming
+    it). In a DataLoader worker, a failure is handed to the loader of :func:`make_loader` to raise.
     """
 
     def __init__(
@@ -272,20 +296,33 @@ class StreamingFolder(torch.utils.data.Dataset):
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
-    def __getitem__(self, i: int) -> tuple[Any, int, int] | None:
+    def __getitem__(self, i: int) -> tuple[Any, int, int] | _Failed | None:
         rng = np.random.default_rng((self.seed, self.epoch, i))
+        in_worker = torch.utils.data.get_worker_info() is not None
         try:
             x = self.transform(self.index.files[i], rng)
-        except BadImageError:
-            if self.on_bad == "error":
-                raise
-            warnings.warn(f"skipped unreadable image {self.index.files[i]}", stacklevel=2)
-            return None
+        except BadImageError as e:
+            if self.on_bad == "skip":
+                warnings.warn(f"skipped unreadable image {e.cause}", stacklevel=2)
+                return None
+            if in_worker:
+                return _Failed(str(e), True)
+            raise
+        except Exception as e:
+            if in_worker:
+                return _Failed(f"{self.index.files[i]}: {type(e).__name__}: {e}", False)
+            raise
         return x, self.index.labels[i], i
 
 
-def collate_uint8(items: list[tuple[Any, int, int] | None]) -> tuple[Any, torch.Tensor, torch.Tensor]:
-    """Stack ``(image, label, index)`` items (skipped ones dropped); images of different shapes stay a list."""
+def collate_uint8(
+    items: list[tuple[Any, int, int] | _Failed | None],
+) -> tuple[Any, torch.Tensor, torch.Tensor] | _Failed:
+    """Stack ``(image, label, index)`` items (skipped ones dropped); images of different shapes stay a list.
+    A failed item is returned in place of the batch."""
+    failed = next((it for it in items if isinstance(it, _Failed)), None)
+    if failed is not None:
+        return failed
     kept = [it for it in items if it is not None]
     if not kept:
         return [], torch.zeros(0, dtype=torch.int64), torch.zeros(0, dtype=torch.int64)
@@ -351,6 +388,16 @@ class GlobalBatchSampler(torch.utils.data.Sampler[list[int]]):
         return max(0, len(self.global_batches()) - self.start)
 
 
+class _Loader(torch.utils.data.DataLoader):
+    """A DataLoader that raises a worker's failure as one line naming the file."""
+
+    def __iter__(self) -> Iterator[Any]:
+        for batch in super().__iter__():
+            if isinstance(batch, _Failed):
+                raise (BadImageError if batch.bad_image else RuntimeError)(batch.message)
+            yield batch
+
+
 def make_loader(
     dataset: StreamingFolder,
     batch_size: int,
@@ -376,7 +423,7 @@ def make_loader(
         world=world,
         start=start,
     )
-    return torch.utils.data.DataLoader(
+    return _Loader(
         dataset,
         batch_sampler=sampler,
         num_workers=workers,
@@ -515,5 +562,8 @@ def stream_splits(
     if per_class is not None:
         train = train.per_class(per_class)
         val = val.per_class(per_class) if val is not None else None
-    mean, std, pca = estimate_stats(train, stats_images)
+    for split in (train, val):
+        if split is not None:
+            require_two_classes(split)
+    mean, std, pca = estimate_stats(train, stats_images, on_bad=on_bad)
     return StreamSplits(str(root), train, val, augment, crop, mean, std, pca, on_bad)

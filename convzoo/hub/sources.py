@@ -67,15 +67,12 @@ class Preprocess:
         )
 
     def load(self, path: str | os.PathLike[str]) -> torch.Tensor:
-        """One image file, converted to RGB and transformed; an unreadable file raises an error naming it."""
-        from PIL import Image
+        """One image file, converted to RGB and transformed; an unreadable file, or one too large or thin for
+        the resize, raises :class:`convzoo.trust_image.BadImageError` (a ``ValueError``) naming it."""
+        from convzoo.trust_image import load_image
 
-        try:
-            with Image.open(path) as img:
-                rgb = img.convert("RGB")
-        except (OSError, ValueError, Image.DecompressionBombError) as e:
-            raise ValueError(f"cannot read image {path}: {e}") from e
-        return self.transform()(rgb)
+        img = load_image(path, "RGB", short_side=self.resize)  # before torchvision's import, for a quick refusal
+        return self.transform()(img)
 
 
 @dataclass(frozen=True)

@@ -412,12 +412,21 @@ def _protocol_eval(args: argparse.Namespace, split: str) -> dict[str, float]:
     net, meta = load_trained(args.checkpoint, args.model)
     crop = meta.image_size[1]
     scales = parse_scales(args.scales, args.protocol, crop)
-    index = index_split(args.data, split, classes=meta.classes, on_bad="skip" if args.skip_bad_images else "error")
+    on_bad = "skip" if args.skip_bad_images else "error"
+    index = index_split(args.data, split, classes=meta.classes, on_bad=on_bad)
     if args.per_class:
         index = index.per_class(args.per_class)
     print(f"protocol {args.protocol}, scales {','.join(map(str, scales))}, crop {crop}", file=sys.stderr)
     return evaluate_protocol(
-        net, index, args.protocol, meta.mean, meta.std, scales=scales, crop=crop, workers=args.workers
+        net,
+        index,
+        args.protocol,
+        meta.mean,
+        meta.std,
+        scales=scales,
+        crop=crop,
+        workers=args.workers,
+        on_bad=on_bad,
     )
 
 

@@ -103,7 +103,7 @@ def _read_batch(
         except BadImageError as e:
             if not skip_bad_images:
                 raise
-            print(f"note: skipped {p}: {e}", file=sys.stderr)
+            print(f"note: skipped {p}: {e.cause}", file=sys.stderr)
             continue
         batch.append(torch.from_numpy(arr.copy()).permute(2, 0, 1))
         kept.append(i)

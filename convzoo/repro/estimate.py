@@ -7,7 +7,7 @@ import math
 from dataclasses import dataclass
 
 from convzoo.repro.spec import TRAIN_RATE_MACS, TRAIN_RATE_MACS_BF16, Arm, Budget, Claim
-from convzoo.train.recipes import Recipe, get_recipe
+from convzoo.train.recipes import Recipe, get_recipe, scale_recipe
 
 __all__ = ["DATA_SIZES", "ArmPlan", "arm_macs", "arm_recipe", "plan", "scale_recipe", "train_rate"]
 
@@ -18,11 +18,9 @@ DATA_SIZES: dict[str, tuple[int, int, tuple[int, int, int]]] = {
     "cifar10-jpg": (50_000, 10_000, (3, 32, 32)),
     "": (1_281_167, 50_000, (3, 224, 224)),  # ImageNet (paper budgets of ImageNet claims)
 }
-_LENGTH_PARAMS = ("milestones", "step_size")  # schedule parameters counted in the schedule's interval
 # families that train below TRAIN_RATE_MACS per MAC, as a fraction of it (measured beside ResNet-20 on the
 # same CPU: DenseNet-BC-100's concatenations and thin convolutions ran at 5.8e9 vs 1.7e10 MAC/s on one thread)
 FAMILY_RATE: dict[str, float] = {"densenet": 0.34}
-WARMUP_CAP = 0.1  # a shortened recipe's warm-up takes at most this fraction of its steps
 
 
 @functools.cache
@@ -54,45 +52,6 @@ def recipe_steps(r: Recipe, steps_per_epoch: int) -> int:
     if r.epochs is None:
         raise ValueError(f"recipe {r.name!r} sets neither epochs nor iterations")
     return max(1, math.ceil(r.epochs * steps_per_epoch))
-
-
-def _warmup_steps(r: Recipe, steps_per_epoch: int) -> int:
-    return r.warmup if r.interval == "step" else round(r.warmup * steps_per_epoch)
-
-
-def scale_recipe(r: Recipe, epochs: float, steps_per_epoch: int) -> Recipe:
-    """``r`` shortened to ``epochs``: the same schedule shape (milestones and step size as fractions of the
-    run) over ``round(epochs × steps_per_epoch)`` optimizer steps.
-
-    A warm-up keeps its length in steps, at most :data:`WARMUP_CAP` of the run: it is there to carry a deep net
-    through its first steps (He et al.'s ResNet-110 blows up at 0.1 without it), and those do not get fewer
-    when the run is shorter. Scaled as a fraction, ResNet-110's 400 of 64,000 steps became 1 step of 195 and
-    the net left its first steps with a loss of 17 and stayed at chance."""
-    old_units = r.iterations if r.iterations is not None else r.epochs
-    if old_units is None:
-        raise ValueError(f"recipe {r.name!r} sets neither epochs nor iterations")
-    if r.iterations is None and r.interval == "step":
-        old_units = r.epochs * steps_per_epoch  # type: ignore[operator]
-    steps = max(1, round(epochs * steps_per_epoch))
-    f = steps / old_units
-
-    def scaled(v: float) -> int:
-        return max(1, round(v * f))
-
-    params = dict(r.schedule_params)
-    for key in _LENGTH_PARAMS:
-        if key in params:
-            v = params[key]
-            params[key] = sorted({scaled(m) for m in v}) if isinstance(v, list | tuple) else scaled(v)
-    warmup = min(_warmup_steps(r, steps_per_epoch), int(WARMUP_CAP * steps))
-    return r.replace(
-        iterations=steps,
-        epochs=None,
-        interval="step",
-        schedule_params=params,
-        warmup=warmup,
-        warmup_lr=r.warmup_lr if warmup else None,
-    )
 
 
 @functools.lru_cache(maxsize=256)

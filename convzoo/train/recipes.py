@@ -16,11 +16,14 @@ from typing import Any
 
 __all__ = [
     "PAPER_RECIPES",
+    "WARMUP_CAP",
     "RECIPES",
     "Recipe",
     "format_recipes",
     "get_recipe",
+    "fit_schedule",
     "paper_recipe",
+    "scale_recipe",
     "with_overrides",
 ]
 
@@ -361,6 +364,100 @@ def with_overrides(
     )
     summary = f"{recipe.summary} [that is the base recipe {recipe.name!r}; changed here: {listed}]"
     return recipe.replace(**changed, summary=summary)
+
+
+# --- a paper's schedule over another length ---------------------------------------------------------------
+
+_LENGTH_PARAMS = ("milestones", "step_size")  # schedule parameters counted in the schedule's interval
+WARMUP_CAP = 0.1  # a shortened recipe's warm-up takes at most this fraction of its steps
+
+
+def _warmup_steps(r: Recipe, steps_per_epoch: int) -> int:
+    return r.warmup if r.interval == "step" else round(r.warmup * steps_per_epoch)
+
+
+def scale_recipe(r: Recipe, epochs: float, steps_per_epoch: int) -> Recipe:
+    """``r`` shortened to ``epochs``: the same schedule shape (milestones and step size as fractions of the
+    run) over ``round(epochs × steps_per_epoch)`` optimizer steps.
+
+    A warm-up keeps its length in steps, at most :data:`WARMUP_CAP` of the run: it is there to carry a deep net
+    through its first steps (He et al.'s ResNet-110 blows up at 0.1 without it), and those do not get fewer
+    when the run is shorter. Scaled as a fraction, ResNet-110's 400 of 64,000 steps became 1 step of 195 and
+    the net left its first steps with a loss of 17 and stayed at chance."""
+    old_units = r.iterations if r.iterations is not None else r.epochs
+    if old_units is None:
+        raise ValueError(f"recipe {r.name!r} sets neither epochs nor iterations")
+    if r.iterations is None and r.interval == "step":
+        old_units = r.epochs * steps_per_epoch  # type: ignore[operator]
+    steps = max(1, round(epochs * steps_per_epoch))
+    f = steps / old_units
+
+    def scaled(v: float) -> int:
+        return max(1, round(v * f))
+
+    params = dict(r.schedule_params)
+    for key in _LENGTH_PARAMS:
+        if key in params:
+            v = params[key]
+            params[key] = sorted({scaled(m) for m in v}) if isinstance(v, list | tuple) else scaled(v)
+    warmup = min(_warmup_steps(r, steps_per_epoch), int(WARMUP_CAP * steps))
+    return r.replace(
+        iterations=steps,
+        epochs=None,
+        interval="step",
+        schedule_params=params,
+        warmup=warmup,
+        warmup_lr=r.warmup_lr if warmup else None,
+    )
+
+
+def _listed(values: list[str]) -> str:
+    return values[0] if len(values) == 1 else f"{', '.join(values[:-1])} and {values[-1]}"
+
+
+def fit_schedule(r: Recipe, steps_per_epoch: int) -> tuple[Recipe, str | None]:
+    """A paper recipe run for another length (``--epochs`` or ``--iterations``): its milestones or step size
+    scaled to the same fractions of this run, as ``repro`` does (:func:`scale_recipe`), with the line that says
+    so. ``(r, None)`` where nothing needs it: a recipe without milestones or a step size, its own length, or a
+    schedule whose lengths were set (or already scaled) by the caller.
+
+    Without it a paper's schedule keeps its absolute milestones: ``resnet_cifar`` for 10 epochs of CIFAR-10
+    (3,510 steps) never reaches its first decay at 32,000 and ends at lr 0.1.
+    """
+    base = RECIPES.get(r.name)
+    keys = [k for k in _LENGTH_PARAMS if base is not None and k in base.schedule_params]
+    if base is None or not keys or (r.epochs, r.iterations) == (base.epochs, base.iterations):
+        return r, None
+    if r.interval != base.interval or any(r.schedule_params.get(k) != base.schedule_params[k] for k in keys):
+        return r, None
+    if r.iterations is not None:
+        given, epochs = f"--iterations {r.iterations:,}", r.iterations / steps_per_epoch
+    elif r.epochs is not None:
+        given, epochs = f"--epochs {r.epochs:g}", r.epochs
+    else:
+        return r, None
+    scaled = scale_recipe(r.replace(epochs=base.epochs, iterations=base.iterations), epochs, steps_per_epoch)
+    unit = "iterations" if base.iterations is not None else "epochs"
+    was_unit = "steps" if base.interval == "step" else "epochs"
+    length = f"{base.iterations if base.iterations is not None else base.epochs:,g} {unit}"
+    parts = []
+    for k in keys:
+        old, new = base.schedule_params[k], scaled.schedule_params[k]
+        olds = old if isinstance(old, list | tuple) else [old]
+        news = new if isinstance(new, list | tuple) else [new]
+        what = "milestones" if k == "milestones" else "step size"
+        same_unit = (base.interval == "step") == (base.iterations is not None)
+        parts.append(
+            f"{what} scaled to {_listed([f'{v:,}' for v in news])} steps (the paper's "
+            f"{_listed([f'{v:,}' for v in olds])}{'' if same_unit else ' ' + was_unit} of {length})"
+        )
+    steps = scaled.iterations or 0
+    line = f"{given}: {'; '.join(parts)}, the same fractions of this run's {steps:,} steps"
+    old_warmup = _warmup_steps(r, steps_per_epoch)
+    if scaled.warmup != old_warmup:
+        line += f"; warm-up {scaled.warmup:,} steps (the paper's {old_warmup:,}, at most {WARMUP_CAP:.0%} of the run)"
+    summary = f"{r.summary} [{r.name}'s schedule fitted to this length: {line}]"
+    return scaled.replace(summary=summary), line
 
 
 def get_recipe(name: str) -> Recipe:

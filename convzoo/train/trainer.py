@@ -68,7 +68,7 @@ from convzoo.train.parts import (
     training_loss,
     zero_init_residual,
 )
-from convzoo.train.recipes import RECIPES, Recipe, get_recipe, with_overrides
+from convzoo.train.recipes import RECIPES, Recipe, fit_schedule, get_recipe, with_overrides
 from convzoo.train.runfolder import RunFolder, compare_configs, run_folder_path
 from convzoo.train.schedules import Schedule, build_schedule
 from convzoo.train.sources import InMemory, Streamed, steps_per_epoch
@@ -253,6 +253,7 @@ def _train(
 ) -> TrainResult:
     run_dir = run_folder_path(cfg.out_dir, zdist.broadcast_object(_run_name(cfg), info))
     data = _load_data(cfg, data, say)
+    cfg = _fit_schedule(cfg, data, info, say)
     cfg, warnings = _resolve_recipe(cfg, data, say)
     model, window = _build_model(cfg, data, device, say)
     with _own_folder(run_dir, info, say) as folder, _StopSignals() as stop:
@@ -340,6 +341,20 @@ def _resolve_recipe(
     for w in warnings:
         say(w)
     return cfg, warnings
+
+
+def _fit_schedule(
+    cfg: TrainConfig, data: DataSplits | StreamSplits, info: zdist.DistInfo, say: Callable[[str], None]
+) -> TrainConfig:
+    """A paper recipe given another length keeps the shape of its schedule (:func:`fit_schedule`), said first
+    (the default recipe, ``cfg.recipe`` None, has no milestones to fit)."""
+    if cfg.recipe is None:
+        return cfg
+    recipe, line = fit_schedule(cfg.recipe, _steps_per_epoch(cfg, data, info))
+    if line is None:
+        return cfg
+    say(f"recipe {cfg.recipe.name}, {line}")
+    return dataclasses.replace(cfg, recipe=recipe)
 
 
 def _build_model(

@@ -553,6 +553,13 @@ def latest_pointer_target(folder: str | Path) -> Path | None:
     pointer = Path(folder) / "latest"
     if not pointer.exists() and not pointer.is_symlink():
         return None
+    if pointer.is_file():  # a link may point inside the folder, never out of it
+        from convzoo.trust_write import UnsafePath, check_inside
+
+        try:
+            check_inside(folder, pointer)
+        except UnsafePath as e:
+            raise RejectedFile(pointer, e.cause) from None
     data = _read_capped(pointer, MAX_POINTER_BYTES, "checkpoint pointer")
     text = data.decode("ascii", errors="replace")
     name = text[:-1] if text.endswith("\n") else text

@@ -461,10 +461,11 @@ def test_pruning_touches_only_this_process_checkpoints(tmp_path, digits, paused)
 def test_writes_use_unique_temporary_names(tmp_path):
     target = tmp_path / "metrics.csv"
     with atomic_output(target) as a, atomic_output(target) as b:
-        assert a != b and a.parent == b.parent == tmp_path and a.name.startswith(".metrics.csv.")
+        assert a != b and a.parent == b.parent == tmp_path and a.name.startswith(".convzoo-tmp-")
+        assert a.name.endswith("-metrics.csv")
         a.write_text("a")
         b.write_text("b")
-    assert target.read_text() == "a" and not list(tmp_path.glob(".*.tmp"))
+    assert target.read_text() == "a" and not list(tmp_path.glob(".convzoo-tmp-*"))
 
 
 # ------------------------------------------------------------------------------------------------ the run folder
@@ -531,7 +532,7 @@ def test_full_disk_fails_before_training_naming_the_folder(tmp_path, digits, pau
     assert _hash(run) == before
     monkeypatch.undo()
 
-    def full(path, text):
+    def full(path, text, **where):
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(runfolder_mod, "atomic_write_text", full)

@@ -13,8 +13,6 @@ import contextlib
 import errno
 import json
 import os
-import shutil
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -35,6 +33,7 @@ from convzoo.trust import (
     read_train_state,
     read_weights_metadata,
 )
+from convzoo.trust_write import output, output_folder, write_file
 
 __all__ = [
     "CheckpointError",
@@ -54,47 +53,21 @@ __all__ = [
 FORMAT = CHECKPOINT_FORMAT
 
 
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def _fsync_file(path: Path) -> None:
-    with open(path, "rb+") as f:
-        os.fsync(f.fileno())
-
-
 @contextlib.contextmanager
-def atomic_output(path: Path) -> Iterator[Path]:
+def atomic_output(path: Path, inside: Path | None = None) -> Iterator[Path]:
     """A fresh temporary path beside ``path`` to write; on success it is fsync'ed and replaces ``path``.
 
-    The temporary name (``.NAME.PID.RANDOM.tmp``) is unique, so two writers never share one, and a run
-    folder's lock lets the next run remove any left by a killed one. On failure it is removed.
+    :func:`convzoo.trust_write.output` for a name convzoo owns in one of its folders (``inside``, if given):
+    the temporary name is unique, a link or a non-regular file at ``path`` is refused, and temporaries of
+    killed writers are removed. On failure the temporary is removed.
     """
-    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp")
-    os.close(fd)
-    tmp = Path(name)
-    try:
+    with output(path, owned=True, inside=inside) as tmp:
         yield tmp
-        _fsync_file(tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    _fsync_dir(path.parent)
 
 
-def atomic_write_text(path: Path, text: str) -> None:
+def atomic_write_text(path: Path, text: str, inside: Path | None = None) -> None:
     """Write ``text`` to ``path`` so that readers see either the old or the new content, never a mix."""
-    with atomic_output(path) as tmp:
-        tmp.write_text(text)
+    write_file(path, text, owned=True, inside=inside)
 
 
 def is_complete(folder: Path) -> bool:
@@ -136,20 +109,13 @@ def save_checkpoint(
         )
     if is_complete(final):
         raise CheckpointError(f"refusing to overwrite the complete checkpoint {final}")
-    tmp = Path(tempfile.mkdtemp(dir=folder, prefix=f".tmp_{name}_{os.getpid()}_"))
     try:
-        save_file(weights, tmp / "model.safetensors", metadata={"convzoo": json.dumps(metadata)})
-        _fsync_file(tmp / "model.safetensors")
-        torch.save({"format": FORMAT, "metadata": metadata, **state}, tmp / "state.pt")
-        _fsync_file(tmp / "state.pt")
-        _fsync_dir(tmp)
-        if final.exists():  # an incomplete folder of that name (nothing of ours is ever incomplete there)
-            shutil.rmtree(final)
-        os.replace(tmp, final)
-        _fsync_dir(folder)
-        atomic_write_text(folder / "latest", name + "\n")
+        # an incomplete folder of that name is replaced (nothing of ours is ever incomplete there)
+        with output_folder(final, replace=True, inside=folder) as tmp:
+            save_file(weights, tmp / "model.safetensors", metadata={"convzoo": json.dumps(metadata)})
+            torch.save({"format": FORMAT, "metadata": metadata, **state}, tmp / "state.pt")
+        atomic_write_text(folder / "latest", name + "\n", inside=folder)
     except (OSError, RuntimeError, SafetensorError) as e:
-        shutil.rmtree(tmp, ignore_errors=True)
         kept = f"the last good checkpoint {latest} is intact" if latest else "no earlier checkpoint exists"
         full = isinstance(e, OSError) and e.errno == errno.ENOSPC
         hint = f" The disk holding {folder} is full." if full else ""

@@ -32,6 +32,7 @@ from typing import Any
 
 from convzoo.train.checkpoint import atomic_output, atomic_write_text, is_complete
 from convzoo.trust_read import RejectedFile, read_jsonl
+from convzoo.trust_write import TEMP_PREFIX, check_inside, open_lock, temp_writer, write_file
 
 __all__ = [
     "ACCEPTED_ON_RESUME",
@@ -47,7 +48,7 @@ LOCK = ".lock"
 MAX_RESUME_LOG = 16 << 20  # bytes of resumes.jsonl: some 80,000 resumes
 _CKPT = re.compile(r"ckpt_([0-9]{6})")
 # names our atomic writers give their temporary files and folders (checkpoint.atomic_output, save_checkpoint)
-_TEMP = re.compile(r"\..+\.tmp|\.tmp_ckpt_.+|\.curves\.tmp\.png")
+_TEMP = re.compile(rf"\..+\.tmp|\.tmp_ckpt_.+|\.curves\.tmp\.png|{re.escape(TEMP_PREFIX)}.+")
 
 # Settings a resume may change: they do not touch a single number of the training. Everything else in the
 # configuration must match, except a longer run (recipe.epochs / recipe.iterations), which the trainer checks.
@@ -81,7 +82,14 @@ class RunFolderError(RuntimeError):
 
 
 class RunFolderBusy(RunFolderError):
-    """Another process holds the run folder's lock."""
+    """Another process holds the run folder's lock: ``path``, held by ``holder`` (the PID in the lock file)."""
+
+    def __init__(self, path: Path, holder: str) -> None:
+        self.path, self.holder = path, holder
+        super().__init__(
+            f"{path} is in use by another convzoo process (PID {holder}); wait for it to finish, "
+            "or train into another --name"
+        )
 
 
 def run_folder_path(out_dir: str | os.PathLike[str], name: str) -> Path:
@@ -151,7 +159,8 @@ class RunFolder:
                 "into it, so nothing there is overwritten. Choose another --name or --out"
             )
         path.mkdir(parents=True, exist_ok=True)
-        (path / MARKER).touch()  # before the lock file, so a kill between the two leaves a run folder
+        if os.path.islink(path / MARKER) or not (path / MARKER).is_file():  # a link is refused, never touched
+            write_file(path / MARKER, b"", inside=path)  # before the lock, so a kill between leaves a run folder
         run = cls(path, say)
         run._lock()
         try:
@@ -170,17 +179,14 @@ class RunFolder:
         )
 
     def _lock(self) -> None:
-        fd = os.open(self.path / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+        fd = open_lock(self.path / LOCK)  # never through a link: the PID is written into this very file
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as e:
             holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "unknown"
             os.close(fd)
             if e.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
-                raise RunFolderBusy(
-                    f"{self.path} is in use by another convzoo process (PID {holder}); wait for it to finish, "
-                    "or train into another --name"
-                ) from None
+                raise RunFolderBusy(self.path, holder) from None
             raise
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
@@ -226,15 +232,21 @@ class RunFolder:
         """
         from convzoo.trust import latest_pointer_target
 
-        target = latest_pointer_target(self.ckpt_dir)
+        target = latest_pointer_target(check_inside(self.path, self.ckpt_dir))
         if target is not None and is_complete(target):
-            return target
+            return self._inside(target)
         found = self.checkpoints()
         if not found:
             return None
         why = "is missing" if target is None else f"names {target.name}, which is not a complete checkpoint"
         self.say(f"note: {self.ckpt_dir / 'latest'} {why}; using the newest complete checkpoint {found[-1]}")
-        return found[-1]
+        return self._inside(found[-1])
+
+    def _inside(self, ckpt: Path) -> Path:
+        """``ckpt``, refused if a link leads its files out of the run folder (nothing is read through one)."""
+        for name in ("model.safetensors", "state.pt"):
+            check_inside(self.path, ckpt / name)
+        return ckpt
 
     def next_index(self) -> int:
         """A checkpoint number above every ``ckpt_*`` on disk, so no existing folder is ever replaced."""
@@ -248,7 +260,7 @@ class RunFolder:
 
         ``save`` is :func:`convzoo.train.checkpoint.save_checkpoint` (passed in so tests can watch it).
         """
-        path = save(self.ckpt_dir, *args, index=self.next_index())
+        path = save(check_inside(self.path, self.ckpt_dir), *args, index=self.next_index())
         self.written.append(path)
         for old in self.written[: max(0, len(self.written) - keep)]:
             shutil.rmtree(old, ignore_errors=True)
@@ -271,7 +283,7 @@ class RunFolder:
     def _write(self, name: str, text: str) -> None:
         path = self.path / name
         try:
-            atomic_write_text(path, text)
+            atomic_write_text(path, text, inside=self.path)
         except OSError as e:
             full = " (the disk is full)" if e.errno == errno.ENOSPC else ""
             raise OSError(
@@ -290,7 +302,7 @@ class RunFolder:
             "changed": changes,
         }
         path = self.path / "resumes.jsonl"
-        old = self._resume_log(path)
+        old = self._resume_log(check_inside(self.path, path))
         self._write(path.name, old + json.dumps(line, default=str) + "\n")
 
     def _resume_log(self, path: Path) -> str:
@@ -318,10 +330,11 @@ class RunFolder:
         w.writerows(rows)
         self._write("metrics.csv", buf.getvalue())
         if plot:
-            with atomic_output(self.path / "curves.png") as tmp:
+            with atomic_output(self.path / "curves.png", inside=self.path) as tmp:
                 plot_metrics(rows, tmp)
 
 
+@temp_writer
 def plot_metrics(rows: list[dict[str, Any]], path: Path) -> None:
     """Training curves: loss and top-1 error per epoch, and the learning rate (PNG)."""
     import matplotlib

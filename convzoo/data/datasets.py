@@ -8,7 +8,6 @@ normalization computed from the training split. Every dataset file is read throu
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
@@ -38,6 +37,7 @@ from convzoo.data.readers import (
     read_image,
     restricted_unpickle,
 )
+from convzoo.trust_write import output
 
 __all__ = [
     "MAX_IMAGE_PIXELS",
@@ -548,14 +548,11 @@ def _read_cache(path: Path, classes: list[str], most: int, mode: str, size: int 
 
 def _write_cache(path: Path, s: ImageSet) -> None:
     """Save atomically; an unwritable cache folder is only a note (the next run decodes again)."""
-    tmp = path.with_suffix(f".{os.getpid()}.tmp")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        torch.save({"images": s.images, "labels": s.labels, "classes": s.classes, "skipped": s.skipped}, tmp)
-        os.replace(tmp, path)
-    except (OSError, RuntimeError) as e:  # torch.save reports an unopenable file as RuntimeError
-        with contextlib.suppress(OSError):
-            tmp.unlink(missing_ok=True)
+        with output(path, owned=True) as tmp:  # the cache's own name (a hash): never a link, never a mix
+            torch.save({"images": s.images, "labels": s.labels, "classes": s.classes, "skipped": s.skipped}, tmp)
+    except (OSError, RuntimeError, ValueError) as e:  # torch.save reports an unopenable file as RuntimeError
         warnings.warn(
             f"note: not caching the decoded images: cannot write {path} ({e}); the next run decodes them again",
             stacklevel=3,

@@ -15,6 +15,8 @@ import zlib
 from pathlib import Path
 from typing import BinaryIO
 
+from convzoo.trust_write import output, output_folder
+
 __all__ = [
     "DOWNLOAD_DEADLINE_S",
     "MAX_DOWNLOAD_BYTES",
@@ -58,15 +60,12 @@ def download_and_verify(
     if dest.exists() and file_digest(dest) == md5:
         return dest
     dest.parent.mkdir(parents=True, exist_ok=True)
-    prefix = f"{dest.name}.part-"
-    _remove_stale(dest.parent, prefix)
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f"{prefix}{os.getpid()}-", suffix=".part")
-    try:
+    _remove_stale(dest.parent, f"{dest.name}.part-")  # the names older versions gave their temporary files
+    # the archive's own name in the data folder: a damaged copy is convzoo's to replace (never a link)
+    with output(dest, owned=True) as tmp:
         try:
-            with os.fdopen(fd, "wb") as out:
+            with open(tmp, "wb") as out:
                 _fetch(url, out, timeout, deadline_s, max_bytes)
-                out.flush()
-                os.fsync(out.fileno())
         except (urllib.error.URLError, OSError) as e:
             raise OSError(
                 f"could not download {url}: {e}. Check the network, or download the file yourself and put it "
@@ -78,10 +77,6 @@ def download_and_verify(
                 f"checksum mismatch for {url}: expected md5 {md5}, got {got}; the download is corrupt or the "
                 "file changed upstream, so nothing was saved"
             )
-        os.replace(tmp, dest)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     return dest
 
 
@@ -149,7 +144,9 @@ def extract_folder(archive: str | os.PathLike[str], parent: str | os.PathLike[st
             ) from e
         if not (tmp / name).is_dir():
             raise ValueError(f"{archive} did not contain the expected folder {name}")
-        os.replace(tmp / name, target)
+        with output_folder(target) as out:  # fsync'ed, renamed into place; never onto a link
+            os.rmdir(out)
+            os.rename(tmp / name, out)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return target

@@ -26,6 +26,8 @@ from email.message import Message
 from pathlib import Path
 from typing import IO, Any
 
+from convzoo.trust_write import scratch, write_file
+
 __all__ = [
     "MAX_DOWNLOAD_BYTES",
     "Checksum",
@@ -111,17 +113,14 @@ def download(
     folder = _writable_or_temporary(folder)
     _remove_stale_parts(folder)
     limit = deadline if deadline is not None else 300.0 + 5.0 * max_bytes / 1e6
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{name}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as out:
+    with scratch(folder, name) as tmp:  # removed if anything fails; a killed download's, at the next one
+        with open(tmp, "wb") as out:
             published = _fetch(url, out, max_bytes=max_bytes, deadline=limit, socket_timeout=socket_timeout)
         digest = _verify(url, tmp, checksum, published, min_bytes)
         final = folder / digest / name
         final.parent.mkdir(exist_ok=True)
-        os.replace(tmp, final)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        # the cache's own name (its content's hash): never written through a link, never out of the cache
+        write_file(final, lambda out: os.replace(tmp, out), owned=True, inside=folder)
     return final
 
 

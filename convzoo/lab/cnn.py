@@ -8,6 +8,7 @@ schedule is constant, so the curves compare the update rules themselves.
 from __future__ import annotations
 
 import csv
+import io
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +23,7 @@ from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from convzoo.lab.plots import COLORS  # noqa: E402
 from convzoo.lab.trajectories import OPTIMIZERS, check_lr  # noqa: E402
+from convzoo.trust_write import write_file  # noqa: E402
 
 __all__ = ["CNN_LR", "CNNComparison", "compare_optimizers"]
 
@@ -151,13 +153,13 @@ def compare_optimizers(
 def _write_csv(runs: dict[str, list[dict[str, Any]]], path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     keys = ["optimizer", "epoch", "lr", "train_loss", "train_err", "test_loss", "test_err"]
-    with path.open("w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=keys, extrasaction="ignore")
-        writer.writeheader()
-        for name, rows in runs.items():
-            for row in rows:
-                writer.writerow({"optimizer": name, **row})
-    return path
+    buf = io.StringIO(newline="")
+    writer = csv.DictWriter(buf, fieldnames=keys, extrasaction="ignore")
+    writer.writeheader()
+    for name, rows in runs.items():
+        for row in rows:
+            writer.writerow({"optimizer": name, **row})
+    return write_file(path, buf.getvalue())  # never over a file convzoo did not write
 
 
 def _plot(
@@ -189,6 +191,6 @@ def _plot(
     )
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
+    write_file(path, fig.savefig)
     plt.close(fig)
     return path

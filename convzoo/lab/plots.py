@@ -21,6 +21,7 @@ from convzoo.lab import rules  # noqa: E402
 from convzoo.lab.surfaces import Surface, get_surface  # noqa: E402
 from convzoo.lab.trajectories import Trajectory  # noqa: E402
 from convzoo.train.schedules import SCHEDULE_NAMES, schedule_curve, synthetic_val_error  # noqa: E402
+from convzoo.trust_write import write_file  # noqa: E402
 
 __all__ = [
     "animate_race",
@@ -123,7 +124,7 @@ def plot_trajectories(surface: str | Surface, trajectories: Sequence[Trajectory]
     )
     ax.legend(loc="best", fontsize=7.5, framealpha=0.85)
     fig.tight_layout()
-    fig.savefig(_out(path))
+    write_file(_out(path), fig.savefig)  # never over a file convzoo did not write
     plt.close(fig)
     return Path(path)
 
@@ -149,7 +150,7 @@ def plot_losses(surface: str | Surface, trajectories: Sequence[Trajectory], path
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7.5)
     fig.tight_layout()
-    fig.savefig(_out(path))
+    write_file(_out(path), fig.savefig)  # never over a file convzoo did not write
     plt.close(fig)
     return Path(path)
 
@@ -193,7 +194,7 @@ def animate_race(
         title.set_text(f"{surf.name}: step {step}")
 
     anim = FuncAnimation(fig, draw, frames=len(marks))
-    anim.save(_out(path), writer=PillowWriter(fps=fps))
+    write_file(_out(path), lambda tmp: anim.save(tmp, writer=PillowWriter(fps=fps)))
     plt.close(fig)
     return Path(path)
 
@@ -248,7 +249,7 @@ def plot_bias_correction(path: str | Path, *, steps: int = 60, lr: float = 0.5, 
     )
     a2.legend(fontsize=7.5, loc="lower right")
     fig.tight_layout()
-    fig.savefig(_out(path))
+    write_file(_out(path), fig.savefig)  # never over a file convzoo did not write
     plt.close(fig)
     return Path(path)
 
@@ -303,6 +304,6 @@ def plot_schedules(
         fontsize=10,
     )
     fig.tight_layout()
-    fig.savefig(_out(path))
+    write_file(_out(path), fig.savefig)  # never over a file convzoo did not write
     plt.close(fig)
     return Path(path)

@@ -21,6 +21,7 @@ from torch import nn
 from convzoo.deploy.runtimes import OnnxRuntimeRunner, OpenVinoRunner, onnx_program, require
 from convzoo.trust import MAX_CHANNELS, MAX_CLASSES, MAX_SIDE, MAX_STRING
 from convzoo.trust_read import parse_json, read_onnx_metadata, read_openvino_metadata, read_zip_member
+from convzoo.trust_write import check_target, output, temp_writer
 
 __all__ = ["FORMATS", "ExportCheckFailed", "ExportReport", "export", "read_export_metadata"]
 
@@ -144,18 +145,21 @@ def _resolve(
 # Writing and checking each format (to a temporary name in the target folder).
 
 
+@temp_writer
 def _write_onnx(net: nn.Module, tmp: Path, example: torch.Tensor, meta: dict[str, str]) -> None:
     program = onnx_program(net, example)
     program.model.metadata_props.update(meta)
     program.save(os.fspath(tmp))
 
 
+@temp_writer
 def _write_pt2(net: nn.Module, tmp: Path, example: torch.Tensor, meta: dict[str, str]) -> None:
     program = torch.export.export(net, (example,), dynamic_shapes=({0: torch.export.Dim("batch")},))
     with open(tmp, "wb") as f:  # a file object: the archive's folder is not named after the temporary file
         torch.export.save(program, f, extra_files={_PT2_EXTRA: json.dumps(meta)})
 
 
+@temp_writer
 def _write_openvino(net: nn.Module, tmp: Path, example: torch.Tensor, meta: dict[str, str]) -> None:
     ov = require("openvino", "OpenVINO export")
     with tempfile.TemporaryDirectory() as work:
@@ -176,6 +180,21 @@ def _runner(fmt: str, tmp: Path) -> tuple[Any, str]:
 
 
 _WRITERS = {"onnx": _write_onnx, "pt2": _write_pt2, "openvino": _write_openvino}
+
+
+_SIBLINGS = {"onnx": (), "pt2": (), "openvino": (".bin",)}  # files a format writes beside its own
+
+
+def _exported(path: Path) -> bool:
+    """Whether ``path`` is a file convzoo exported (its metadata reads back), or the ``.bin`` of such an ``.xml``."""
+    if path.suffix == ".bin":
+        xml = path.with_suffix(".xml")
+        return xml.is_file() and not xml.is_symlink() and _exported(xml)
+    try:
+        read_export_metadata(path)
+    except Exception:  # noqa: BLE001  any file that does not read back as an export is not one of ours
+        return False
+    return True
 
 
 def _files(fmt: str, path: Path) -> tuple[Path, ...]:
@@ -205,6 +224,7 @@ def export(
     image_size: int | None = None,
     num_classes: int | None = None,
     optimize: bool = False,
+    force: bool = False,
 ) -> ExportReport:
     """Export a module, a registered model (random weights) or a ``convzoo train`` run to ``fmt`` ("onnx",
     "pt2", "openvino") at ``path`` (default: ``<name><ext>`` here), with a dynamic batch dimension.
@@ -212,11 +232,15 @@ def export(
     The written file is run at another batch size and compared with the eager model; above tolerance it is
     removed and :class:`ExportCheckFailed` raised. ``optimize`` folds batch norms first
     (:func:`convzoo.deploy.optimize`, fp32). A run is read only through :mod:`convzoo.trust`.
+
+    The file (and OpenVINO's ``.bin``) is written by :func:`convzoo.trust_write.output`: an existing file
+    there is replaced only if convzoo exported it (or ``force``); links and non-regular files are refused.
     """
     if fmt not in FORMATS:
         raise ValueError(f"unknown export format {fmt!r}; choose one of: {', '.join(FORMATS)}")
     net, meta = _resolve(model_or_name_or_run, image_size, num_classes)
     out = _target(fmt, path, meta["model"])
+    check_target(out, force=force, owned=_exported, siblings=_SIBLINGS[fmt])  # refused before the work
     net = net.eval()
     meta["optimizations"] = []
     if optimize:
@@ -230,8 +254,7 @@ def export(
     with torch.no_grad():
         ref = net(check).float()
     meta["num_classes"] = int(ref.shape[1])
-    tmp = out.parent / f".{out.stem}.tmp{os.getpid()}{out.suffix}"
-    try:
+    with output(out, force=force, owned=_exported, siblings=_SIBLINGS[fmt]) as tmp:
         _WRITERS[fmt](net, tmp, example, {f"convzoo.{k}": json.dumps(meta[k]) for k in _KEYS})
         runner, what = _runner(fmt, tmp)
         with torch.no_grad():
@@ -241,11 +264,6 @@ def export(
             raise ExportCheckFailed(
                 f"{out}: {what} differs from the eager model by {diff:.3g} (> {tol:.3g}); not written"
             )
-        for src, dst in reversed(list(zip(_files(fmt, tmp), _files(fmt, out), strict=True))):
-            os.replace(src, dst)  # the .bin before the .xml that needs it
-    finally:
-        for p in _files(fmt, tmp):
-            p.unlink(missing_ok=True)
     files = _files(fmt, out)
     checked = f"{what} at batch {CHECK_BATCH} (exported at batch 2) against eager PyTorch"
     return ExportReport(out, fmt, files, sum(p.stat().st_size for p in files), checked, diff, tol, meta)

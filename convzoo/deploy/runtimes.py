@@ -39,13 +39,20 @@ def require(package: str, what: str) -> ModuleType:
 
 
 def to_onnx(
-    model: nn.Module, path: str | os.PathLike[str], example: torch.Tensor, dynamic_batch: bool = True
+    model: nn.Module,
+    path: str | os.PathLike[str],
+    example: torch.Tensor,
+    dynamic_batch: bool = True,
+    *,
+    force: bool = False,
 ) -> Path:
     """Write ``model`` (in eval mode) as an ONNX file with the current exporter (``dynamo=True``), the batch
-    dimension dynamic unless ``dynamic_batch=False``; returns the path."""
+    dimension dynamic unless ``dynamic_batch=False``; returns the path. Written by
+    :func:`convzoo.trust_write.write_file`: an existing file convzoo did not write needs ``force``."""
+    from convzoo.trust_write import write_file
+
     program = onnx_program(model, example, dynamic_batch)
-    program.save(os.fspath(path))
-    return Path(path)
+    return write_file(path, lambda tmp: program.save(os.fspath(tmp)), force=force)
 
 
 def onnx_program(model: nn.Module, example: torch.Tensor, dynamic_batch: bool = True) -> Any:

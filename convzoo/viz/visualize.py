@@ -18,6 +18,8 @@ import torch.nn.functional as F
 from torch import nn
 from torchvision.utils import make_grid
 
+from convzoo.trust_write import check_target, output
+
 METHODS = ("guided", "deconvnet")
 
 
@@ -194,7 +196,7 @@ def _crop(raw: torch.Tensor, box: tuple[int, int, int, int], side: int) -> torch
 
 def top_patch_figure(
     model: nn.Module, layer: str, channels: Sequence[int], images: torch.Tensor, raw: torch.Tensor,
-    path: str | Path, method: str = "guided", maps: torch.Tensor | None = None,
+    path: str | Path, method: str = "guided", maps: torch.Tensor | None = None, *, force: bool = False,
 ) -> Path:  # fmt: skip
     """ZFNet Fig. 2 for ``channels``: per channel, the top-9 patches (right) and their projections (left);
     the layer's activations are computed once for all channels (or given as ``maps``)."""
@@ -218,23 +220,24 @@ def top_patch_figure(
         f"top-9 activations and their {method} projections (after Zeiler & Fergus 2013, Fig. 2)", fontsize=9
     )
     fig.tight_layout()
-    return _save(fig, path)
+    return _save(fig, path, force)
 
 
-def _save(fig: object, path: str | Path) -> Path:
+def _save(fig: object, path: str | Path, force: bool = False) -> Path:
     import matplotlib.pyplot as plt
 
     path = Path(path)
-    tmp = path.with_name(path.stem + ".part" + path.suffix)
     try:
-        fig.savefig(tmp, dpi=110, bbox_inches="tight")  # type: ignore[attr-defined]
-        tmp.replace(path)
+        with output(path, force=force) as tmp:  # an existing file convzoo did not write needs force
+            fig.savefig(tmp, dpi=110, bbox_inches="tight")  # type: ignore[attr-defined]
     finally:
         plt.close(fig)  # type: ignore[arg-type]
     return path
 
 
-def save_grid(grid: torch.Tensor, path: str | Path, title: str = "", scale: int | None = None) -> Path:
+def save_grid(
+    grid: torch.Tensor, path: str | Path, title: str = "", scale: int | None = None, *, force: bool = False
+) -> Path:
     """Write a grid (C×H×W in [0, 1]) as an image, pixels enlarged ``scale`` times (default: to ~400 px)."""
     import matplotlib
 
@@ -250,7 +253,7 @@ def save_grid(grid: torch.Tensor, path: str | Path, title: str = "", scale: int 
     ax.axis("off")
     if title:
         fig.suptitle(title, fontsize=8)
-    return _save(fig, path)
+    return _save(fig, path, force)
 
 
 # ---------------------------------------------------------------------------------------------- command
@@ -283,10 +286,12 @@ def visualize_cli(args: argparse.Namespace) -> list[Path]:
     src = _load(args.source, args.model)
     net = src.net
     out = Path(args.output or f"{args.what}.png")
+    force = getattr(args, "force", False)
+    check_target(out, force=force)  # refused before the work, not after
     if args.what == "filters":
         conv = first_conv(net)
         title = f"{Path(args.source).name}: first-layer filters {tuple(conv.weight.shape)}"
-        return [save_grid(filter_grid(conv.weight), out, title)]
+        return [save_grid(filter_grid(conv.weight), out, title, force=force)]
     layer = args.layer or last_conv_name(net)
     from convzoo.data import load_data, read_image
 
@@ -309,11 +314,11 @@ def visualize_cli(args: argparse.Namespace) -> list[Path]:
                 args.image,
             )
         maps = activations(net, layer, image)[0]
-        return [save_grid(activation_grid(maps), out, f"{Path(args.source).name}: {layer} on {name}")]
+        return [save_grid(activation_grid(maps), out, f"{Path(args.source).name}: {layer} on {name}", force=force)]
     maps = activations(net, layer, images)
     if args.channels:
         channels = [int(c) for c in args.channels.split(",") if c.strip()]
     else:
         channels = strongest_channels(maps)
     print(f"layer {layer}, channels {','.join(map(str, channels))}, {len(images)} {data} images searched")
-    return [top_patch_figure(net, layer, channels, images, raw, out, args.method, maps)]
+    return [top_patch_figure(net, layer, channels, images, raw, out, args.method, maps, force=force)]

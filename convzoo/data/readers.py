@@ -1,4 +1,5 @@
-"""Strict readers for dataset files: MNIST idx, CIFAR binary and Python batches, CIFAR name lists, images.
+"""Strict readers for dataset files: MNIST idx, CIFAR binary and Python batches, CIFAR name lists, MATLAB
+files (the ImageNet devkit's ``meta.mat``), images.
 
 Every byte read from a dataset file is data. Each reader checks what the file declares (magic numbers,
 dimensions, record counts, array shapes and dtypes, label ranges) against the file's size and the dataset's
@@ -10,7 +11,10 @@ names the file and the cause for anything else. Allocation bounds, stated so tes
 * CIFAR Python batches: about three times the file (capped by the official count) plus at most ~100 bytes
   per opcode (capped at 16 per official record); the opcodes are scanned first, so no declared length, memo
   index or array shape is trusted;
-* images: at most ``max_pixels`` pixels per image (checked from the header, before decoding).
+* MAT files: the file plus its compressed variables inflated, at most ``cap`` bytes in all (zlib's output is
+  bounded while streaming); each cell or struct array's declared size is checked against its bytes first;
+* images: opened by :func:`convzoo.trust_image.open_image`, which checks the pixel count (at most
+  ``max_pixels``), the aspect ratio and the size of the coming resize from the header, before decoding.
 
 The CIFAR Python release is unpickled with a fixed table of five harmless globals, each replaced by a
 checking stand-in: nothing in a file can name code to import or call.

@@ -272,7 +272,11 @@ def test_repro_run_refuses_linked_results_and_report(tmp_path, capsys):
         (folder / name).unlink()
     assert main(["repro", "run", "stacked_3x3", "--out", str(out)]) == 0
     assert (folder / "report.md").is_file() and not (folder / "report.md").is_symlink()
-    capsys.readouterr()
+    away, other = tmp_path / "away", tmp_path / "O2"
+    away.mkdir()
+    _link(other / "stacked_3x3", away)  # the claim's folder itself linked out of --out
+    assert main(["repro", "run", "stacked_3x3", "--out", str(other)]) != 0
+    assert "leads outside" in capsys.readouterr().err and list(away.iterdir()) == []
 
 
 def test_repro_claim_files_and_arm_lock_are_never_written_through_links(tmp_path):

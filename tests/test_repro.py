@@ -32,7 +32,8 @@ ISSUE_CLAIMS = {
     "densenet_efficiency", "wide_vs_deep", "squeeze_excitation", "relu_vs_tanh", "inception_residual",
     "aux_classifiers", "stacked_3x3", "inception_reduction", "factorize_5x5", "factorize_asymmetric",
     "googlenet_params", "bottleneck_cost", "resnext_block", "densenet_connections", "se_overhead",
-    "stochastic_depth_depth",
+    "stochastic_depth_depth", "fc_as_conv", "resnext_forms", "grid_reduction", "vgg_params", "momentum_ravine",
+    "adaptive_steps", "adam_bias_correction",
 }  # fmt: skip
 TRAINED = [c.id for c in claims() if c.kind == "trained"]
 ANALYTIC = [c.id for c in claims() if c.kind == "analytic"]

@@ -14,10 +14,11 @@ __all__ = ["claims", "get_claim"]
 @functools.cache
 def _by_id() -> dict[str, Claim]:
     from convzoo.repro.analytic import ANALYTIC_CLAIMS
+    from convzoo.repro.analytic_more import ANALYTIC_MORE
     from convzoo.repro.trained import TRAINED_CLAIMS
 
     out: dict[str, Claim] = {}
-    for c in TRAINED_CLAIMS + ANALYTIC_CLAIMS:
+    for c in TRAINED_CLAIMS + ANALYTIC_CLAIMS + ANALYTIC_MORE:
         if c.id in out:
             raise RuntimeError(f"two claims share the id {c.id!r}")
         out[c.id] = c

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import shlex
 import sys
 from collections.abc import Sequence
 
@@ -42,9 +43,26 @@ def _demo(args: argparse.Namespace) -> int:
     return int(demo())
 
 
+def _interrupted(command: str, argv: Sequence[str], what: str = "", when: str = "before it finished") -> int:
+    """One line saying what Ctrl-C (or SIGTERM) stopped and how to go on; the exit status 130.
+
+    ``what``: the stopped work's own account (a training run says where it saved and how to resume); without
+    one, the line says ``when`` it stopped and gives the command line to run it again.
+    """
+    again = shlex.join(["convzoo", *argv])
+    print(f"{command}: interrupted: {what or f'{when}; to run it again: {again}'}", file=sys.stderr)
+    return 130
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
+    except KeyboardInterrupt:  # Ctrl-C while the commands load: nothing has started
+        if os.environ.get("CONVZOO_DEBUG"):
+            raise
+        return _interrupted("convzoo", argv, when="while starting, before anything ran")
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
@@ -60,8 +78,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt as err:  # Ctrl-C or SIGTERM; a training run has saved and says how to resume
         if os.environ.get("CONVZOO_DEBUG"):
             raise
-        print(f"convzoo {args.command}: interrupted{f': {err}' if str(err) else ''}", file=sys.stderr)
-        return 130
+        return _interrupted(f"convzoo {args.command}", argv, str(err))
 
 
 if __name__ == "__main__":

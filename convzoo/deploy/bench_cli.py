@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from convzoo.cli_args import (
+    MAX_BATCH,
+    MAX_SIDE,
+    MAX_THREADS,
+    SIDE_WHY,
+    THREADS_WHY,
+    WholeList,
+    output_file,
+    whole_number,
+)
 from convzoo.deploy.bench_choices import AGAINST, BACKEND_HELP, BACKENDS, DTYPES
-from convzoo.train.options import whole_number
 
 
 def comma_list(choices: Sequence[str]) -> Callable[[str], list[str]]:
@@ -27,15 +35,8 @@ def comma_list(choices: Sequence[str]) -> Callable[[str], list[str]]:
     return parse
 
 
-def batch_list(text: str) -> list[int]:
-    """An argparse ``type``: comma-separated batch sizes, each a whole number >= 1."""
-    values = [v.strip() for v in text.split(",")]
-    bad = [v for v in values if not re.fullmatch(r"\+?\d+", v) or int(v) < 1]
-    if bad:
-        raise argparse.ArgumentTypeError(
-            f"batch sizes must be whole numbers >= 1, got {', '.join(map(repr, bad))}"
-        )
-    return list(dict.fromkeys(int(v) for v in values))
+batch_list = WholeList(whole_number(1, MAX_BATCH, "images in one batch on one device"), most=16)
+"""An argparse ``type``: comma-separated batch sizes, each a whole number in [1, MAX_BATCH], 16 at most."""
 
 
 def _bench(args: argparse.Namespace) -> int:
@@ -82,10 +83,22 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "--against", choices=AGAINST, default="auto",
         help="the baseline: a peer's eager fp32 model (auto: torchvision, else timm, else our own eager fp32)",
     )  # fmt: skip
-    p.add_argument("--threads", type=whole_number(1), help="intra-op threads (default: torch's)")
-    p.add_argument("--image-size", type=whole_number(8), help="input height and width (default: the paper's)")
-    p.add_argument("--repeats", type=whole_number(1), default=10, help="timed samples per configuration")
-    p.add_argument("--warmup", type=whole_number(0), default=3, help="untimed calls per configuration first")
+    p.add_argument(
+        "--threads",
+        type=whole_number(1, MAX_THREADS, THREADS_WHY),
+        help="intra-op threads (default: torch's)",
+    )
+    p.add_argument(
+        "--image-size",
+        type=whole_number(8, MAX_SIDE, SIDE_WHY),
+        help="input height and width (default: the paper's)",
+    )
+    p.add_argument(
+        "--repeats", type=whole_number(1, 10_000), default=10, help="timed samples per configuration"
+    )
+    p.add_argument(
+        "--warmup", type=whole_number(0, 1000), default=3, help="untimed calls per configuration first"
+    )
     p.add_argument("--format", choices=["table", "markdown", "json"], default="table")
-    p.add_argument("-o", "--output", help="write the result to FILE instead of printing it")
+    p.add_argument("-o", "--output", type=output_file, help="write the result to FILE instead of printing it")
     p.set_defaults(func=_bench)

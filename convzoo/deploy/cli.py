@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from convzoo.train.options import whole_number
+from convzoo.cli_args import CLASSES_WHY, MAX_CLASSES, MAX_SIDE, SIDE_WHY, whole_number
 
 # Bad input (a name, a format, a path, a run, a missing package): exit 2 with the cause; nothing written.
 _USER_ERRORS = (ValueError, TypeError, KeyError, OSError, ImportError)
@@ -42,7 +42,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("source", metavar="NAME|RUN", help="a registered model (random weights) or a run folder")
     p.add_argument("--format", required=True, metavar="FORMAT", help="onnx, pt2 or openvino")
     p.add_argument("-o", "--output", metavar="FILE", help="where to write (default: NAME.onnx, .pt2 or .xml)")
-    p.add_argument("--image-size", type=whole_number(1), metavar="N", help="input height and width (a name)")
-    p.add_argument("--num-classes", type=whole_number(1), metavar="N", help="classifier size (a name)")
+    p.add_argument(
+        "--image-size", type=whole_number(1, MAX_SIDE, SIDE_WHY), metavar="N", help="input height and width (a name)"
+    )
+    p.add_argument(
+        "--num-classes", type=whole_number(1, MAX_CLASSES, CLASSES_WHY), metavar="N", help="classifier size (a name)"
+    )
     p.add_argument("--optimize", action="store_true", help="fold batch norms into convolutions first")
     p.set_defaults(func=_export)

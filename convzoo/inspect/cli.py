@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from convzoo.cli_args import CLASSES_WHY, MAX_CLASSES, at_most, input_size
 from convzoo.inspect.columns import COLUMN_NAMES as COLUMNS
 from convzoo.inspect.columns import DEFAULT_COLUMNS
 from convzoo.inspect.output_size import output_size
@@ -180,10 +181,12 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         nargs="+",
         help="models (`convzoo list`) or blocks (`convzoo list --blocks`); several are compared",
     )
-    p.add_argument("--input", help="input size CxHxW, e.g. 3x227x227 (default: the paper's)")
-    p.add_argument("--depth", type=int, help="collapse modules deeper than this")
+    p.add_argument("--input", type=input_size, help="input size CxHxW, e.g. 3x227x227 (default: the paper's)")
+    p.add_argument("--depth", type=at_most(64), help="collapse modules deeper than this")
     p.add_argument("--format", choices=["table", "markdown", "csv", "json", "keras"], default="table")
-    p.add_argument("--num-classes", type=int, help="classifier size (e.g. 2 for a new head)")
+    p.add_argument(
+        "--num-classes", type=at_most(MAX_CLASSES, CLASSES_WHY), help="classifier size (e.g. 2 for a new head)"
+    )
     p.add_argument("--all-ops", action="store_true", help="also count BN, pooling, activations and adds")
     p.add_argument("--strict", action="store_true", help="fail on a layer whose output volume is fractional")
     p.add_argument("--train-mode", action="store_true", help="trace training mode (auxiliary heads run)")
@@ -197,7 +200,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "--shape-order", choices=["chw", "hwc"], default="chw", help="volumes as C×H×W or H×W×C (55×55×96)"
     )
     p.add_argument("--floors", action="store_true", help="list every layer that floors a fractional volume")
-    p.add_argument("--batch-size", type=int, default=1, help="batch for the memory estimate (default 1)")
+    p.add_argument(
+        "--batch-size", type=at_most(10**9), default=1, help="batch for the memory estimate (default 1)"
+    )
     p.add_argument(
         "--paper",
         action="store_true",

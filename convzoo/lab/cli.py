@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from convzoo.train.options import whole_number
+from convzoo.cli_args import MAX_BATCH, Number, at_most, output_folder, whole_number
 
 __all__ = ["register"]
 
@@ -158,13 +158,19 @@ def register(subparsers: Any) -> None:
         "default: each surface's own choice per optimizer",
     )
     p.add_argument(
-        "--start", nargs=2, type=float, metavar=("X", "Y"), help="start point (default: the surface's)"
+        "--start", nargs=2, type=Number(-1e6, 1e6), metavar=("X", "Y"), help="start point (default: the surface's)"
     )
-    p.add_argument("--steps", type=whole_number(1), default=300, help="optimizer steps (default 300)")
-    p.add_argument("--out", default="runs/lab/optim", help="output folder (default runs/lab/optim)")
+    p.add_argument("--steps", type=whole_number(1, 100_000), default=300, help="optimizer steps (default 300)")
+    p.add_argument(
+        "--out", type=output_folder, default="runs/lab/optim", help="output folder (default runs/lab/optim)"
+    )
     p.add_argument("--no-gif", action="store_true", help="skip the animation (the slow part)")
-    p.add_argument("--frames", type=whole_number(1), default=60, help="animation frames at most (default 60)")
-    p.add_argument("--fps", type=whole_number(1), default=10, help="animation frames per second (default 10)")
+    p.add_argument(
+        "--frames", type=whole_number(1, 1000), default=60, help="animation frames at most (default 60)"
+    )
+    p.add_argument(
+        "--fps", type=whole_number(1, 100), default=10, help="animation frames per second (default 10)"
+    )
     p.add_argument(
         "--bias-correction",
         action="store_true",
@@ -200,16 +206,18 @@ def register(subparsers: Any) -> None:
         metavar="LR|NAME=LR",
         help="learning rate for all, or NAME=LR (default: a usual rate per optimizer)",
     )
-    c.add_argument("--epochs", type=whole_number(1), default=5, help="epochs (default 5)")
+    c.add_argument("--epochs", type=whole_number(1, 1000), default=5, help="epochs (default 5)")
     c.add_argument(
         "--per-class",
-        type=whole_number(1),
+        type=whole_number(1, 5000, "CIFAR-10 has 5,000 training images per class"),
         default=200,
         help="training images per class (default 200: a fixed 2,000-image subset)",
     )
-    c.add_argument("--batch-size", type=whole_number(1), default=32, help="batch size (default 32)")
+    c.add_argument("--batch-size", type=whole_number(1, MAX_BATCH), default=32, help="batch size (default 32)")
     c.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
-    c.add_argument("--out", default="runs/lab/optim_cnn", help="output folder (default runs/lab/optim_cnn)")
+    c.add_argument(
+        "--out", type=output_folder, default="runs/lab/optim_cnn", help="output folder (default runs/lab/optim_cnn)"
+    )
     c.set_defaults(func=_cmd_cnn)
 
     s = subparsers.add_parser(
@@ -223,14 +231,18 @@ def register(subparsers: Any) -> None:
         "--names", nargs="+", default=None, metavar="NAME", help="schedules to draw (default: all)"
     )
     s.add_argument(
-        "--steps", type=whole_number(1), default=100, help="length of the run in steps (default 100)"
+        "--steps", type=whole_number(1, 1_000_000), default=100, help="length of the run in steps (default 100)"
     )
-    s.add_argument("--base-lr", type=float, default=0.1, help="base learning rate (default 0.1)")
+    s.add_argument(
+        "--base-lr", type=Number(0, 1e6, low_open=True), default=0.1, help="base learning rate (default 0.1)"
+    )
     s.add_argument(
         "--warmup-steps",
-        type=int,
+        type=at_most(1_000_000),
         default=10,
         help="warm-up length for the extra cosine + warm-up panel (0: no such panel; default 10)",
     )
-    s.add_argument("--out", default="runs/lab/schedules", help="output folder (default runs/lab/schedules)")
+    s.add_argument(
+        "--out", type=output_folder, default="runs/lab/schedules", help="output folder (default runs/lab/schedules)"
+    )
     s.set_defaults(func=_cmd_schedules)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
-from convzoo.train.options import whole_number
+from convzoo.cli_args import output_folder, whole_number
 
 __all__ = ["claim_rows", "register"]
 
@@ -111,8 +112,14 @@ def _cmd_list(args: argparse.Namespace) -> int:
 
 def _cmd_run(args: argparse.Namespace) -> int:
     from convzoo.repro.runner import run_claim
+    from convzoo.train.runfolder import RunFolderBusy
 
-    run_claim(args.claim, args.budget, seeds=args.seeds, data=args.data, out=args.out)
+    try:
+        run_claim(args.claim, args.budget, seeds=args.seeds, data=args.data, out=args.out)
+    except RunFolderBusy as e:  # another `repro run` trains this arm now; its results stay intact
+        print(f"convzoo repro: error: {e.path} is in use by another convzoo process (PID {e.holder}); "
+              "wait for it to finish, or give another --out", file=sys.stderr)  # fmt: skip
+        return 1
     return 0
 
 
@@ -171,22 +178,24 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     q.add_argument("claim", help="a claim id (convzoo repro list)")
     q.add_argument("--budget", choices=BUDGETS, default="cpu")
     q.add_argument(
-        "--seeds", type=whole_number(1), default=None, help="seeds per arm (default: the budget's)"
+        "--seeds", type=whole_number(1, 100), default=None, help="seeds per arm (default: the budget's)"
     )
     q.add_argument("--data", default=None, help="a --data spec or folder instead of the budget's")
-    q.add_argument("--out", default=DEFAULT_OUT, help=f"folder of the claims' runs (default {DEFAULT_OUT})")
+    q.add_argument(
+        "--out", type=output_folder, default=DEFAULT_OUT, help=f"folder of the claims' runs (default {DEFAULT_OUT})"
+    )
     q.set_defaults(func=_cmd_run)
     q = rsub.add_parser("report", help="write report.md, figures and results.json from a claim's runs")
     q.add_argument("claim", help="a claim id (convzoo repro list)")
     q.add_argument("--budget", choices=BUDGETS, default="cpu")
-    q.add_argument("--out", default=DEFAULT_OUT)
+    q.add_argument("--out", type=output_folder, default=DEFAULT_OUT)
     q.add_argument(
         "--publish", action="store_true", help=f"also copy results.json into --docs ({DOCS})/<claim>/"
     )
-    q.add_argument("--docs", default=DOCS)
+    q.add_argument("--docs", type=output_folder, default=DOCS)
     q.set_defaults(func=_cmd_report)
     q = rsub.add_parser(
         "docs", help=f"render {DOCS}/ (README table and one page per claim) from its results.json"
     )
-    q.add_argument("--docs", default=DOCS)
+    q.add_argument("--docs", type=output_folder, default=DOCS)
     q.set_defaults(func=_cmd_docs)

@@ -13,6 +13,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from convzoo.cli_args import (
+    MAX_CLASSES,
+    MAX_SIDE,
+    MAX_WORKERS,
+    WORKERS_WHY,
+    Whole,
+    WholeList,
+    output_folder,
+    whole_number,
+)
 from convzoo.train.recipes import TTA_MODES
 
 __all__ = ["DEMO_MODEL", "build_config", "demo", "main", "register"]
@@ -146,7 +156,7 @@ def _add_train(sub: Any) -> None:
         "--workers", type=int, help="DataLoader workers decoding a streamed folder (default: up to 8)"
     )
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", default="runs", help="folder for run folders (default: runs)")
+    p.add_argument("--out", type=output_folder, default="runs", help="folder for run folders (default: runs)")
     p.add_argument("--name", help="run folder name (default: MODEL-DATA-TIME)")
     p.add_argument("--resume", action="store_true", help="continue runs/NAME from its latest checkpoint")
     p.add_argument("--checkpoint-every", type=int, default=0, help="also save every N optimizer steps")
@@ -341,9 +351,9 @@ def _run(cfg: Any) -> Any:
     except _USER_ERRORS as e:
         return _fail(e)
     except KeyboardInterrupt as e:  # the trainer stopped at a step boundary and says how to resume
-        why = (
-            str(e)
-            or "interrupted; the last checkpoint is intact. To continue, run the same command with --resume"
+        why = str(e) or (  # stopped before the loop took over Ctrl-C: nothing was trained or saved
+            "interrupted while setting up (loading the data, building the model), before the first step; "
+            "nothing was saved: to start, run the same command again"
         )
         print(f"stopped: {why}", file=sys.stderr)
         return 130
@@ -499,8 +509,6 @@ def _cmd_recipes(args: argparse.Namespace) -> int:
 
 def register(subparsers: Any) -> None:
     """Add ``train``, ``eval``, ``predict`` and ``recipes`` to an argparse subparsers object."""
-    from convzoo.train.options import whole_number
-
     _add_train(subparsers)
     p = subparsers.add_parser("eval", help="evaluate a run or checkpoint on a dataset")
     _add_inference_args(p)
@@ -515,8 +523,17 @@ def register(subparsers: Any) -> None:
         help="a paper's test protocol on a streamed image folder: center (one 224 crop), 10crop (AlexNet), "
         "dense (VGG: FC layers as convolutions over whole images), multicrop144 (GoogLeNet); see docs/training.md",
     )
-    p.add_argument("--scales", help="with --protocol: shorter sides, e.g. 256,384,512 (default: the paper's)")
-    p.add_argument("--workers", type=int, default=0, help="with --protocol: DataLoader worker processes")
+    p.add_argument(
+        "--scales",
+        type=WholeList(Whole(None, MAX_SIDE, "pixels on the shorter side"), most=16, as_text=True),
+        help="with --protocol: shorter sides, e.g. 256,384,512 (default: the paper's)",
+    )
+    p.add_argument(
+        "--workers",
+        type=whole_number(0, MAX_WORKERS, WORKERS_WHY),
+        default=0,
+        help="with --protocol: DataLoader worker processes",
+    )
     p.add_argument(
         "--tta",
         choices=TTA_MODES,
@@ -530,7 +547,7 @@ def register(subparsers: Any) -> None:
     p = subparsers.add_parser("predict", help="top-5 classes of image files")
     _add_inference_args(p)
     p.add_argument("images", nargs="+")
-    p.add_argument("--top", type=whole_number(1), default=5, help="how many classes to print (default 5)")
+    p.add_argument("--top", type=whole_number(1, MAX_CLASSES), default=5, help="how many classes to print (default 5)")
     p.add_argument(
         "--weights",
         choices=("torchvision", "timm"),

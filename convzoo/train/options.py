@@ -14,14 +14,22 @@ image, and ``1.0``, ``2.5`` and ``-3`` are refused.
 
 from __future__ import annotations
 
-import argparse
 import math
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from convzoo.cli_args import (
+    MAX_SIDE,
+    MAX_THREADS,
+    MAX_TRAIN_BATCH,
+    MAX_WORKERS,
+    THREADS_WHY,
+    WORKERS_WHY,
+    whole_number,
+)
 from convzoo.train.recipes import TTA_MODES, Recipe, get_recipe, with_overrides
 
 if TYPE_CHECKING:
@@ -55,6 +63,7 @@ class _Range:
     high_open: bool = False
     whole: bool = False
     optional: bool = False
+    why: str = ""  # where ``high`` comes from, for the message
 
     def describe(self) -> str:
         kind = "a whole number" if self.whole else "a finite number"
@@ -76,8 +85,16 @@ class _Range:
         return not (below or above)
 
     def check(self, flag: str, value: Any) -> None:
+        if self.high is not None and not self.ok(value) and self.ok(self.high) and _above(value, self.high):
+            raise ValueError(f"{flag} {value!r} is over the limit {self.high:g}{f' ({self.why})' if self.why else ''}")
         if not self.ok(value):
             raise ValueError(f"{flag} must be {self.describe()}, got {value!r}")
+
+
+def _above(value: Any, high: float) -> bool:
+    """``value`` is a finite number (not a bool) above ``high``."""
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    return number and math.isfinite(value) and value > high
 
 
 _COUNT = _Range(1, whole=True)
@@ -86,7 +103,7 @@ _EPOCHS = _Range(0, 1e6, low_open=True, optional=True)
 
 # field → (option as the command line spells it, rule); fields without an option name the recipe field
 _RECIPE_RULES: dict[str, tuple[str, _Range]] = {
-    "batch_size": ("--batch-size", _COUNT),
+    "batch_size": ("--batch-size", _Range(1, MAX_TRAIN_BATCH, whole=True)),
     "epochs": ("--epochs", _EPOCHS),
     "iterations": ("--iterations", _Range(1, 2**62, whole=True, optional=True)),
     "lr": ("--lr", _POSITIVE),
@@ -102,14 +119,14 @@ _RECIPE_RULES: dict[str, tuple[str, _Range]] = {
 }
 _CONFIG_RULES: dict[str, tuple[str, _Range]] = {
     "per_class": ("--per-class", _Range(1, whole=True, optional=True)),
-    "image_size": ("--image-size", _Range(1, 4096, whole=True, optional=True)),
+    "image_size": ("--image-size", _Range(1, MAX_SIDE, whole=True, optional=True)),
     "seed": ("--seed", _Range(0, _MAX_SEED, high_open=True, whole=True)),
     "checkpoint_every": ("--checkpoint-every", _Range(0, whole=True)),
     "checkpoint_minutes": ("--checkpoint-minutes", _POSITIVE),
     "eval_every": ("--eval-every", _COUNT),
     "max_epochs": ("--max-epochs", _EPOCHS),
-    "threads": ("--threads", _Range(1, 4096, whole=True, optional=True)),
-    "workers": ("--workers", _Range(0, 256, whole=True, optional=True)),
+    "threads": ("--threads", _Range(1, MAX_THREADS, whole=True, optional=True, why=THREADS_WHY)),
+    "workers": ("--workers", _Range(0, MAX_WORKERS, whole=True, optional=True, why=WORKERS_WHY)),
 }
 # recipe fields given as KEY=VALUE pairs: option, {key: rule}, required keys
 _DICT_RULES: dict[str, tuple[str, dict[str, _Range], tuple[str, ...]]] = {
@@ -229,17 +246,6 @@ def _check_schedule(r: Recipe) -> None:
 
 
 _WHOLE = re.compile(r"[+-]?\d+")
-
-
-def whole_number(minimum: int) -> Callable[[str], int]:
-    """An argparse ``type``: a whole number >= ``minimum``; argparse names the option and exits with 2."""
-
-    def parse(text: str) -> int:
-        if not _WHOLE.fullmatch(text.strip()) or int(text) < minimum:
-            raise argparse.ArgumentTypeError(f"must be a whole number >= {minimum}, got {text!r}")
-        return int(text)
-
-    return parse
 
 
 def parse_val_size(value: str | int | float) -> int | float:

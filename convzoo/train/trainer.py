@@ -968,7 +968,9 @@ class _StopSignals:
 
     def _handle(self, signum: int, frame: Any) -> None:
         if self.requested is not None and signum == signal.SIGINT:
-            raise KeyboardInterrupt
+            raise KeyboardInterrupt(  # mid-step: the last checkpoint is the one to resume from
+                "interrupted; the last checkpoint is intact. To continue, run the same command with --resume"
+            )
         self.requested = signal.Signals(signum).name
 
     def __enter__(self) -> _StopSignals:

@@ -21,13 +21,32 @@ COMMAND_MODULES = (
     "convzoo.viz.cli",
     "convzoo.deploy.bench_cli",
     "convzoo.deploy.cli",
+    "convzoo.site.cli",
 )
+
+
+# Every command reports an error the same way; `convzoo --help` prints this, and README.md repeats it.
+ERRORS_AND_EXIT_STATUS = """\
+errors: one line on stderr, `convzoo COMMAND: error: ...`, saying what went wrong and what to do
+(set CONVZOO_DEBUG=1 for the traceback instead).
+
+exit status:
+  0    done
+  1    done, and the answer is no: paper-check found an unexplained difference, list matched nothing,
+       Graphviz failed to lay out a drawing, a repro folder is in use by another convzoo process
+  2    not done: a usage error or bad input (an unknown model or option value, a missing or unreadable
+       file, data the model cannot take); argparse's own usage errors exit 2 too
+  3    train stopped because the loss stopped being finite; the last good checkpoint is kept
+  130  interrupted (Ctrl-C or SIGTERM); a training run says where it saved and how to resume
+"""
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="convzoo",
         description="The classic convolutional networks, exact to their papers: build, inspect, train, reproduce.",
+        epilog=ERRORS_AND_EXIT_STATUS,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:

@@ -417,9 +417,16 @@ def create_model(
         kwargs["in_chans"] = in_chans
     unknown = sorted(set(kwargs) - set(info.accepts))
     if unknown:
+        close = {k: difflib.get_close_matches(k, info.accepts, n=1, cutoff=0.6) for k in unknown}
+        hints = [
+            f"{k!r}: did you mean {c[0]}?" if len(unknown) > 1 else f"did you mean {c[0]}?"
+            for k, c in close.items()
+            if c
+        ]
         raise TypeError(
-            f"model {name!r} does not take {', '.join(map(repr, unknown))}; "
-            f"it takes: {', '.join(info.accepts) or 'no overrides'}"
+            f"model {name!r} does not take {', '.join(map(repr, unknown))}"
+            + (f" ({'; '.join(hints)})" if hints else "")
+            + f"; it takes: {', '.join(info.accepts) or 'no overrides'}"
         )
     model = info.fn(**kwargs)
     model.convzoo_name = name  # type: ignore[assignment]

@@ -193,7 +193,7 @@ def test_train_command_skips_a_bomb_on_request(tmp_path, capsys, monkeypatch):
         "4",
     ]
     argv += ["--out", str(tmp_path / "runs"), "--no-progress"]
-    assert main([*argv, "--name", "a"]) == 1
+    assert main([*argv, "--name", "a"]) == 2
     err = capsys.readouterr().err
     assert "bomb.png: DecompressionBombError" in err and "--skip-bad-images" in err and "Traceback" not in err
     with pytest.warns(UserWarning, match="skipped 1 unreadable"):

@@ -463,7 +463,7 @@ def test_cli_default_for_a_folder_of_character_classes(tmp_path, capsys, monkeyp
 
     monkeypatch.setattr(trainer_mod, "train", fake_train)
     assert (
-        main(["train", "resnet20_cifar", "--data", str(tmp_path / "data"), "--out", str(tmp_path / "r")]) == 1
+        main(["train", "resnet20_cifar", "--data", str(tmp_path / "data"), "--out", str(tmp_path / "r")]) == 2
     )
     recipe = seen[0].recipe
     assert "flip" not in recipe.augment and recipe.tta == "none" and recipe.lr == get_recipe("fast").lr

@@ -603,7 +603,7 @@ def test_resume_refuses_data_with_other_class_names(tmp_path, capsys):
     (data / "test" / "dog").rename(data / "test" / "emu")
     before = _hash(tmp_path / "run")
     capsys.readouterr()
-    assert main([a for a in argv if a not in ("--max-epochs", "1")] + ["--resume"]) == 1
+    assert main([a for a in argv if a not in ("--max-epochs", "1")] + ["--resume"]) == 2
     assert "data classes: ['cat', 'dog'] -> ['cat', 'emu']" in capsys.readouterr().err
     assert _hash(tmp_path / "run") == before
 

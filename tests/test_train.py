@@ -349,7 +349,7 @@ def test_train_writes_a_complete_run_folder_then_eval_and_predict(tmp_path, caps
     state = load_checkpoint(run, model)
     assert state["loop"]["global_step"] == 5 * (200 // 32) and len(state["metrics"]) == 5
 
-    assert main(["eval", str(run), "--per-class", "20", "--json"]) == 1  # a file never names code to import
+    assert main(["eval", str(run), "--per-class", "20", "--json"]) == 2  # a file never names code to import
     assert "not a registered convzoo model" in capsys.readouterr().err
     assert main(["eval", str(run), "--per-class", "20", "--json", "--model", "test_train:tiny_net"]) == 0
     ev = json.loads(capsys.readouterr().out)
@@ -754,16 +754,16 @@ def test_bad_cli_input_is_reported(tmp_path, capsys):
     assert "unknown model 'resnet20_cifr'. Did you mean: resnet20_cifar" in capsys.readouterr().err
     assert main(["train", "test_train:tiny_net", "--recipe", "fsat", *base]) == 2
     assert "Did you mean: fast" in capsys.readouterr().err
-    assert main(["train", "test_train:tiny_net", "--data", str(tmp_path / "missing"), *base]) == 1
+    assert main(["train", "test_train:tiny_net", "--data", str(tmp_path / "missing"), *base]) == 2
     assert "no such folder" in capsys.readouterr().err
-    assert main(["train", "test_train:fixed32_net", "--data", "digits", *base]) == 1
+    assert main(["train", "test_train:fixed32_net", "--data", "digits", *base]) == 2
     assert "cannot take the data's 8×8 images" in capsys.readouterr().err
-    assert main(["train", "lenet5", "--data", "digits", *base]) == 1
+    assert main(["train", "lenet5", "--data", "digits", *base]) == 2
     err = capsys.readouterr().err
     assert "its paper used 32×32" in err and "--image-size" in err
-    assert main(["train", "test_train:tiny_net", "--batch-size", "4096", *base]) == 1
+    assert main(["train", "test_train:tiny_net", "--batch-size", "4096", *base]) == 2
     assert "larger than the 1438 training images" in capsys.readouterr().err
-    assert main(["eval", str(tmp_path / "nope")]) == 1
+    assert main(["eval", str(tmp_path / "nope")]) == 2
     assert "no such run or checkpoint" in capsys.readouterr().err
 
 

@@ -68,6 +68,17 @@ def load_weights(
             stacklevel=2,
         )
     check_weights(model, mapped, origin)  # no silent cast from another dtype, no NaN or infinity
+    absent = sorted(k for k in own if k not in mapped and optional and k.startswith(optional))
+    if absent:  # a peer saved without its auxiliary heads (torchvision's aux_logits=False): build ours alike
+        from convzoo.registry import model_info
+
+        if "aux_logits" in model_info(name).accepts:
+            raise ValueError(
+                f"{origin} has no auxiliary-classifier weights ({len(absent)} keys such as {absent[0]}): its "
+                f"model was saved without aux heads. Build ours without them too: "
+                f"convzoo.{ws.create_call(aux_logits=False)} then load_weights, or weights={source!r} with "
+                "aux_logits=False"
+            )
     load_state_dict_strict(model, mapped)
     return model
 

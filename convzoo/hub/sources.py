@@ -189,9 +189,17 @@ def find_source(model: str, source: str) -> WeightSource:
         return _with_provider_meta(_SOURCES[(model, source)])
     except KeyError:
         have = sorted(s for (m, s) in _SOURCES if m == model)
+        # a variant built as the peer built it (googlenet_tv: torchvision's GoogLeNet, with batch norm)
+        variants = sorted(m for (m, s) in _SOURCES if s == source and m.startswith(f"{model}_"))
+        hint = "".join(
+            f"; {source}'s weights of this network load into {v!r}, the variant built as {source} builds it: "
+            f"create_model({v!r}, weights={source!r})"
+            for v in variants[:1]
+        )
         raise ValueError(
             f"no {source!r} weights are mapped for {model!r}"
-            + (f"; it has: {', '.join(have)}" if have else "; no peer weights are mapped for it")
+            + (f"; it has: {', '.join(have)}" if have else "; no peer weights are mapped for it" if not hint else "")
+            + hint
             + " (`convzoo list --weights` lists every source)"
         ) from None
 

@@ -10,6 +10,7 @@ from convzoo.inspect.columns import COLUMN_NAMES as COLUMNS
 from convzoo.inspect.columns import DEFAULT_COLUMNS
 from convzoo.inspect.output_size import output_size
 from convzoo.registry import list_blocks, list_models, model_meta, weights_meta
+from convzoo.train.cli import _kv
 
 
 def _list(args: argparse.Namespace) -> int:
@@ -81,7 +82,7 @@ def _info(args: argparse.Namespace) -> int:
 def _summary(args: argparse.Namespace) -> int:
     from convzoo.inspect.summary import summary
 
-    kwargs = {}
+    kwargs = dict(args.model_arg)
     if args.num_classes is not None:
         kwargs["num_classes"] = args.num_classes
     sums = [
@@ -186,6 +187,14 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--format", choices=["table", "markdown", "csv", "json", "keras"], default="table")
     p.add_argument(
         "--num-classes", type=at_most(MAX_CLASSES, CLASSES_WHY), help="classifier size (e.g. 2 for a new head)"
+    )
+    p.add_argument(
+        "--model-arg",
+        type=_kv,
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="model override, e.g. img_size=224 or v1_5=true (repeatable; `convzoo info NAME` lists them)",
     )
     p.add_argument("--all-ops", action="store_true", help="also count BN, pooling, activations and adds")
     p.add_argument("--strict", action="store_true", help="fail on a layer whose output volume is fractional")

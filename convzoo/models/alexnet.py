@@ -163,7 +163,7 @@ class AlexNet(ZooModel):
             raise ValueError(
                 f"{type(self).__name__}'s fc6 was built for {c}×{s}×{s} features ({self.img_size}×{self.img_size} "
                 f"input), got {'×'.join(map(str, x.shape[1:]))}: resize the input to {self.img_size}×{self.img_size} "
-                "or build the model with img_size=<your size>"
+                "or build the model with img_size=<your size> (`--model-arg img_size=<your size>` on the command line)"
             )
         return self.classifier(x)
 

@@ -301,9 +301,11 @@ def build_config(args: argparse.Namespace, log: Callable[[str], None] | None = N
     )
 
 
-def _fail(e: BaseException) -> int:
-    print(f"error: {e}", file=sys.stderr)
-    return 1 if not isinstance(e, FloatingPointError) else 3
+def _fail(e: BaseException, command: str) -> int:
+    """``convzoo COMMAND: error: ...`` and the exit status: 3 for a run whose loss stopped being finite (its
+    last good checkpoint is kept), else 2 (the scheme of :mod:`convzoo.cli`)."""
+    print(f"convzoo {command}: error: {e}", file=sys.stderr)
+    return 3 if isinstance(e, FloatingPointError) else 2
 
 
 _USER_ERRORS = (
@@ -349,7 +351,7 @@ def _run(cfg: Any) -> Any:
     try:
         return train(cfg)
     except _USER_ERRORS as e:
-        return _fail(e)
+        return _fail(e, "train")
     except KeyboardInterrupt as e:  # the trainer stopped at a step boundary and says how to resume
         why = str(e) or (  # stopped before the loop took over Ctrl-C: nothing was trained or saved
             "interrupted while setting up (loading the data, building the model), before the first step; "
@@ -395,7 +397,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
                 optimize=args.optimize,
             )
     except _USER_ERRORS as e:
-        return _fail(e)
+        return _fail(e, "eval")
     if args.json:
         print(json.dumps(m))
     else:
@@ -467,14 +469,14 @@ def _cmd_predict(args: argparse.Namespace) -> int:
                 optimize=args.optimize,
             )
     except _USER_ERRORS as e:
-        return _fail(e)
+        return _fail(e, "predict")
     for path, top in zip(args.images, results, strict=True):
         if top is not None:
             print(path)
             for name, p in top:
                 print(f"  {100 * p:6.2f}%  {name}")
     if all(top is None for top in results):
-        return _fail(ValueError("none of the images could be read"))
+        return _fail(ValueError("none of the images could be read"), "predict")
     return 0
 
 

@@ -15,6 +15,7 @@ image, and ``1.0``, ``2.5`` and ``-3`` are refused.
 from __future__ import annotations
 
 import math
+import os
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -398,17 +399,39 @@ _KNOWN_SIZES = {
 _MIN_STEPS_PER_EPOCH, _MIN_BATCH = 20, 16
 
 
-def known_train_images(data: str, per_class: int | None = None) -> int | None:
-    """The number of training images of a built-in data set (at most ``per_class`` per class), else None."""
-    if data not in _KNOWN_SIZES:
+def known_train_images(data: str, per_class: int | None = None, enough: int | None = None) -> int | None:
+    """The number of training images of a built-in data set or an image folder's ``train/`` (at most
+    ``per_class`` per class; files counted by name, none opened), else None. ``enough``: stop counting a
+    folder there (the count is then a lower bound that large)."""
+    if data in _KNOWN_SIZES:
+        n, k = _KNOWN_SIZES[data]
+        return n if per_class is None else min(n, per_class * k)
+    from convzoo.data.datasets import IMAGE_EXTENSIONS
+
+    n = 0
+    try:
+        with os.scandir(Path(data) / "train") as classes:
+            for c in sorted(classes, key=lambda e: e.name):
+                if c.name.startswith(".") or not c.is_dir():
+                    continue
+                with os.scandir(c.path) as files:
+                    found = sum(
+                        1 for f in files if not f.name.startswith(".") and Path(f.name).suffix.lower() in IMAGE_EXTENSIONS
+                    )
+                n += found if per_class is None else min(found, per_class)
+                if enough is not None and n >= enough:
+                    break
+    except OSError:  # not an image folder: loading the data says why
         return None
-    n, k = _KNOWN_SIZES[data]
-    return n if per_class is None else min(n, per_class * k)
+    return n or None
 
 
 def _small_data_batch(batch: int, n_train: int | None) -> int:
-    """Halve ``batch`` until an epoch of ``n_train`` images has enough steps to learn from (or it is 16)."""
+    """Halve ``batch`` until an epoch of ``n_train`` images has enough steps to learn from (or it is 16), and
+    below 16 until one batch fits in the data."""
     while n_train is not None and batch > _MIN_BATCH and n_train // batch < _MIN_STEPS_PER_EPOCH:
+        batch //= 2
+    while n_train is not None and 1 < batch and n_train < batch:
         batch //= 2
     return batch
 
@@ -424,7 +447,7 @@ def default_changes(
 
     No mirroring (flips, flip TTA) of digits or text (:func:`mirror_unsafe`); a quarter of the learning rate
     for a network without normalization layers (lenet5_modern at 0.2 ends at chance on digits); a smaller
-    batch where a built-in data set is so small that an epoch would be under 20 steps (digits: 1,438
+    batch where a built-in data set or an image folder is so small that an epoch would be under 20 steps (digits: 1,438
     images, 11 steps of 128; lenet5_modern learns to 95% in 10 epochs of 64, to 87-95% of 128).
     """
     base = get_recipe("fast")
@@ -439,11 +462,12 @@ def default_changes(
         reasons["lr"] = (
             f"{model} has no normalization layers; the fast recipe's rate assumes batch normalization"
         )
-    n_train = known_train_images(data, per_class)
+    n_train = known_train_images(data, per_class, enough=base.batch_size * _MIN_STEPS_PER_EPOCH)
     batch = _small_data_batch(base.batch_size, n_train)
     if batch != base.batch_size:
         changes["batch_size"] = batch
-        steps = f"{n_train // batch} steps an epoch, not {n_train // base.batch_size}"
+        k = n_train // batch
+        steps = f"{k} step{'s' if k != 1 else ''} an epoch, not {n_train // base.batch_size}"
         reasons["batch_size"] = f"{n_train} training images: {steps}"
     return changes, reasons
 

@@ -66,20 +66,61 @@ def check_input_size(cfg: TrainConfig, size: tuple[int, int, int], num_classes: 
         try:
             out = m(torch.empty(1, *size))
         except (RuntimeError, ValueError) as e:
-            default = ""
-            if ":" not in cfg.model:
-                from convzoo.registry import model_info
-
-                s = model_info(cfg.model).input_size
-                default = f" (its paper used {s[1]}×{s[2]})"
-            raise ValueError(
-                f"model {cfg.model!r} cannot take the data's {size[1]}×{size[2]} images{default}: {e}. "
-                "Pass --image-size N to resize the images to N×N"
-            ) from None
+            raise ValueError(_size_advice(cfg, m, size, e)) from None
     if tuple(out.shape) != (1, num_classes):
         raise ValueError(
             f"model {cfg.model!r} returned logits of shape {tuple(out.shape)}, expected (1, {num_classes})"
         )
+
+
+def _size_advice(cfg: TrainConfig, model: nn.Module, size: tuple[int, int, int], err: Exception) -> str:
+    """Why the meta ``model`` cannot take ``size`` (the inspector names the layer and its arithmetic, not
+    PyTorch's padding message) and the ``--image-size`` that fixes it: the paper's side, else the smallest
+    the model takes."""
+    from convzoo.inspect.output_size import ShapeError
+    from convzoo.inspect.trace import min_input_size, trace
+
+    why = str(err)
+    try:
+        trace(model, size, track_rf=False)
+    except ShapeError as e:
+        if "layer '(model)'" not in str(e):  # a layer named, with its arithmetic; else the model's own words
+            why = str(e)
+    except (RuntimeError, ValueError):
+        pass
+    side, paper = None, ""
+    if ":" not in cfg.model:
+        from convzoo.registry import model_info
+
+        s = model_info(cfg.model).input_size
+        paper = f" (its paper used {s[1]}×{s[2]})"
+        side = s[1] if s[1] == s[2] else None
+    if side is None:
+        side = min_input_size(model, (size[0], 1024, 1024))
+    advice = (
+        f"Pass --image-size {side} to resize the images to {side}×{side}"
+        + (" (the paper's size)" if paper and side is not None else " (the smallest it takes)")
+        if side is not None
+        else "Pass --image-size N to resize the images to N×N"
+    )
+    return f"model {cfg.model!r} cannot take the data's {size[1]}×{size[2]} images{paper}: {why.rstrip('.')}. {advice}"
+
+
+def channel_note(model: str, channels: int) -> str | None:
+    """The line that says a registered model is built for the data's channels, not its paper's (the 1-channel
+    LeNet-5 on 3-channel CIFAR-10 gets a 3-channel first layer); None where they agree."""
+    if ":" in model:
+        return None
+    from convzoo.registry import model_info
+
+    paper = model_info(model).input_size
+    if paper[0] == channels:
+        return None
+    return (
+        f"note: {model}'s paper takes {paper[0]}-channel images ({'×'.join(map(str, paper))}); the data has "
+        f"{channels} channel{'s' if channels != 1 else ''}, so its first layer is built for {channels} input "
+        f"channel{'s' if channels != 1 else ''} (in_chans={channels}) and has more or fewer weights than the paper's"
+    )
 
 
 def he_init(model: nn.Module) -> None:

@@ -60,6 +60,7 @@ from convzoo.train.optim import Lookahead, build_optimizer
 from convzoo.train.parts import (
     amp_dtype,
     build_model,
+    channel_note,
     check_input_size,
     frozen_after,
     he_init,
@@ -90,7 +91,6 @@ __all__ = [
 
 class NonFiniteLossError(FloatingPointError):
     """The loss became NaN or infinite; the last good checkpoint is kept."""
-
 
 
 @dataclass
@@ -283,10 +283,11 @@ def _load_data(
     if crop is not None:
         data = stream_splits(
             cfg.data,
-            augment=(cfg.recipe or get_recipe("fast")).paper_augment or "center",
+            augment=_stream_augment(cfg),
             crop=crop,
             per_class=cfg.per_class,
             on_bad="skip" if cfg.skip_bad_images else "error",
+            val_split="val" if (Path(cfg.data) / "val").is_dir() or not (Path(cfg.data) / "test").is_dir() else "test",
         )
     elif data is None:
         data = load_data(
@@ -320,8 +321,49 @@ def _stream_crop(cfg: TrainConfig, say: Callable[[str], None]) -> int | None:
         return None
     force = None if cfg.stream is None else ("stream" if cfg.stream else "memory")
     stream, why = choose_streaming(cfg.data, crop, force=force)
+    if not stream and force is None and cfg.image_size is None:
+        sizes = _varied_sizes(cfg.data)
+        if sizes is not None:  # in memory they would all need one size: stream at the model's input instead
+            aug = _stream_augment(cfg)
+            how = "no augmentation (the centre view)" if aug == "center" else f"the paper's augmentation {aug!r}"
+            stream, why = True, (
+                f"data: streaming {cfg.data}: its images vary in size ({sizes[0]} to {sizes[1]} in a sample), "
+                f"so each is cropped to {crop}×{crop} as it is read, with {how} (--in-memory --image-size N "
+                "loads them all resized to N×N instead)"
+            )
     say(why)
     return crop if stream else None
+
+
+def _varied_sizes(root: str, sample: int = 64) -> tuple[str, str] | None:
+    """The smallest and largest W×H among up to ``sample`` evenly spaced training images of the folder
+    ``root`` (headers only), or None where they all have one size."""
+    from convzoo.data.stream import index_split, open_image
+
+    files = index_split(root, "train", on_bad="skip").files
+    picks = sorted({round(i * (len(files) - 1) / max(1, sample - 1)) for i in range(min(sample, len(files)))})
+    sizes = set()
+    for i in picks:
+        try:
+            with open_image(files[i]) as img:
+                sizes.add(tuple(img.size))
+        except (OSError, ValueError):  # an unreadable file is reported when the data is read
+            continue
+    if len(sizes) < 2:
+        return None
+    lo, hi = min(sizes, key=lambda s: s[0] * s[1]), max(sizes, key=lambda s: s[0] * s[1])
+    return f"{lo[0]}×{lo[1]}", f"{hi[0]}×{hi[1]}"
+
+
+def _stream_augment(cfg: TrainConfig) -> str:
+    """The decode-time augmentation of a streamed folder: the recipe's; for the default recipe, that of the
+    model's paper recipe (ResNet's scale augmentation for a ResNet); else none ("center")."""
+    from convzoo.train.recipes import paper_recipe
+
+    if cfg.recipe is not None:
+        return cfg.recipe.paper_augment or "center"
+    own = paper_recipe(cfg.model) if ":" not in cfg.model else None
+    return (get_recipe(own).paper_augment if own else None) or "center"
 
 
 def _resolve_recipe(
@@ -363,6 +405,9 @@ def _build_model(
     """The initialised model on ``device``, and the small-crop window it can take (None: full size)."""
     r, num_classes, size = cfg.recipe, len(data.classes), data.image_size
     check_input_size(cfg, size, num_classes)
+    note = channel_note(cfg.model, size[0])
+    if note:
+        say(note)
     streamed = isinstance(data, StreamSplits)
     window = None if streamed else small_crops(r, size)[0]  # streamed: the paper's decode-time crops
     if window is not None:

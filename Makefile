@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 # (x86_64 CUDA build that also runs on the CPU).
 TORCH_PINS := torch==2.14.1 torchvision==0.29.1
 
-.PHONY: demo test lint venv clean graphviz
+.PHONY: demo test lint venv clean graphviz chromium site
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -22,7 +22,7 @@ venv: $(STAMP)
 demo: $(STAMP)
 	$(PY) -m convzoo demo
 
-test: $(STAMP) graphviz
+test: $(STAMP) graphviz chromium
 	$(PY) -m ruff check convzoo tests benchmarks scripts
 	$(PY) -m pytest -q -n auto --maxprocesses 4
 
@@ -41,6 +41,23 @@ graphviz:
 	    echo "note: Graphviz's dot is missing (convzoo draw needs it): sudo apt-get install graphviz," \
 	         "brew install graphviz, conda install graphviz, or https://graphviz.org/download/"; \
 	  fi; }
+
+# Debian's Chromium, which the site's browser tests drive through Playwright (it cannot download its own
+# browsers here): installed with apt-get where we are root. Never fails: without it those tests skip, saying why.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    DEBIAN_FRONTEND=noninteractive timeout 600 apt-get install -y -q chromium >/dev/null 2>&1 || \
+	    { timeout 300 apt-get update -q >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive timeout 600 apt-get install -y -q chromium >/dev/null 2>&1; } || \
+	    echo "note: apt-get could not install chromium; the site's browser tests will skip"; \
+	  else \
+	    echo "note: Chromium is missing (the site's browser tests skip without it): sudo apt-get install chromium," \
+	         "or set CONVZOO_CHROMIUM to a Chromium or Chrome executable"; \
+	  fi; }
+
+# The website (MkDocs + Material): open site/index.html, or serve it for search: python -m http.server -d site
+site: $(STAMP) graphviz
+	$(PY) -m convzoo site -o site
 
 clean:
 	rm -rf $(VENV) build *.egg-info

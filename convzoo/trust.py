@@ -28,7 +28,14 @@ from typing import Any
 import torch
 from torch import nn
 
-from convzoo.trust_read import CheckpointError, RejectedFile, open_regular, parse_json, read_bytes
+from convzoo.trust_read import (
+    CheckpointError,
+    RejectedFile,
+    open_regular,
+    parse_json,
+    read_bytes,
+    zip_entries,
+)
 
 __all__ = [
     "CHECKPOINT_FORMAT",
@@ -457,11 +464,10 @@ def check_torch_archive(path: Path) -> None:
         raise RejectedFile(
             path, f"the training state is {size} bytes, more than the {MAX_STATE_BYTES} allowed"
         )
-    try:
-        with zipfile.ZipFile(path) as archive:
-            entries = archive.infolist()
-    except Exception as e:  # noqa: BLE001  the boundary: any failure to parse foreign bytes is a refusal
-        raise RejectedFile(path, f"not a torch.save archive ({type(e).__name__}: {str(e)[:200]})") from None
+    try:  # the central directory is capped before zipfile reads it whole (convzoo.trust_read)
+        entries = zip_entries(path, what="zip archive")
+    except RejectedFile as e:
+        raise RejectedFile(path, f"not a torch.save archive ({e.cause})") from None
     packed = [
         i.filename for i in entries if i.compress_type != zipfile.ZIP_STORED or i.file_size != i.compress_size
     ]

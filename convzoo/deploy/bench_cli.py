@@ -18,6 +18,7 @@ from convzoo.cli_args import (
     whole_number,
 )
 from convzoo.deploy.bench_choices import AGAINST, BACKEND_HELP, BACKENDS, DTYPES
+from convzoo.trust_write import check_target, write_file
 
 
 def comma_list(choices: Sequence[str]) -> Callable[[str], list[str]]:
@@ -45,6 +46,8 @@ def _bench(args: argparse.Namespace) -> int:
     out = Path(args.output) if args.output else None
     if out is not None and not out.parent.is_dir():  # found out before the measuring, not after
         raise FileNotFoundError(f"-o {out}: no such folder {out.parent}")
+    if out is not None:
+        check_target(out, force=args.force)  # an existing file convzoo did not write needs --force
     result = bench(
         args.names, batch=args.batch, dtype=args.dtype, backend=args.backend, against=args.against,
         threads=args.threads, image_size=args.image_size, repeats=args.repeats, warmup=args.warmup,
@@ -52,7 +55,7 @@ def _bench(args: argparse.Namespace) -> int:
     )  # fmt: skip
     text = format_result(result, args.format)
     if out is not None:
-        out.write_text(text + "\n")
+        write_file(out, text + "\n", force=args.force)
         print(f"wrote {out}")
     else:
         print(text)
@@ -101,4 +104,5 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     )
     p.add_argument("--format", choices=["table", "markdown", "json"], default="table")
     p.add_argument("-o", "--output", type=output_file, help="write the result to FILE instead of printing it")
+    p.add_argument("--force", action="store_true", help="replace an existing -o file convzoo did not write")
     p.set_defaults(func=_bench)

@@ -23,6 +23,7 @@ def _export(args: argparse.Namespace) -> int:
             image_size=args.image_size,
             num_classes=args.num_classes,
             optimize=args.optimize,
+            force=args.force,
         )
     except (*_USER_ERRORS, CheckpointError) as e:
         print(f"convzoo export: error: {e}", file=sys.stderr)
@@ -49,4 +50,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "--num-classes", type=whole_number(1, MAX_CLASSES, CLASSES_WHY), metavar="N", help="classifier size (a name)"
     )
     p.add_argument("--optimize", action="store_true", help="fold batch norms into convolutions first")
+    p.add_argument(
+        "--force", action="store_true", help="replace an existing -o file that convzoo did not export"
+    )
     p.set_defaults(func=_export)

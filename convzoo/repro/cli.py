@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +38,8 @@ def claim_rows() -> list[dict[str, Any]]:
                 }
                 for a in c.arms
             ]
-            row["checks"] = [c_.__dict__ for c_ in c.checks]
+            row["checks"] = [{**c_.__dict__, "differs": dict(c_.differs)} for c_ in c.checks]
+            row["power"] = power_rows(c)
             budgets: dict[str, Any] = {}
             for name in BUDGETS:
                 if name in c.unavailable or name not in c.budgets:
@@ -61,6 +63,44 @@ def claim_rows() -> list[dict[str, Any]]:
             row["budgets"] = {"exact": {"available": True, "estimated_s": 1.0}}
         rows.append(row)
     return rows
+
+
+def power_rows(claim: Any) -> list[dict[str, Any]]:
+    """Each check's paper gap and, per budget, the smallest gap that budget resolves (decided from the spec)."""
+    from convzoo.repro.estimate import data_sizes
+    from convzoo.repro.verdict import EARLY_METRICS, power
+
+    out = []
+    for c in claim.checks:
+        row: dict[str, Any] = {"check": c.says, "metric": c.metric, "paper_gap": None, "budgets": {}}
+        row["needs_trained"] = not c.early and c.metric not in EARLY_METRICS
+        for name, b in claim.budgets.items():
+            if name == "smoke" or c not in claim.checks_at(b):
+                continue
+            gap, res = power(claim, c, b, data_sizes(b)[1], b.seeds)
+            row["paper_gap"] = gap
+            row["budgets"][name] = res
+        out.append(row)
+    return out
+
+
+def _power_lines(r: dict[str, Any]) -> list[str]:
+    lines = []
+    for p in r.get("power", []):
+        if not p["budgets"]:
+            continue
+        cells = []
+        for name, res in p["budgets"].items():
+            if res is None:
+                cells.append(name)
+            elif p["paper_gap"] is not None and abs(p["paper_gap"]) < res:
+                cells.append(f"{name} ≥ {res:.2f} (below resolution)")
+            else:
+                cells.append(f"{name} ≥ {res:.2f}")
+        gap = f"paper gap {p['paper_gap']:.2f}; " if p["paper_gap"] is not None else ""
+        need = "" if p["needs_trained"] else " [early training: no convergence needed]"
+        lines.append(f"    {p['check']} ({p['metric']}): {gap}resolves {', '.join(cells)}{need}")
+    return lines
 
 
 def _human_time(s: float) -> str:
@@ -100,6 +140,10 @@ def _cmd_list(args: argparse.Namespace) -> int:
             for name, b in r["budgets"].items():
                 est.append(f"{name} ~{_human_time(b['estimated_s'])}" if b["available"] else f"{name}: n/a")
             print("  time on this machine: " + ", ".join(est))
+            power = _power_lines(r)
+            if power:
+                print("  checks (smallest gap each budget resolves, in points, before any run):")
+                print("\n".join(power))
         print()
     rate, precision = train_rate(True)
     print(
@@ -114,13 +158,39 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from convzoo.repro.runner import run_claim
     from convzoo.train.runfolder import RunFolderBusy
 
+    if args.jobs > 1:
+        return _run_jobs(args)
+    committed = args.arms_dir if args.arms_dir is not None else (DOCS if Path(DOCS).is_dir() else None)
     try:
-        run_claim(args.claim, args.budget, seeds=args.seeds, data=args.data, out=args.out)
+        run_claim(
+            args.claim, args.budget, seeds=args.seeds, data=args.data, out=args.out, committed=committed or None
+        )
     except RunFolderBusy as e:  # another `repro run` trains this arm now; its results stay intact
         print(f"convzoo repro: error: {e.path} is in use by another convzoo process (PID {e.holder}); "
               "wait for it to finish, or give another --out", file=sys.stderr)  # fmt: skip
         return 1
     return 0
+
+
+def _run_jobs(args: argparse.Namespace) -> int:
+    """``--jobs N``: N copies of this command share the claim's arms (each takes the next arm no other holds),
+    each with cores ÷ N training threads; the last one to finish writes the report."""
+    import os
+    import subprocess
+
+    argv = [sys.executable, "-m", "convzoo", "repro", "run", args.claim, "--budget", args.budget]
+    argv += ["--out", str(args.out)]
+    for k in ("seeds", "data", "arms_dir"):
+        if getattr(args, k) is not None:
+            argv += [f"--{k.replace('_', '-')}", str(getattr(args, k))]
+    threads = str(max(1, (os.cpu_count() or 1) // args.jobs))
+    env = {**os.environ, "OMP_NUM_THREADS": threads}
+    procs = []
+    for i in range(args.jobs):
+        procs.append(subprocess.Popen(argv, env=env))
+        time.sleep(20 if i + 1 < args.jobs else 0)  # let the first take its arm's lock before the next looks
+    codes = [p.wait() for p in procs]
+    return max(codes)
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
@@ -147,11 +217,26 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 
 def _publish(args: argparse.Namespace, claim_id: str, folder: Path) -> int:
-    import shutil
+    """Copy results.json into ``--docs``: ``<claim>/<budget>/`` for trained claims, refused unless every arm
+    ran under today's spec (its hash); ``<claim>/`` for analytic ones."""
+    from convzoo.repro.prereg import unpublishable
+    from convzoo.repro.readback import read_results
+    from convzoo.repro.registry import get_claim
+    from convzoo.trust_write import check_inside, write_file
 
-    dest = Path(args.docs) / claim_id
+    claim = get_claim(claim_id)
+    docs = Path(args.docs)
+    src = check_inside(folder, folder / "results.json")  # written by this command just now
+    dest = check_inside(docs, docs / claim_id / (args.budget if claim.kind == "trained" else ""))
+    if claim.kind == "trained":
+        problems = unpublishable(claim, claim.budget(args.budget), read_results(src, claim) or {})
+        if problems:
+            print(f"convzoo repro: error: {src} does not match today's spec of {claim_id} at the {args.budget} "
+                  f"budget, so it is not published: {'; '.join(problems[:6])}. Re-run the arms "
+                  f"(`convzoo repro run {claim_id} --budget {args.budget}`)", file=sys.stderr)  # fmt: skip
+            return 2
     dest.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(folder / "results.json", dest / "results.json")
+    write_file(dest / "results.json", src.read_bytes(), owned=True, inside=docs)
     print(f"published {dest / 'results.json'}; `convzoo repro docs` renders it")
     return 0
 
@@ -184,13 +269,25 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     q.add_argument(
         "--out", type=output_folder, default=DEFAULT_OUT, help=f"folder of the claims' runs (default {DEFAULT_OUT})"
     )
+    q.add_argument(
+        "--jobs",
+        type=whole_number(1, 16),
+        default=1,
+        help="train this many arms at a time, each in its own process with cores ÷ jobs threads",
+    )
+    q.add_argument(
+        "--arms-dir",
+        default=None,
+        help=f"folder of committed arm results to reuse and add to (default {DOCS} where it exists; '' for none)",
+    )
     q.set_defaults(func=_cmd_run)
     q = rsub.add_parser("report", help="write report.md, figures and results.json from a claim's runs")
     q.add_argument("claim", help="a claim id (convzoo repro list)")
     q.add_argument("--budget", choices=BUDGETS, default="cpu")
     q.add_argument("--out", type=output_folder, default=DEFAULT_OUT)
     q.add_argument(
-        "--publish", action="store_true", help=f"also copy results.json into --docs ({DOCS})/<claim>/"
+        "--publish", action="store_true", help=f"also copy results.json into --docs ({DOCS})/<claim>/<budget>/ (refused unless its arms "
+        "ran under today's spec)"
     )
     q.add_argument("--docs", type=output_folder, default=DOCS)
     q.set_defaults(func=_cmd_report)

@@ -15,12 +15,14 @@ __all__ = ["claims", "get_claim"]
 def _by_id() -> dict[str, Claim]:
     from convzoo.repro.analytic import ANALYTIC_CLAIMS
     from convzoo.repro.analytic_more import ANALYTIC_MORE
+    from convzoo.repro.prereg import check_equal_treatment
     from convzoo.repro.trained import TRAINED_CLAIMS
 
     out: dict[str, Claim] = {}
     for c in TRAINED_CLAIMS + ANALYTIC_CLAIMS + ANALYTIC_MORE:
         if c.id in out:
             raise RuntimeError(f"two claims share the id {c.id!r}")
+        check_equal_treatment(c)  # a check's arms differ only in what the claim is about, or say why
         out[c.id] = c
     return out
 

@@ -12,9 +12,10 @@ from typing import Any
 
 from convzoo.repro.estimate import arm_recipe
 from convzoo.repro.readback import read_run_info
-from convzoo.repro.results import ArmResult, measure, read_arm_result
+from convzoo.repro.results import ArmResult, measure, parse_arm_result, read_arm_result
 from convzoo.repro.spec import METRICS, Budget, Claim
-from convzoo.repro.verdict import AT_CHANCE, ONE_SEED, RULE, arm_stats, judge_all, verdict
+from convzoo.repro.verdict import AT_CHANCE, RULE, arm_stats, headline, judge_check, verdict
+from convzoo.trust_write import check_inside, output, write_file
 
 __all__ = ["collect", "escape_text", "machine", "render", "write_analytic_report", "write_report", "write_run_info"]
 
@@ -59,16 +60,18 @@ def _machine_line(m: dict[str, str], amp: bool | None) -> str:
         parts.append(m["gpu"])
     if m.get("autocast") and amp is not None:
         parts.append(f"{m['autocast']} autocast" if amp and m["autocast"] != "none" else "fp32")
+    if m.get("load"):
+        parts.append(f"load average {m['load']} when the arm ended")
     return f"{m.get('cpu', '?')} ({'; '.join(parts)})"
 
 
 def write_run_info(folder: Path, budget: Budget, data: str, seeds: int, command: str) -> None:
     info = {"budget": budget.name, "data": data, "seeds": seeds, "command": command, "machine": machine()}
-    (folder / RUN_INFO).write_text(json.dumps(info, indent=1))
+    write_file(folder / RUN_INFO, json.dumps(info, indent=1), owned=True, inside=folder)
 
 
 def _read_run_info(folder: Path) -> dict[str, Any]:
-    path = folder / RUN_INFO
+    path = check_inside(folder, folder / RUN_INFO)  # a link never leads the read out of the folder
     return read_run_info(path)  # {} without a file; a damaged one is refused, naming it
 
 
@@ -88,65 +91,85 @@ def at_chance(arm: dict[str, Any]) -> bool:
     return bool(ends) and all(ends)
 
 
+def _run_dict(r: ArmResult) -> dict[str, Any]:
+    """A run as results.json keeps it: everything a verdict is judged from (curves, per-image correctness)."""
+    d = r.to_dict()
+    d.pop("rows")
+    d["curve"] = [
+        {k: row[k] for k in ("epoch", "train_err", "test_err", "val_err", "epoch_s") if k in row} for row in r.rows
+    ]
+    return d
+
+
+def runs_of(claim: Claim, results: dict[str, Any], path: Path) -> dict[str, list[ArmResult]]:
+    """The arms' runs of a results.json, validated as arm result files are (a run holds its ``rows``)."""
+    out: dict[str, list[ArmResult]] = {}
+    for a in results.get("arms", []):
+        for x in a.get("runs", []):
+            x = {**x, "rows": x.get("rows", x.get("curve", [])), "arm": a.get("name")}
+            x.setdefault("wall_s", 0.0), x.setdefault("images_per_s", 0.0), x.setdefault("estimated_s", 0.0)
+            out.setdefault(a["name"], []).append(parse_arm_result(x, path, claim))
+    return out
+
+
+def _selected(claim: Claim, budget: Budget, name: str, runs: dict[str, list[ArmResult]], metric: str) -> str:
+    """The arm a check's name stands for: itself, or a selection's candidate with the lowest mean metric."""
+    best, best_v = "", float("inf")
+    for cand in claim.candidates(name, budget):
+        ms = [m.value for m in (measure(r, metric) for r in runs.get(cand, [])) if m is not None]
+        if ms and sum(ms) / len(ms) < best_v:
+            best, best_v = cand, sum(ms) / len(ms)
+    return best or name
+
+
+def judge(claim: Claim, budget: Budget, runs: dict[str, list[ArmResult]]) -> list[dict[str, Any]]:
+    """Every check whose arms ran, judged under today's rules (selections resolved to their best candidate)."""
+    out = []
+    for c in claim.checks_at(budget):
+        b = _selected(claim, budget, c.better, runs, c.metric)
+        w = _selected(claim, budget, c.worse, runs, c.metric)
+        o = judge_check(claim, c, budget, {c.better: runs.get(b, []), c.worse: runs.get(w, [])})
+        if o is not None:
+            d = o.to_dict()
+            d["selected"] = {c.better: b, c.worse: w}
+            out.append(d)
+    return out
+
+
+def _fraction_of_paper(claim: Claim, budget: Budget, arm_name: str, r: ArmResult) -> float | None:
+    """Training images seen at this budget ÷ those of the paper's recipe (its steps × batch)."""
+    from convzoo.repro.estimate import recipe_steps
+
+    if "paper" not in claim.budgets or budget.name == "paper":
+        return None
+    pr = arm_recipe(claim.arm(arm_name), claim.budgets["paper"])
+    n = 50_000 - int(pr.val_size if pr.val_size >= 1 else pr.val_size * 50_000)
+    paper_images = recipe_steps(pr, max(1, n // pr.batch_size)) * pr.batch_size
+    ours = r.epochs * r.train_images if r.epochs else None
+    return ours / paper_images if ours and paper_images else None
+
+
 def collect(claim: Claim, folder: Path, command: str = "") -> dict[str, Any]:
     """results.json's content from the arm result files in ``folder`` (``OUT/<claim>/<budget>``)."""
+    from convzoo.repro.prereg import spec_hash
+
     budget = claim.budget(folder.name)
     info = _read_run_info(folder)
-    arms, stats = [], {}
+    arms, runs = [], {}
     for arm in claim.arms_at(budget):
         results: list[ArmResult] = []
         for path in sorted(folder.glob(f"{arm.name}-s*.json")):
             r = read_arm_result(path, claim)
             if r is not None and r.arm == arm.name:
                 results.append(r)
-        measured = {}
-        for metric in _metrics_of(claim):
-            ms = [m for m in (measure(r, metric) for r in results) if m is not None]
-            if ms:
-                s = arm_stats(ms)
-                stats[(arm.name, metric)] = s
-                measured[metric] = {"mean": s.mean, "se": s.se, "seeds": s.seeds, "values": list(s.values)}
-        r0 = arm_recipe(arm, budget)
-        arms.append(
-            {
-                "name": arm.name,
-                "label": arm.title,
-                "group": arm.group,
-                "model": arm.model,
-                "overrides": dict(arm.overrides),
-                "recipe": r0.name,
-                "recipe_changes": {**arm.recipe_changes, **budget.recipe_changes},
-                "params": results[0].params if results else None,
-                "macs": results[0].macs if results else None,
-                "measured": measured,
-                "paper": [{"metric": p.metric, "value": p.value, "where": p.where} for p in arm.paper],
-                "runs": [
-                    {
-                        "seed": r.seed,
-                        "diverged": r.diverged,
-                        "wall_s": r.wall_s,
-                        "estimated_s": r.estimated_s,
-                        "images_per_s": r.images_per_s,
-                        "train_images": r.train_images,
-                        "test_images": r.test_images,
-                        "classes": r.classes,
-                        "curve": [
-                            {
-                                k: row[k]
-                                for k in ("epoch", "train_err", "test_err", "val_err", "epoch_s")
-                                if k in row
-                            }
-                            for row in r.rows
-                        ],
-                    }
-                    for r in results
-                ],
-            }
-        )
+        runs[arm.name] = results
+        arms.append(_arm_entry(claim, budget, arm.name, results))
     complete = all(a["runs"] for a in arms)
-    outcomes = judge_all(claim.checks_at(budget), stats, frozenset(a["name"] for a in arms if at_chance(a)))
+    checks = judge(claim, budget, runs)
     seeds = min((len(a["runs"]) for a in arms), default=0)
     evaluated = budget.name != "smoke" and complete
+    today = spec_hash(claim, budget)
+    hashes = sorted({r.spec_hash for rs in runs.values() for r in rs})
     return {
         "claim": claim.id,
         "kind": claim.kind,
@@ -164,25 +187,60 @@ def collect(claim: Claim, folder: Path, command: str = "") -> dict[str, Any]:
         "machine": info.get("machine", machine()),
         "command": command or info.get("command", ""),
         "generated": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "spec_hash": today,
+        "run_spec_hashes": hashes,
         "rule": RULE,
-        "seed_note": ONE_SEED if seeds == 1 else "",
         "complete": complete,
         "arms": arms,
-        "checks": [o.to_dict() for o in outcomes],
-        "verdict": verdict(outcomes, evaluated=evaluated),
+        "checks": checks,
+        "verdict": verdict_of(checks, evaluated),
+        "headline": headline(checks, budget.name) if evaluated else "",
         "verdict_note": ""
         if evaluated
         else ("smoke budget: plumbing only" if budget.name == "smoke" else "not every arm has finished"),
         "wall_s": sum(r["wall_s"] for a in arms for r in a["runs"]),
+        "estimated_s": sum(r["estimated_s"] for a in arms for r in a["runs"]),
         "note": claim.note,
+        "changes": [c.__dict__ for c in claim.changes if c.budget == budget.name],
+    }
+
+
+def verdict_of(checks: list[dict[str, Any]], evaluated: bool) -> str:
+    from types import SimpleNamespace
+
+    return verdict([SimpleNamespace(outcome=c["outcome"]) for c in checks], evaluated=evaluated)  # type: ignore[misc]
+
+
+def _arm_entry(claim: Claim, budget: Budget, name: str, results: list[ArmResult]) -> dict[str, Any]:
+    arm = claim.arm(name)
+    measured = {}
+    for metric in _metrics_of(claim):
+        ms = [m for m in (measure(r, metric) for r in results) if m is not None]
+        if ms:
+            s = arm_stats(ms)
+            measured[metric] = {"mean": s.mean, "se": s.se, "seeds": s.seeds, "values": list(s.values)}
+    return {
+        "name": arm.name,
+        "label": arm.title,
+        "group": arm.group,
+        "model": arm.model,
+        "overrides": dict(arm.overrides),
+        "recipe": arm_recipe(arm, budget).name,
+        "recipe_changes": {**arm.recipe_changes, **budget.recipe_changes},
+        "params": results[0].params if results else None,
+        "macs": results[0].macs if results else None,
+        "measured": measured,
+        "fraction_of_paper": _fraction_of_paper(claim, budget, name, results[0]) if results else None,
+        "paper": [{"metric": p.metric, "value": p.value, "where": p.where} for p in arm.paper],
+        "runs": [_run_dict(r) for r in results],
     }
 
 
 def write_report(claim: Claim, folder: Path, command: str = "") -> Path:
     """Collect the arms' results into ``folder/results.json`` and render ``report.md`` and the figures."""
     results = collect(claim, folder, command)
-    (folder / "results.json").write_text(json.dumps(results, indent=1, allow_nan=False))
-    return render(results, folder)
+    write_file(folder / "results.json", json.dumps(results, indent=1, allow_nan=False), owned=True, inside=folder)
+    return render(results, folder, claim)
 
 
 def write_analytic_report(claim: Claim, folder: Path, command: str = "") -> Path:
@@ -197,12 +255,11 @@ def write_analytic_report(claim: Claim, folder: Path, command: str = "") -> Path
         "says": claim.says,
         "budget": "exact",
         "arms": [],  # nothing trained (readers of trained results see an empty list)
-        "machine": machine(),
         "command": command,
         "note": claim.note,
         **computed,
     }
-    (folder / "results.json").write_text(json.dumps(results, indent=1, allow_nan=False))
+    write_file(folder / "results.json", json.dumps(results, indent=1, allow_nan=False), owned=True, inside=folder)
     return render(results, folder)
 
 
@@ -251,15 +308,16 @@ def escape_text(value: Any) -> Any:
     return [escape_text(v) for v in value] if isinstance(value, list | tuple) else value
 
 
-def render(results: dict[str, Any], folder: Path) -> Path:
+def render(results: dict[str, Any], folder: Path, claim: Claim | None = None) -> Path:
     """``report.md`` (and figures) in ``folder`` from a results.json dict."""
     if results.get("kind") == "analytic":
         text = _render_analytic(escape_text(results))  # the one place text from results.json is escaped
     else:
+        results = rejudge(results, folder / "results.json", claim)
         figures = draw_figures(results, folder)
         text = _render_trained(escape_text(results), figures)
     path = folder / "report.md"
-    path.write_text(text)
+    write_file(path, text, owned=True, inside=folder)
     return path
 
 
@@ -275,64 +333,31 @@ def _header(r: dict[str, Any]) -> list[str]:
 
 
 def _render_trained(r: dict[str, Any], figures: list[str]) -> str:
-    m = r["machine"]
-    lines = _header(r) + [
-        f"Rule: {r['rule']}." + (f" With {r['seed_note']}." if r.get("seed_note") else ""),
-        "",
-        f"Budget: **{r['budget']}** ({r.get('budget_note') or 'the paper recipe'}); data `{r['data']}`; "
-        f"seeds {r['seeds']}; machine {_machine_line(m, r.get('amp'))}, torch {m.get('torch', '?')}; "
-        f"total training wall time {_minutes(r['wall_s'])}.",
-        "",
-        f"Command: `{r['command']}`",
-        "",
-        "## Checks",
-        "",
-        "| the paper says | metric | better arm | worse arm | gap | threshold | outcome |",
-        "|---|---|---|---|---|---|---|",
-    ]
-    for c in r["checks"]:
-        ch = c["check"]
-        lines.append(
-            f"| {ch['says']} | {ch['metric']}{_factor(ch)} | {ch['better']} {_fmt(c['better']['mean'])} | "
-            f"{ch['worse']} {_fmt(c['worse']['mean'])} | {_fmt(c['gap'])} | {_fmt(c['threshold'])} | "
-            f"{c['outcome']}{' (' + c['why'] + ')' if c.get('why') else ''} |"
-        )
-    metrics = sorted({k for a in r["arms"] for k in a["measured"]})
-    lines += [
-        "",
-        "## Measured vs paper",
-        "",
-        "| arm | model | params | MACs | "
-        + " | ".join(f"{k} (ours)" for k in metrics)
-        + " | paper | wall time (est.) |",
-        "|---" * (6 + len(metrics)) + "|",
-    ]
-    for a in r["arms"]:
-        model = a["model"] + "".join(f", {k}={v}" for k, v in a["overrides"].items())
-        paper = "; ".join(f"{p['metric']} {_fmt(p['value'])} ({p['where']})" for p in a["paper"]) or "–"
-        wall = sum(x["wall_s"] for x in a["runs"]) if a["runs"] else None
-        est = sum(x["estimated_s"] for x in a["runs"]) if a["runs"] else None
-        failed = " (diverged)" if any(x.get("diverged") for x in a["runs"]) else ""
-        failed += " (at chance)" if at_chance(a) else ""
-        lines.append(
-            f"| {a['label']}{failed} | `{model}` | {_fmt((a['params'] or 0) / 1e6, ' M') if a['params'] else '–'} | "
-            f"{_fmt((a['macs'] or 0) / 1e6, ' M') if a['macs'] else '–'} | "
-            + " | ".join(_pm(a["measured"].get(k)) for k in metrics)
-            + f" | {paper} | {_minutes(wall)} ({_minutes(est)}) |"
-        )
-    lines += ["", "Metrics: " + "; ".join(f"{k} = {METRICS[k]}" for k in metrics if k in METRICS) + "."]
-    if any(x.get("diverged") for a in r["arms"] for x in a["runs"]):
-        lines += ["", "A diverged run (non-finite loss, the paper's 'fail') scores chance-level error."]
-    if any(at_chance(a) for a in r["arms"]):
-        lines += [
-            "",
-            f"An arm marked *at chance* ended training within {AT_CHANCE:g} points of chance-level error: it did "
-            "not start to learn in this budget, so a check that involves it measures that, not the claim.",
-        ]
-    if r.get("note"):
-        lines += ["", f"Note: {r['note']}"]
-    lines += [""] + [f"![{f}]({f})" for f in figures]
-    return "\n".join(lines) + "\n"
+    from convzoo.repro.page import render_trained
+
+    return render_trained(r, figures, _machine_line, at_chance)
+
+
+def rejudge(r: dict[str, Any], path: Path, claim: Claim | None = None) -> dict[str, Any]:
+    """A trained results.json's checks, verdict and headline judged afresh under today's rules from its runs
+    (so a page always follows the rules in force; results from before per-image correctness compare unpaired)."""
+    from convzoo.repro.prereg import spec_hash
+    from convzoo.repro.registry import get_claim
+
+    claim = claim or get_claim(r["claim"])
+    budget = claim.budget(r["budget"])
+    checks = judge(claim, budget, runs_of(claim, r, path))
+    evaluated = budget.name != "smoke" and bool(r.get("complete", True))
+    return {
+        **r,
+        "checks": checks,
+        "verdict": verdict_of(checks, evaluated),
+        "headline": headline(checks, budget.name) if evaluated else "",
+        "rule": RULE,
+        "spec_hash": spec_hash(claim, budget),
+        "run_spec_hashes": sorted({x.get("spec_hash", "") for a in r["arms"] for x in a["runs"]}),
+        "changes": [c.__dict__ for c in claim.changes if c.budget == budget.name],
+    }
 
 
 def _render_analytic(r: dict[str, Any]) -> str:
@@ -388,6 +413,7 @@ def draw_figures(r: dict[str, Any], folder: Path) -> list[str]:
     fig.suptitle(f"{r['claim']} ({r['budget']} budget, {r['data']})", fontsize=10)
     fig.tight_layout()
     name = "curves.png"
-    fig.savefig(folder / name, dpi=90)
+    with output(folder / name, owned=True, inside=folder) as tmp:
+        fig.savefig(tmp, dpi=90)
     plt.close(fig)
     return [name]

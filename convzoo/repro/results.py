@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import json
 import math
-import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from convzoo.repro.spec import Claim
 from convzoo.trust_read import RejectedFile, read_json
+from convzoo.trust_write import check_inside, write_file
 
 __all__ = ["ArmResult", "Measure", "ResultFileError", "measure", "read_arm_result", "write_arm_result"]
 
@@ -57,19 +57,21 @@ class ArmResult:
     params: int = 0
     classes: int = 10
     diverged: str = ""  # the trainer's message if the loss became non-finite (the paper's "fail")
+    correct: str = ""  # per-image correctness on the test set, packed (convzoo.repro.stats.pack_bits)
+    arm_hash: str = ""  # the arm's spec at its budget (convzoo.repro.prereg.arm_hash)
+    spec_hash: str = ""  # the claim's whole spec at its budget when the arm ran
+    machine: dict[str, str] = field(default_factory=dict)  # CPU/GPU, threads, precision, torch
+    commit: str = ""  # the convzoo commit that trained it
+    epochs: float = 0.0  # the planned length (a diverged run's censored epochs_to_25 is this + 1)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
 def write_arm_result(path: Path, result: ArmResult) -> None:
-    """Write atomically: a kill leaves either no file (the arm resumes) or the whole file."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w") as f:
-        json.dump(result.to_dict(), f, indent=1, allow_nan=False)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    """Write atomically: a kill leaves either no file (the arm resumes) or the whole file; never through a link."""
+    text = json.dumps(result.to_dict(), indent=1, allow_nan=False)
+    write_file(path, text, owned=True, inside=path.parent)
 
 
 def _finite(v: Any, key: str, path: Path) -> float:
@@ -101,21 +103,39 @@ def parse_arm_result(obj: Any, path: Path, claim: Claim) -> ArmResult:
         if isinstance(v, bool) or not isinstance(v, int) or v < 0:
             raise ResultFileError(f"{path}: {k} must be a non-negative integer, got {str(v)[:40]!r}")
         counts[k] = v
-    diverged = obj.get("diverged", "")
-    if not isinstance(diverged, str):
-        raise ResultFileError(f"{path}: diverged must be a string")
+    text = {k: _text(obj, k, path, cap) for k, cap in _TEXT.items()}
+    epochs = _finite(obj.get("epochs", 0.0), "epochs", path)
     return ArmResult(
         arm=arm,
         rows=rows,
         resumed=bool(obj.get("resumed", False)),
-        diverged=diverged[:1000],
+        machine=_machine(obj.get("machine", {}), path),
+        epochs=epochs,
+        **text,
         **counts,
         **{k: _finite(obj.get(k), k, path) for k in _NUMBERS},
     )
 
 
+_TEXT = {"diverged": 1000, "correct": 200_000, "arm_hash": 64, "spec_hash": 64, "commit": 64}
+
+
+def _text(obj: dict[str, Any], key: str, path: Path, cap: int) -> str:
+    v = obj.get(key, "")
+    if not isinstance(v, str) or len(v) > cap:
+        raise ResultFileError(f"{path}: {key} must be a string of at most {cap} characters")
+    return v
+
+
+def _machine(v: Any, path: Path) -> dict[str, str]:
+    if not isinstance(v, dict) or len(v) > 20:
+        raise ResultFileError(f"{path}: machine must be an object of at most 20 strings")
+    return {str(k)[:40]: str(x)[:200] for k, x in v.items()}
+
+
 def read_arm_result(path: Path, claim: Claim) -> ArmResult | None:
     """The finished arm's result, or None if the arm has not finished (no file)."""
+    check_inside(path.parent, path)  # a link never leads the read out of the claim's folder
     if not path.exists() and not path.is_symlink():
         return None
     try:  # regular files only, size, depth and digits capped (convzoo.trust_read)
@@ -131,6 +151,7 @@ class Measure:
 
     value: float
     noise: float
+    shared: bool = False  # scored on data every seed shares (the test set): seeds do not average its noise
 
 
 def _last(rows: list[dict[str, float]], key: str) -> float | None:
@@ -160,6 +181,8 @@ def epochs_to(rows: list[dict[str, float]], target: float, start: float = 90.0) 
 def measure(result: ArmResult, metric: str) -> Measure | None:
     """``metric`` of one run with its noise; None if the run did not record it."""
     rows = result.rows
+    if result.diverged and metric == "epochs_to_25":
+        return Measure(result.epochs + 1, 0.0)  # never reached: censored at the run's length + 1
     if result.diverged and metric in ("test_err", "val_err", "train_err"):
         return Measure(100 * (1 - 1 / max(result.classes, 1)), 0.0)  # a failed run scores chance
     if metric in ("test_err", "val_err", "train_err"):
@@ -167,7 +190,7 @@ def measure(result: ArmResult, metric: str) -> Measure | None:
         n = {"test_err": result.test_images, "val_err": result.val_images, "train_err": result.train_images}[
             metric
         ]
-        return None if v is None else Measure(v, _binomial(v, n))
+        return None if v is None else Measure(v, _binomial(v, n), shared=metric != "train_err")
     if metric == "train_s":
         times = [r["epoch_s"] for r in rows if "epoch_s" in r]
         if not times:
@@ -175,8 +198,22 @@ def measure(result: ArmResult, metric: str) -> Measure | None:
         spread = _std(times) if len(times) > 1 else 0.05 * times[0]
         return Measure(sum(times), spread * math.sqrt(len(times)))
     if metric == "epochs_to_25":
-        return Measure(epochs_to(rows, 25.0), 0.5) if rows else None
+        return Measure(epochs_to(rows, 25.0), _crossing_noise(rows, 25.0, result.train_images)) if rows else None
     raise ValueError(f"unknown metric {metric!r}")
+
+
+def _crossing_noise(rows: list[dict[str, float]], target: float, n: int) -> float:
+    """The sampling noise of the epoch at which the training error crosses ``target``: the error's binomial
+    noise on ``n`` images ÷ the curve's fall per epoch where it crosses (the seeds' spread is added by
+    :func:`~convzoo.repro.verdict.arm_stats`); the run's length if it never crosses."""
+    pts = [(r.get("epoch", i + 1.0), r["train_err"]) for i, r in enumerate(rows) if "train_err" in r]
+    prev = (0.0, 90.0)
+    for e, v in pts:
+        if v <= target:
+            slope = (prev[1] - v) / max(e - prev[0], 1e-9)
+            return _binomial(target, n) / max(slope, 1e-3)
+        prev = (e, v)
+    return pts[-1][0] if pts else 1.0
 
 
 def _std(xs: list[float]) -> float:

@@ -16,6 +16,7 @@ __all__ = [
     "METRICS",
     "Arm",
     "Budget",
+    "Change",
     "Check",
     "Claim",
     "PaperFigure",
@@ -23,7 +24,7 @@ __all__ = [
     "TRAIN_RATE_MACS_BF16",
 ]
 
-BUDGETS: tuple[str, ...] = ("smoke", "cpu", "paper")
+BUDGETS: tuple[str, ...] = ("smoke", "cpu", "long", "paper")
 
 # Training throughput of a 2-core laptop-class CPU, in multiply-accumulates per second, counting a training
 # image as 3 forward passes (forward + backward) and an evaluated image as 1. Measured on the project's 2-core
@@ -85,6 +86,10 @@ class Check:
     worse: str
     says: str  # the statement in words
     factor: float = 1.0
+    # training differences between the two arms beyond the model and its overrides, declared with the reason
+    # (recipe field → why); any other difference is refused when the claim is loaded (equal treatment)
+    differs: Mapping[str, str] = field(default_factory=dict)
+    early: bool = False  # the paper's statement is about early training: it needs no converged arms
 
 
 @dataclass(frozen=True)
@@ -104,6 +109,20 @@ class Budget:
     amp: bool | None = None  # None: the recipe's choice
     channels_last: bool | None = None
     note: str = ""
+    # the error level (%) the power table assumes for arms at this budget when the paper's is lower: what a
+    # shortened run reaches, fixed before the run (see :func:`convzoo.repro.stats.min_detectable_gap`)
+    error_floor: float = 0.0
+
+
+@dataclass(frozen=True)
+class Change:
+    """A change to a budget's spec made after its first results: what, when (a date), why. Listed on the page;
+    the arms it touches were re-run."""
+
+    budget: str
+    when: str
+    what: str
+    why: str
 
 
 @dataclass(frozen=True)
@@ -122,6 +141,10 @@ class Claim:
     compute: Callable[[], dict[str, Any]] | None = None  # analytic claims
     figure: str = "curves"  # the figure redrawn: "curves" (error vs epoch per group) or "none"
     note: str = ""
+    changes: tuple[Change, ...] = ()  # changes after first results (pre-registration's audit trail)
+    # a name a check may use for "the best of these arms" by the check's own metric (a paper that chose each
+    # net's learning rate from a grid): the candidate with the lowest mean stands for it
+    selections: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     def arm(self, name: str) -> Arm:
         for a in self.arms:
@@ -147,4 +170,10 @@ class Claim:
 
     def checks_at(self, budget: Budget) -> tuple[Check, ...]:
         names = {a.name for a in self.arms_at(budget)}
+        names |= {s for s, cands in self.selections.items() if any(c in names for c in cands)}
         return tuple(c for c in self.checks if c.better in names and c.worse in names)
+
+    def candidates(self, name: str, budget: Budget) -> tuple[str, ...]:
+        """The arms at ``budget`` that ``name`` (an arm or a selection) stands for."""
+        at = {a.name for a in self.arms_at(budget)}
+        return tuple(c for c in self.selections.get(name, (name,)) if c in at)

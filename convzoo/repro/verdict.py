@@ -1,56 +1,90 @@
-"""The verdict rule: each check's gap between arms against the noise of that gap.
+"""The verdict rules: each check of a claim ends as one outcome, and the claim's headline counts them.
 
-For a check ``metric(better) < metric(worse)`` the gap is ``mean(worse) − mean(better)`` over seeds; for a
-check of size, "``factor`` times better", it is ``mean(worse) − factor × mean(better)``. Each arm's
-noise is a standard error: the spread between its seeds ÷ √seeds when there are at least two, never less than
-the sampling noise of the metric itself (an error rate on n images: √(p(1−p)/n); a training time: the spread
-between its epochs) ÷ √seeds. The check **holds** if gap ≥ Z × √(noise_better² + noise_worse²), **does not
-hold** if gap ≤ −Z × that, and is **inconclusive** in between. The claim holds if every check holds, does not
-hold if any check does not, and is inconclusive otherwise.
+A check says ``metric(better) < metric(worse)`` (or, with ``factor``, that the worse arm's metric is at least
+``factor`` times the better's). Its outcome is one of:
 
-With one seed the rule can only set the gap against the sampling noise of the test set (or the timer): it
-cannot tell a real difference from a lucky initialisation, so a "holds" from one seed says the gap is larger
-than the test set's own noise, not that it would survive another seed.
+- **holds**: the gap is in the paper's direction by at least the critical value × its noise;
+- **contradicted**: reversed by as much, with both arms converged;
+- **not reached**: an arm has not converged (its training error still falling by more than :data:`PLATEAU`
+  points over the last tenth of its run, or at chance), so the budget cannot speak to a claim about trained
+  nets — unless the check is about early training (``epochs_to_25``, training time) or states something the
+  paper shows at every point of training (``Check.early``);
+- **below resolution**: the paper's own gap is smaller than the smallest gap this budget's test set and seeds
+  can resolve (:func:`~convzoo.repro.stats.min_detectable_gap`), decided from the spec before any run;
+- **inconclusive**: converged, resolvable, and the gap is within the noise.
+
+Test errors are compared *paired* on the same images (:func:`~convzoo.repro.stats.paired_gap`); the seeds'
+spread of the gap is added to the test set's noise, never divided into it.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from convzoo.repro.results import Measure
-from convzoo.repro.spec import Check
+from convzoo.repro.results import ArmResult, Measure, measure
+from convzoo.repro.spec import Budget, Check, Claim
+from convzoo.repro.stats import CONFIDENCE, critical, final_slope, min_detectable_gap, paired_gap, unpack_bits
 
 __all__ = [
+    "AT_CHANCE",
+    "BELOW_RESOLUTION",
+    "CONTRADICTED",
     "HOLDS",
     "INCONCLUSIVE",
     "NOT_EVALUATED",
-    "NOT_HOLDS",
-    "AT_CHANCE",
-    "Z",
+    "NOT_REACHED",
+    "PLATEAU",
+    "SEED_SD",
+    "ArmStats",
     "CheckOutcome",
     "arm_stats",
-    "judge",
+    "converged",
+    "headline",
+    "judge_check",
+    "power",
+    "rules",
     "verdict",
 ]
 
-Z = 2.0
-AT_CHANCE = 2.0  # points of training error below chance within which an arm "never left chance"
-HOLDS, NOT_HOLDS, INCONCLUSIVE, NOT_EVALUATED = "holds", "does not hold", "inconclusive", "not evaluated"
+AT_CHANCE = 10.0  # points of training error below chance within which an arm has barely started to learn
+PLATEAU = 0.5  # points of training error an arm may still lose over the last tenth of its run and be converged
+SLOPE_FRACTION = 0.1  # the final part of the run whose slope decides convergence
+SEED_SD = 0.2  # points: the seed-to-seed sd of a gap the power table assumes (CIFAR ResNets' typical spread)
+EARLY_METRICS = ("epochs_to_25", "train_s")  # metrics about how training starts or runs, not where it ends
+
+HOLDS, CONTRADICTED, NOT_REACHED = "holds", "contradicted", "not reached"
+BELOW_RESOLUTION, INCONCLUSIVE, NOT_EVALUATED = "below resolution", "inconclusive", "not evaluated"
+OUTCOMES = (HOLDS, CONTRADICTED, NOT_REACHED, BELOW_RESOLUTION, INCONCLUSIVE)
 
 RULE = (
-    f"each check holds when the gap between its arms is at least {Z:g}× the noise of that gap (seed spread ÷ "
-    "√seeds with ≥ 2 seeds, never below the metric's sampling noise), does not hold when it is reversed by as "
-    "much, and is inconclusive otherwise; a check with an arm that never left chance (final training error "
-    f"within {AT_CHANCE:g} points of chance) is inconclusive, since it measures a net that did not start to "
-    "learn; the claim holds when every check holds and does not hold when any check does not"
+    "each check compares two arms trained alike except for what the claim is about. Test errors are compared "
+    f"image by image on the same test set (a paired test; McNemar's with one seed), the seeds' spread of the gap "
+    f"added to the test set's noise; the check holds when the gap is in the paper's direction by at least the "
+    f"{100 * CONFIDENCE:g}% two-sided critical value (Student's t with Welch–Satterthwaite degrees of freedom) "
+    f"times that noise, and is contradicted when reversed by as much with both arms converged. An arm has "
+    f"converged when its training error fell by at most {PLATEAU:g} points over the last tenth of its run "
+    f"(slope × that length) and ended more than {AT_CHANCE:g} points below chance; a check with an arm that has "
+    "not is *not reached* (unless it is about early training), since the budget cannot speak to trained nets. "
+    "A check whose paper gap is smaller than the budget's smallest resolvable gap (the power table, from the "
+    f"test set's size, the seeds and a seed sd of {SEED_SD:g} points, fixed before any run) is *below "
+    "resolution*; a converged, resolvable check within the noise is inconclusive"
 )
-ONE_SEED = (
-    "one seed: the gaps are set against the sampling noise of the test set (or timer) only; seed-to-seed "
-    "variation is not measured, so a verdict here would need more seeds to rule out a lucky initialisation"
-)
+
+
+def rules() -> dict[str, Any]:
+    """The rules' constants, part of every spec hash."""
+    return {
+        "confidence": CONFIDENCE,
+        "plateau": PLATEAU,
+        "slope_fraction": SLOPE_FRACTION,
+        "at_chance": AT_CHANCE,
+        "seed_sd": SEED_SD,
+        "early_metrics": list(EARLY_METRICS),
+        "version": 3,
+    }
 
 
 @dataclass(frozen=True)
@@ -62,15 +96,54 @@ class ArmStats:
 
 
 def arm_stats(measures: Sequence[Measure]) -> ArmStats:
-    """Mean over seeds and its standard error (seed spread ÷ √n, at least the sampling noise ÷ √n)."""
+    """Mean over seeds and its standard error: the seeds' spread ÷ √n combined with the sampling noise, which
+    is divided by √n only when each seed was scored on data of its own (not a shared test set)."""
     if not measures:
         raise ValueError("no runs to summarize")
     n = len(measures)
     values = tuple(m.value for m in measures)
     mean = sum(values) / n
-    sampling = math.sqrt(sum(m.noise**2 for m in measures) / n) / math.sqrt(n)
+    sampling = math.sqrt(sum(m.noise**2 for m in measures) / n)
+    if not all(m.shared for m in measures):
+        sampling /= math.sqrt(n)
     seed_se = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1)) / math.sqrt(n) if n > 1 else 0.0
-    return ArmStats(mean, max(seed_se, sampling), n, values)
+    return ArmStats(mean, math.hypot(seed_se, sampling), n, values)
+
+
+def at_chance(r: ArmResult) -> bool:
+    err = next((row["train_err"] for row in reversed(r.rows) if "train_err" in row), None)
+    classes = r.classes or 10  # results from before the count was recorded: CIFAR-10
+    return err is not None and not r.diverged and err >= 100 * (1 - 1 / max(classes, 2)) - AT_CHANCE
+
+
+def converged(r: ArmResult) -> tuple[bool, float | None]:
+    """(converged, projected fall of the training error over one more tenth of the run, in points)."""
+    if r.diverged:
+        return True, None  # a failed run is final: the paper's "fails"
+    pts = [(row["epoch"], row["train_err"]) for row in r.rows if "epoch" in row and "train_err" in row]
+    if at_chance(r) or len(pts) < 3:
+        return False, None
+    slope = final_slope([e for e, _ in pts], [v for _, v in pts], SLOPE_FRACTION)
+    if slope is None:
+        return False, None
+    fall = -slope * SLOPE_FRACTION * pts[-1][0]
+    return fall <= PLATEAU, fall
+
+
+def _paper_value(claim: Claim, arm: str, metric: str) -> float | None:
+    return next((p.value for p in claim.arm(arm).paper if p.metric == metric), None)
+
+
+def power(claim: Claim, check: Check, budget: Budget, n_test: int, seeds: int) -> tuple[float | None, float | None]:
+    """(the paper's gap, the smallest gap this budget resolves) for a test-error check; (None, None) where the
+    paper prints no pair of figures or the metric is not a test error."""
+    if check.metric not in ("test_err", "val_err"):
+        return None, None
+    b, w = (_paper_value(claim, a, check.metric) for a in (check.better, check.worse))
+    if b is None or w is None:
+        return None, None
+    error = max(b, w, budget.error_floor)
+    return w - check.factor * b, min_detectable_gap(n_test, error, seeds, SEED_SD)
 
 
 @dataclass(frozen=True)
@@ -81,56 +154,124 @@ class CheckOutcome:
     threshold: float | None = None
     better: ArmStats | None = None
     worse: ArmStats | None = None
-    why: str = ""  # set where the rule's outcome was overridden (an arm at chance)
+    why: str = ""
+    paired: bool = False
+    se_test: float | None = None
+    se_seed: float | None = None
+    p_mcnemar: float | None = None
+    paper_gap: float | None = None
+    resolvable: float | None = None  # the smallest gap the budget resolves (power table)
+    falls: Mapping[str, float | None] = field(default_factory=dict)  # arm → projected fall (convergence)
+    unconverged: tuple[str, ...] = ()
+    at_chance: tuple[str, ...] = ()  # arms whose every run ended within AT_CHANCE points of chance
+    gap_alone: str = ""  # what the gap alone would say where the outcome is decided otherwise
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["check"] = asdict(self.check)
+        d["check"]["differs"] = dict(self.check.differs)
+        d["falls"] = dict(self.falls)
+        d["unconverged"] = list(self.unconverged)
+        d["at_chance"] = list(self.at_chance)
         return d
 
 
-def judge(check: Check, better: ArmStats, worse: ArmStats) -> CheckOutcome:
-    """``worse − factor × better`` against Z times its noise (``factor`` 1: the plain gap)."""
+def _gap(check: Check, better: list[ArmResult], worse: list[ArmResult]) -> dict[str, Any] | None:
+    """The gap and its threshold: paired on per-image correctness where every run saved it, else unpaired."""
+    if check.metric == "test_err" and all(r.correct for r in (*better, *worse)) and len(better) == len(worse):
+        try:
+            pb = [unpack_bits(r.correct, r.test_images) for r in sorted(better, key=lambda r: r.seed)]
+            pw = [unpack_bits(r.correct, r.test_images) for r in sorted(worse, key=lambda r: r.seed)]
+            g = paired_gap(pb, pw)
+        except ValueError:
+            g = None
+        if g is not None:
+            return {"gap": g.gap, "threshold": g.threshold, "paired": True, "se_test": g.se_test,
+                    "se_seed": g.se_seed, "p_mcnemar": g.p_mcnemar}
+    mb = [m for m in (measure(r, check.metric) for r in better) if m is not None]
+    mw = [m for m in (measure(r, check.metric) for r in worse) if m is not None]
+    if not mb or not mw:
+        return None
+    sb, sw = arm_stats(mb), arm_stats(mw)
     f = check.factor
-    gap = worse.mean - f * better.mean
-    threshold = Z * math.sqrt((f * better.se) ** 2 + worse.se**2)
-    if gap >= threshold and gap > 0:
-        outcome = HOLDS
-    elif gap <= -threshold and gap < 0:
-        outcome = NOT_HOLDS
-    else:
-        outcome = INCONCLUSIVE
-    return CheckOutcome(check, outcome, gap, threshold, better, worse)
+    seeds = min(sb.seeds, sw.seeds)
+    crit = critical(math.inf if seeds < 2 else seeds - 1)
+    return {"gap": sw.mean - f * sb.mean, "threshold": crit * math.hypot(f * sb.se, sw.se), "paired": False}
+
+
+def judge_check(
+    claim: Claim, check: Check, budget: Budget, runs: Mapping[str, Sequence[ArmResult]]
+) -> CheckOutcome | None:
+    """The outcome of ``check`` from its arms' runs (None if an arm has none)."""
+    better, worse = list(runs.get(check.better, ())), list(runs.get(check.worse, ()))
+    if not better or not worse:
+        return None
+    g = _gap(check, better, worse)
+    stats = {}
+    for name, rs in ((check.better, better), (check.worse, worse)):
+        ms = [m for m in (measure(r, check.metric) for r in rs) if m is not None]
+        stats[name] = arm_stats(ms) if ms else None
+    falls: dict[str, float | None] = {}
+    unconverged = []
+    for r in (*better, *worse):
+        ok, fall = converged(r)
+        falls[f"{r.arm}-s{r.seed}"] = fall
+        if not ok and r.arm not in unconverged:
+            unconverged.append(r.arm)
+    dead = tuple(name for name, rs in ((check.better, better), (check.worse, worse)) if all(at_chance(r) for r in rs))
+    n_test = min(r.test_images for r in (*better, *worse))
+    paper_gap, resolvable = power(claim, check, budget, n_test, min(len(better), len(worse)))
+    base = CheckOutcome(
+        check, INCONCLUSIVE, better=stats[check.better], worse=stats[check.worse], paper_gap=paper_gap,
+        resolvable=resolvable, falls=falls, unconverged=tuple(unconverged), at_chance=dead,
+    )
+    if g is None:
+        return CheckOutcome(**{**_fields(base), "outcome": NOT_REACHED, "why": "the metric was not recorded"})
+    base = CheckOutcome(**{**_fields(base), **g})
+    return _decide(base)
+
+
+def _fields(o: CheckOutcome) -> dict[str, Any]:
+    return {k: getattr(o, k) for k in o.__dataclass_fields__}
+
+
+def _decide(o: CheckOutcome) -> CheckOutcome:
+    gap, thr = o.gap or 0.0, o.threshold or 0.0
+    alone = HOLDS if gap > 0 and gap >= thr else CONTRADICTED if gap < 0 and -gap >= thr else INCONCLUSIVE
+    needs_trained = not o.check.early and o.check.metric not in EARLY_METRICS
+    f = _fields(o)
+    if o.check.metric in EARLY_METRICS:  # how training starts or how fast it runs: no convergence needed
+        return CheckOutcome(**{**f, "outcome": alone})
+    if o.resolvable is not None and o.paper_gap is not None and abs(o.paper_gap) < o.resolvable:
+        why = f"the paper's gap {o.paper_gap:.2f} is under the {o.resolvable:.2f} points this budget resolves"
+        return CheckOutcome(**{**f, "outcome": BELOW_RESOLUTION, "why": why, "gap_alone": alone})
+    if o.unconverged and (needs_trained or any(_dead(o, a) for a in o.unconverged)):
+        why = f"{' and '.join(o.unconverged)} still learning at the end of the budget"
+        return CheckOutcome(**{**f, "outcome": NOT_REACHED, "why": why, "gap_alone": alone})
+    return CheckOutcome(**{**f, "outcome": alone})
+
+
+def _dead(o: CheckOutcome, arm: str) -> bool:
+    """Whether ``arm`` never left chance in any of its runs."""
+    return arm in o.at_chance
 
 
 def verdict(outcomes: Sequence[CheckOutcome], evaluated: bool = True) -> str:
-    """The claim's verdict from its checks' outcomes (``evaluated=False``: the smoke budget)."""
+    """holds (every check holds), contradicted (any check is), else undecided; not evaluated at smoke."""
     if not evaluated or not outcomes:
         return NOT_EVALUATED
     kinds = {o.outcome for o in outcomes}
-    if NOT_HOLDS in kinds:
-        return NOT_HOLDS
-    if kinds == {HOLDS}:
-        return HOLDS
-    return INCONCLUSIVE
+    if CONTRADICTED in kinds:
+        return CONTRADICTED
+    return HOLDS if kinds == {HOLDS} else "undecided"
 
 
-def judge_all(
-    checks: Sequence[Check],
-    stats: Mapping[tuple[str, str], ArmStats],
-    at_chance: frozenset[str] = frozenset(),
-) -> list[CheckOutcome]:
-    """Every check whose two arms were measured (``stats[(arm, metric)]``); the others are left out. A check
-    with an arm in ``at_chance`` (it never started to learn) is inconclusive whatever its gap."""
-    out = []
-    for c in checks:
-        if (c.better, c.metric) not in stats or (c.worse, c.metric) not in stats:
-            continue
-        o = judge(c, stats[(c.better, c.metric)], stats[(c.worse, c.metric)])
-        dead = [a for a in (c.better, c.worse) if a in at_chance]
-        if dead:
-            o = replace(
-                o, outcome=INCONCLUSIVE, why=f"{' and '.join(dead)} at chance; gap alone: {o.outcome}"
-            )
-        out.append(o)
-    return out
+def headline(outcomes: Sequence[Mapping[str, Any] | CheckOutcome], budget: str) -> str:
+    """e.g. "2 of 3 checks hold; 1 not reached at the cpu budget"."""
+    kinds = [o["outcome"] if isinstance(o, Mapping) else o.outcome for o in outcomes]
+    if not kinds:
+        return f"no check evaluated at the {budget} budget"
+    n = len(kinds)
+    parts = [f"{kinds.count(HOLDS)} of {n} check{'s' if n > 1 else ''} hold{'s' if n == 1 else ''}"]
+    parts += [f"{kinds.count(k)} {k}" for k in OUTCOMES[1:] if kinds.count(k)]
+    return "; ".join(parts) + f" at the {budget} budget"

@@ -87,3 +87,31 @@ def evaluate(
         "err": 100 - 100 * sums[1].item() / n,
         "top5_err": 100 - 100 * sums[2].item() / n,
     }
+
+
+@torch.no_grad()
+def correct_per_image(
+    model: nn.Module,
+    data: ImageSet,
+    mean: tuple[float, ...],
+    std: tuple[float, ...],
+    *,
+    batch_size: int = 500,
+    amp: torch.dtype | None = None,
+    channels_last: bool = False,
+) -> list[bool]:
+    """Whether ``model``'s top-1 prediction is right, image by image in ``data``'s order (one process), with
+    the same normalization, precision and layout as :func:`evaluate`: what a paired test compares."""
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    out: list[bool] = []
+    for i in range(0, len(data), batch_size):
+        x = normalize(data.images[i : i + batch_size].to(device), mean, std)
+        if channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        with torch.autocast(device.type, dtype=amp or torch.bfloat16, enabled=amp is not None):
+            pred = model(x).float().argmax(1)
+        out += (pred.cpu() == data.labels[i : i + batch_size]).tolist()
+    model.train(was_training)
+    return out

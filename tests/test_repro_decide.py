@@ -1,0 +1,270 @@
+"""Reproductions that decide: paired statistics, the five outcomes, pre-registration (spec hashes, the publish
+refusal), equal treatment, grid selections, and committed arms reused across sessions."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from convzoo.repro import prereg, stats, verdict
+from convzoo.repro.budgets import long
+from convzoo.repro.registry import claims, get_claim
+from convzoo.repro.report import judge
+from convzoo.repro.results import ArmResult, measure
+from convzoo.repro.spec import Arm, Budget, Check, Claim, PaperFigure
+
+# ------------------------------------------------------------------------------------------------ statistics
+
+
+def test_mcnemar_matches_a_hand_computed_example() -> None:
+    # 3 images only the first arm got right, 12 only the second: p = 2 · Σ_{i≤3} C(15, i) / 2^15
+    assert stats.mcnemar(3, 12) == pytest.approx(2 * (1 + 15 + 105 + 455) / 2**15)
+    assert stats.mcnemar(12, 3) == stats.mcnemar(3, 12)
+    assert stats.mcnemar(0, 0) == 1.0
+    assert stats.mcnemar(10, 10) == 1.0
+
+
+def test_paired_gap_by_hand() -> None:
+    # 100 images: both right on 80, only the better right on 12, only the worse right on 3, both wrong on 5
+    better = [True] * 80 + [True] * 12 + [False] * 3 + [False] * 5
+    worse = [True] * 80 + [False] * 12 + [True] * 3 + [False] * 5
+    g = stats.paired_gap([better], [worse])
+    assert g.gap == pytest.approx(9.0)  # errors 8% vs 17%
+    # per-image differences: +1 on 12, −1 on 3, 0 on 85 → mean 0.09, sample variance (Σd² − n·mean²)/(n − 1)
+    var = (15 - 100 * 0.09**2) / 99
+    assert g.se_test == pytest.approx(100 * math.sqrt(var / 100))
+    assert g.se_seed == 0 and math.isinf(g.df)
+    assert g.threshold == pytest.approx(stats.critical(math.inf) * g.se_test)
+    assert (g.only_better, g.only_worse) == (12, 3)
+    assert g.p_mcnemar == pytest.approx(stats.mcnemar(12, 3))
+
+
+def test_seeds_add_their_spread_and_never_shrink_the_test_noise() -> None:
+    rng = __import__("random").Random(0)
+    base = [rng.random() < 0.9 for _ in range(2000)]
+    better = [base, base]
+    worse_same = [[b and rng.random() < keep for b in base] for keep in (0.97, 0.94)]
+    one = stats.paired_gap(better[:1], worse_same[:1])
+    two = stats.paired_gap(better, worse_same)
+    assert two.se_seed > 0 and two.df < math.inf
+    # the test set's noise of a mean over seeds scored on the same images is not divided by √seeds
+    assert two.se_test > one.se_test / math.sqrt(2) * 1.05
+    assert two.threshold > stats.critical(math.inf) * two.se_test  # t with few degrees of freedom is wider
+
+
+def test_paired_gap_refuses_unpaired_inputs() -> None:
+    with pytest.raises(ValueError, match="same number of seeds"):
+        stats.paired_gap([[True]], [[True], [False]])
+    with pytest.raises(ValueError, match="same test images"):
+        stats.paired_gap([[True, False]], [[True]])
+
+
+def test_bits_round_trip_and_refuse_the_wrong_length() -> None:
+    bits = [i % 3 == 0 for i in range(10_000)]
+    text = stats.pack_bits(bits)
+    assert len(text) < 1700 and stats.unpack_bits(text, 10_000) == bits
+    with pytest.raises(ValueError, match="expected 9000"):
+        stats.unpack_bits(text, 9_000)
+    with pytest.raises(ValueError, match="base64"):
+        stats.unpack_bits("not base64 !", 8)
+
+
+def test_t_quantiles_and_power() -> None:
+    assert stats.critical(1) == pytest.approx(12.706, abs=1e-3)
+    assert stats.critical(math.inf) == pytest.approx(1.960, abs=1e-3)
+    a = stats.min_detectable_gap(10_000, 8.0, 1, 0.2)
+    assert stats.min_detectable_gap(2_000, 8.0, 1, 0.2) > a  # fewer images resolve less
+    assert stats.min_detectable_gap(10_000, 8.0, 5, 0.2) < a  # more seeds resolve more
+    assert stats.min_detectable_gap(10_000, 30.0, 1, 0.2) > a  # noisier arms resolve less
+
+
+# ------------------------------------------------------------------------------------------------ outcomes
+
+
+def _arm(name: str, paper: float | None = None) -> Arm:
+    figs = (PaperFigure("test_err", paper, "Table 1"),) if paper is not None else ()
+    return Arm(name, "lenet5", "resnet_cifar", paper=figs)
+
+
+def _claim(b_paper: float | None = 5.0, w_paper: float | None = 8.0, early: bool = False) -> Claim:
+    budget = Budget("cpu", "digits", epochs=10)
+    return Claim(
+        id="toy",
+        paper="A (2020)",
+        where="Table 1",
+        says="b beats w",
+        kind="trained",
+        arms=(_arm("b", b_paper), _arm("w", w_paper)),
+        checks=(Check("test_err", "b", "w", "b beats w", early=early),),
+        budgets={"cpu": budget},
+    )
+
+
+def _run(arm: str, wrong: int, curve: list[float], n: int = 10_000, seed: int = 0) -> ArmResult:
+    bits = [i >= wrong for i in range(n)]
+    rows = [{"epoch": float(e + 1), "train_err": v} for e, v in enumerate(curve)]
+    rows[-1]["test_err"] = 100 * wrong / n
+    return ArmResult(
+        arm=arm, seed=seed, rows=rows, wall_s=1.0, images_per_s=1.0, train_images=50_000, test_images=n,
+        val_images=0, estimated_s=1.0, correct=stats.pack_bits(bits), epochs=len(curve),
+    )  # fmt: skip
+
+
+FLAT = [60, 40, 30, 25, 22, 21, 20.5, 20.3, 20.2, 20.2]
+FALLING = [80, 75, 70, 65, 60, 55, 50, 45, 40, 35]
+DEAD = [90.0] * 10
+
+
+def _outcome(claim: Claim, b: ArmResult, w: ArmResult) -> str:
+    return judge(claim, claim.budgets["cpu"], {"b": [b], "w": [w]})[0]["outcome"]
+
+
+@pytest.mark.parametrize(
+    ("b", "w", "kw", "outcome"),
+    [
+        (_run("b", 500, FLAT), _run("w", 900, FLAT), {}, verdict.HOLDS),
+        (_run("b", 900, FLAT), _run("w", 500, FLAT), {}, verdict.CONTRADICTED),
+        (_run("b", 500, FALLING), _run("w", 900, FLAT), {}, verdict.NOT_REACHED),
+        (_run("b", 500, FALLING), _run("w", 900, FALLING), {"early": True}, verdict.HOLDS),
+        (_run("b", 500, DEAD), _run("w", 900, FLAT), {"early": True}, verdict.NOT_REACHED),
+        (_run("b", 500, FLAT), _run("w", 900, FLAT), {"b_paper": 5.0, "w_paper": 5.1}, verdict.BELOW_RESOLUTION),
+        (_run("b", 700, FLAT), _run("w", 702, FLAT), {}, verdict.INCONCLUSIVE),
+    ],
+    ids=["holds", "contradicted", "not-reached", "early-holds", "at-chance", "below-resolution", "inconclusive"],
+)
+def test_each_outcome(b: ArmResult, w: ArmResult, kw: dict, outcome: str) -> None:
+    assert _outcome(_claim(**kw), b, w) == outcome
+
+
+def test_a_reversed_gap_with_an_unconverged_arm_is_not_a_contradiction() -> None:
+    o = judge(_claim(), _claim().budgets["cpu"], {"b": [_run("b", 900, FALLING)], "w": [_run("w", 500, FLAT)]})[0]
+    assert o["outcome"] == verdict.NOT_REACHED and o["gap_alone"] == verdict.CONTRADICTED
+
+
+def test_headline_counts_every_outcome() -> None:
+    rows = [{"outcome": o} for o in (verdict.HOLDS, verdict.HOLDS, verdict.NOT_REACHED)]
+    assert verdict.headline(rows, "cpu") == "2 of 3 checks hold; 1 not reached at the cpu budget"
+
+
+def test_a_diverged_run_never_reaches_25_percent() -> None:
+    r = replace(_run("b", 0, [50.0]), diverged="loss is nan", rows=[], epochs=20.0)
+    assert measure(r, "epochs_to_25").value == 21.0
+
+
+def test_a_selection_stands_for_its_fastest_candidate() -> None:
+    c = get_claim("relu_vs_tanh")
+    b = c.budgets["long"]
+    runs = {
+        name: [replace(_run(name, 0, curve), correct="")]
+        for name, curve in {
+            "relu_lr0.01": [50, 30, 24, 20, 18],
+            "relu_lr0.03": [40, 24, 20, 18, 17],
+            "relu_lr0.1": [60, 50, 40, 35, 30],
+            "tanh_lr0.01": [60, 50, 40, 30, 24],
+            "tanh_lr0.03": [55, 45, 35, 26, 24],
+            "tanh_lr0.1": [90, 90, 90, 90, 90],
+        }.items()
+    }
+    checks = {c_["check"]["says"]: c_ for c_ in judge(c, b, runs)}
+    fastest = checks["ReLU at its fastest rate reaches 25% in fewer epochs than tanh at its"]
+    assert fastest["selected"] == {"relu_best": "relu_lr0.03", "tanh_best": "tanh_lr0.03"}
+
+
+# ------------------------------------------------------------------------------------------------ pre-registration
+
+
+def test_every_registered_claim_treats_its_arms_alike() -> None:
+    for c in claims():
+        prereg.check_equal_treatment(c)
+
+
+def test_an_undeclared_difference_is_refused_and_a_declared_one_is_not() -> None:
+    arms = (Arm("a", "lenet5", "resnet_cifar"), Arm("b", "lenet5", "resnet_cifar", recipe_changes={"lr": 0.5}))
+    claim = Claim("toy", "A (2020)", "T1", "a beats b", "trained", arms=arms, checks=(Check("test_err", "a", "b", "x"),),
+                  budgets={"cpu": Budget("cpu", "digits", epochs=1)})  # fmt: skip
+    with pytest.raises(prereg.UnequalArms, match="differ in lr"):
+        prereg.check_equal_treatment(claim)
+    ok = replace(claim, checks=(Check("test_err", "a", "b", "x", differs={"lr": "the claim is about the rate"}),))
+    prereg.check_equal_treatment(ok)
+
+
+def test_the_densenet_arms_share_one_recipe() -> None:
+    c = get_claim("densenet_efficiency")
+    for b in c.budgets.values():
+        for check in c.checks_at(b):
+            assert not check.differs and not prereg.undeclared(check, c, b)
+
+
+def test_the_spec_hash_follows_what_is_trained_not_the_wording() -> None:
+    c = get_claim("squeeze_excitation")
+    b = c.budgets["long"]
+    h = prereg.spec_hash(c, b)
+    assert prereg.spec_hash(replace(c, says="reworded"), replace(b, note="reworded")) == h
+    assert prereg.spec_hash(c, replace(b, epochs=31)) != h
+    assert prereg.spec_hash(c, replace(b, seeds=4)) != h
+    a = c.arm("r20")
+    assert prereg.arm_hash(a, b) != prereg.arm_hash(replace(a, recipe_changes={"lr": 0.2}), b)
+
+
+def test_publish_is_refused_for_runs_of_another_spec() -> None:
+    c = get_claim("squeeze_excitation")
+    b = c.budgets["long"]
+    good = {a.name: prereg.arm_hash(a, b) for a in c.arms_at(b)}
+    results = {"arms": [{"name": n, "runs": [{"seed": 0, "arm_hash": h}]} for n, h in good.items()]}
+    assert prereg.unpublishable(c, b, results) == []
+    results["arms"][0]["runs"][0]["arm_hash"] = "0" * 16
+    assert "trained under spec 0000000000000000" in prereg.unpublishable(c, b, results)[0]
+    results["arms"][1]["runs"] = []
+    assert any("no finished run" in p for p in prereg.unpublishable(c, b, results))
+
+
+def test_long_budgets_use_the_whole_training_set_and_one_recipe() -> None:
+    for cid in ("degradation", "squeeze_excitation", "shortcuts", "relu_vs_tanh", "gap_vs_fc"):
+        c = get_claim(cid)
+        b = c.budgets["long"]
+        assert b.name == "long" and b.data == "cifar10-jpg"
+        if cid != "gap_vs_fc":  # the small-data overfitting test
+            assert b.per_class is None
+        for check in c.checks_at(b):
+            assert not prereg.undeclared(check, c, b)
+    assert long(10).eval_every == 5
+
+
+# ------------------------------------------------------------------------------------------------ committed arms
+
+
+def _toy_trained(lr: float = 0.05) -> Claim:
+    budget = Budget("cpu", "digits", epochs=1, per_class=3, test_per_class=2, image_size=32, recipe_changes={"batch_size": 10,
+                    "val_size": 0}, amp=False, channels_last=False)  # fmt: skip
+    arms = tuple(Arm(n, "lenet5", "resnet_cifar", recipe_changes={"lr": lr}) for n in ("a", "b"))
+    return Claim("toy_trained", "A (2020)", "T1", "a beats b", "trained", arms=arms,
+                 checks=(Check("test_err", "a", "b", "a beats b"),), budgets={"cpu": budget})  # fmt: skip
+
+
+@pytest.mark.slow
+def test_committed_arms_are_reused_on_a_fresh_clone_and_rerun_when_the_spec_changes(tmp_path: Path) -> None:
+    from convzoo.repro.runner import run_claim
+
+    committed = tmp_path / "docs"
+    log1: list[str] = []
+    run_claim(_toy_trained(), "cpu", out=tmp_path / "a", committed=committed, log=log1.append, progress=False)
+    files = sorted((committed / "toy_trained" / "cpu" / "arms").glob("*.json"))
+    assert [f.name for f in files] == ["a-s0.json", "b-s0.json"]
+    saved = json.loads(files[0].read_text())
+    assert saved["arm_hash"] and saved["spec_hash"] and saved["machine"]["cpu"] and len(saved["correct"]) > 0
+    err = 100 - 100 * sum(stats.unpack_bits(saved["correct"], saved["test_images"])) / saved["test_images"]
+    assert err == pytest.approx(saved["rows"][-1]["test_err"], abs=1e-6)
+
+    log2: list[str] = []  # a fresh clone: a new --out, the same committed folder
+    run_claim(_toy_trained(), "cpu", out=tmp_path / "b", committed=committed, log=log2.append, progress=False)
+    assert sum(line.endswith("; reused") for line in log2) == 2, log2
+    assert not (tmp_path / "b" / "toy_trained" / "cpu" / "a-s0").exists()  # nothing trained
+
+    log3: list[str] = []  # a changed recipe: the committed results are of an older spec
+    run_claim(_toy_trained(0.01), "cpu", out=tmp_path / "c", committed=committed, log=log3.append, progress=False)
+    assert sum("older spec" in line for line in log3) == 2
+    assert (tmp_path / "c" / "toy_trained" / "cpu" / "a-s0").is_dir()

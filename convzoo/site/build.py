@@ -9,7 +9,7 @@ read from a file names a plugin, an extension or a script.
 
 from __future__ import annotations
 
-import io
+import functools
 import json
 import logging
 import os
@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from convzoo.site.write import publish, write_file
+from convzoo.trust_write import temp_writer
 
 ASSETS = ("convzoo.css", "convzoo.js")
 NOT_INSTALLED = (
@@ -118,7 +119,7 @@ def mkdocs_config(src: Path, site: Path, nav: list[object]) -> dict[str, object]
             "omitted_files": "warn",
             "absolute_links": "warn",
             "unrecognized_links": "warn",
-            "anchors": "warn",
+            "anchors": "info",  # a docs page's anchor may be slugged differently; pages themselves must exist
         },
         "nav": nav,
     }
@@ -152,33 +153,62 @@ def _mkdocs_build(config_file: Path) -> None:
         log.setLevel(level)
 
 
-def _charts(names: list[str], repro_dir: Path) -> dict[str, tuple[bytes, list[Any], str]]:
-    """``convzoo chart bubbles`` and ``cifar`` for these networks: kind → (PNG, the points drawn, alt text).
-    A kind none of them has a published figure for is left out."""
+@temp_writer
+def _save_png(fig: Any, path: Path) -> None:
+    fig.savefig(path, format="png", dpi=110, bbox_inches="tight")  # as `convzoo chart` saves it
+
+
+def _charts(names: list[str], repro_dir: Path, folder: Path) -> dict[str, tuple[str, list[Any], str]]:
+    """``convzoo chart bubbles`` and ``cifar`` for these networks, drawn into ``folder``: kind → (file name, the
+    points drawn, alt text). A kind none of them has a published figure for is left out."""
     import matplotlib.pyplot as plt
 
     from convzoo.viz.chart import figure
 
-    out = {}
-    for kind, alt, extra in (
+    kinds = (
         ("bubbles", "ImageNet top-1 accuracy against multiply-adds, bubbles sized by parameters", {}),
         (
             "cifar",
             "CIFAR-10 test error against parameters",
             {"repro_dir": repro_dir} if repro_dir.is_dir() else {},
         ),
-    ):
+    )
+    out = {}
+    for kind, alt, extra in kinds:
         try:
             drawn = figure(kind, models=names, **extra)
         except ValueError:  # no network here has a published figure of this kind
             continue
-        buf = io.BytesIO()
         try:
-            drawn.fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")  # as `convzoo chart` saves it
+            write_file(folder / f"{kind}.png", functools.partial(_save_png, drawn.fig))
         finally:
             plt.close(drawn.fig)
-        out[kind] = (buf.getvalue(), list(drawn.points), alt)
+        out[kind] = (f"{kind}.png", list(drawn.points), alt)
     return out
+
+
+def _repro_uses(docs_dir: Path, on_site: list[str]) -> dict[str, list[Any]]:
+    """model → the trained reproductions whose arms build it, with each published budget's verdict (read by
+    :func:`convzoo.repro.docs.read_results`, the reader ``convzoo repro docs`` uses)."""
+    from convzoo.repro.docs import read_results
+    from convzoo.repro.registry import claims
+    from convzoo.site.pages import ReproUse
+
+    uses: dict[str, list[Any]] = {}
+    for c in claims():
+        if c.kind != "trained":
+            continue
+        verdicts = []
+        for budget in c.budgets:
+            r = read_results(docs_dir / "repro" / c.id / budget / "results.json", c)
+            if r is not None:
+                verdicts.append(f"{budget}: {r.get('verdict')}")
+        for model in dict.fromkeys(a.model for a in c.arms):
+            arms = tuple(a.title for a in c.arms if a.model == model)
+            uses.setdefault(model, []).append(
+                ReproUse(c.id, c.says, arms, "; ".join(verdicts) or None, c.id in on_site)
+            )
+    return uses
 
 
 def build_site(
@@ -204,7 +234,6 @@ def build_site(
     from convzoo.inspect.paper_tables import PAPER_TABLES
     from convzoo.inspect.summary import summary
     from convzoo.registry import list_models, model_info
-    from convzoo.repro.docs import read_results
     from convzoo.repro.registry import claims
     from convzoo.site import diagrams, pages
     from convzoo.site import docs as site_docs
@@ -225,49 +254,36 @@ def build_site(
     built = set(names)
     notes: list[str] = []
 
-    t = time.perf_counter()
-    sums = {n: summary(n, depth=1) for n in names}
-    papers = {n: summary(n, depth=1, paper=True) for n in names if n in PAPER_TABLES}
-    checks = {n: format_checks([check_model(n)], "markdown") for n in names}
-    charts = _charts(
-        names, docs_dir / "repro"
-    )  # their points are the accuracies in the table and on the pages
-    top1 = {p.name: p for p in charts["bubbles"][1]} if "bubbles" in charts else {}
-    cifar = {p.name: p for p in charts["cifar"][1]} if "cifar" in charts else {}
-    seconds["tables"] = time.perf_counter() - t
+    with tempfile.TemporaryDirectory(prefix="convzoo-site-") as tmp_name:
+        tmp = Path(tmp_name)
+        src, staging = tmp / "docs", tmp / "site"
 
-    t = time.perf_counter()
-    drawn = diagrams.draw_all(names, cache_dir, jobs)
-    diagram_note = ""
-    if not drawn and names:
-        from convzoo.viz.draw import DOT_ADVICE
-
-        diagram_note = f"No diagram: {DOT_ADVICE}."
-        notes.append(diagram_note)
-    seconds["diagrams"] = time.perf_counter() - t
-
-    all_claims = claims()
-    docs_part = site_docs.collect(docs_dir, [c.id for c in all_claims])
-    notes += [f"not on the site (missing): {m}" for m in docs_part.missing]
-    uses: dict[str, list[pages.ReproUse]] = {}
-    for c in all_claims:
-        if c.kind != "trained":
-            continue
-        results = read_results(docs_dir / "repro" / c.id / "results.json", c)
-        for model in dict.fromkeys(a.model for a in c.arms):
-            arms = tuple(a.title for a in c.arms if a.model == model)
-            verdict = None if results is None else str(results.get("verdict"))
-            uses.setdefault(model, []).append(
-                pages.ReproUse(c.id, c.says, arms, verdict, c.id in docs_part.repro)
-            )
-
-    with tempfile.TemporaryDirectory(prefix="convzoo-site-") as tmp:
-        src, staging = Path(tmp) / "docs", Path(tmp) / "site"
         t = time.perf_counter()
+        sums = {n: summary(n, depth=1) for n in names}
+        papers = {n: summary(n, depth=1, paper=True) for n in names if n in PAPER_TABLES}
+        checks = {n: format_checks([check_model(n)], "markdown") for n in names}
+        charts = _charts(names, docs_dir / "repro", src / "charts")  # their points: the accuracies shown
+        top1 = {p.name: p for p in charts["bubbles"][1]} if "bubbles" in charts else {}
+        cifar = {p.name: p for p in charts["cifar"][1]} if "cifar" in charts else {}
+        seconds["tables"] = time.perf_counter() - t
+
+        t = time.perf_counter()
+        drawn = diagrams.draw_all(names, cache_dir, jobs)
+        diagram_note = ""
+        if not drawn and names:
+            from convzoo.viz.draw import DOT_ADVICE
+
+            diagram_note = f"No diagram: {DOT_ADVICE}."
+            notes.append(diagram_note)
+        seconds["diagrams"] = time.perf_counter() - t
+
+        t = time.perf_counter()
+        docs_part = site_docs.collect(docs_dir, [c.id for c in claims()])
+        notes += [f"not on the site (missing): {m}" for m in docs_part.missing]
+        uses = _repro_uses(docs_dir, docs_part.repro)
         families: dict[str, list[str]] = {}
         for n in names:
             info = model_info(n)
-            families.setdefault(info.family, [])
             weights = [w for w in weight_sources(n) if w.url]
             page = pages.ModelPage(
                 info=info,
@@ -286,19 +302,15 @@ def build_site(
                 train_recipe=paper_recipe(n),
             )
             write_file(src / pages.page_path(n), pages.model_page(page))
-            families[info.family].append(n)
+            families.setdefault(info.family, []).append(n)
             if n in drawn:
                 write_file(src / "diagrams" / f"{n}.svg", drawn[n].svg)
-
-        chart_files: list[tuple[str, str]] = []
-        for kind, (png, _, alt) in charts.items():
-            write_file(src / "charts" / f"{kind}.png", png)
-            chart_files.append((f"charts/{kind}.png", alt))
         rows = [
             pages.HomeRow(n, model_info(n).family, model_info(n).paper.year, sums[n].total_params,
                           sums[n].total_macs, top1.get(n), cifar.get(n), True)
             for n in names
         ]  # fmt: skip
+        chart_files = [(f"charts/{file}", alt) for file, _, alt in charts.values()]
         write_file(src / "index.md", pages.home_page(rows, chart_files, convzoo.__version__))
         for rel, text in docs_part.pages.items():
             write_file(src / rel, text)
@@ -308,16 +320,9 @@ def build_site(
             write_file(
                 src / "assets" / asset, resources.files("convzoo.site").joinpath("assets", asset).read_bytes()
             )
-        nav: list[object] = [
-            {"Home": "index.md"},
-            {
-                "Networks": [
-                    {fam: [{n: pages.page_path(n)} for n in members]} for fam, members in families.items()
-                ]
-            },
-            *docs_part.nav,
-        ]
-        config_file = Path(tmp) / "mkdocs.yml"
+        networks = [{fam: [{n: pages.page_path(n)} for n in members]} for fam, members in families.items()]
+        nav: list[object] = [{"Home": "index.md"}, {"Networks": networks}, *docs_part.nav]
+        config_file = tmp / "mkdocs.yml"
         write_file(config_file, json.dumps(mkdocs_config(src, staging, nav), indent=1))
         seconds["pages"] = time.perf_counter() - t
 

@@ -94,6 +94,26 @@ def _plain(bang: str, label: str) -> str:
     return f"*{label}*" if bang and label else label
 
 
+def _claim_pages(docs: Path, claim: str) -> list[tuple[str, str]]:
+    """(title, docs path) of a claim's pages: ``repro/<claim>/report.md`` first, then the pages below it
+    (one per budget, ``repro/<claim>/<budget>/report.md``); plain names only, no links."""
+    folder = docs / "repro" / claim
+    if folder.is_symlink() or not (folder / "report.md").is_file():
+        return []
+    found = [(claim, f"repro/{claim}/report.md")]
+    for p in sorted(folder.rglob("*.md")):
+        rel = p.relative_to(docs).as_posix()
+        if p.is_symlink() or not p.is_file() or rel == found[0][1] or any(q.is_symlink() for q in p.parents):
+            continue
+        try:
+            safe_relative(rel)
+        except ValueError:
+            continue
+        inner = p.relative_to(folder)
+        found.append((inner.parent.as_posix() if p.name == "report.md" else inner.as_posix(), rel))
+    return found
+
+
 def collect(docs: Path, claims: list[str]) -> DocsOnSite:
     """The docs pages the site shows, with their pictures, from ``docs`` (usually the repository's)."""
     out = DocsOnSite()
@@ -104,11 +124,13 @@ def collect(docs: Path, claims: list[str]) -> DocsOnSite:
         wanted.append(("repro/README.md", "repro/index.md"))
         repro_nav: list[object] = [{"All reproductions": "repro/index.md"}]
         for claim in claims:
-            rel = f"repro/{safe_relative(claim)}/report.md"
-            if (docs / rel).is_file():
-                wanted.append((rel, rel))
+            entry = _claim_pages(docs, safe_relative(claim))
+            if entry:
+                wanted += [(rel, rel) for _, rel in entry]
                 out.repro.append(claim)
-                repro_nav.append({claim: rel})
+                repro_nav.append(
+                    {claim: entry[0][1]} if len(entry) == 1 else {claim: [{t: r} for t, r in entry]}
+                )
         out.nav.append({"Reproductions": repro_nav})
     else:
         out.missing.append(str(readme))

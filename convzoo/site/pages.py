@@ -136,8 +136,8 @@ def _summary_md(s: Summary) -> str:
 def _paper_md(s: Summary) -> str:
     """The paper's per-layer table part of ``convzoo summary --paper --format markdown``."""
     text = s.to_markdown()
-    marker = f"**{s.paper_source}**"
-    return marker + text.split(marker, 1)[1] if marker in text else ""
+    at = text.find(f"\n**{s.paper_source}")  # the paper's table follows our layer table and its notes
+    return text[at + 1 :] if at >= 0 else ""
 
 
 def receptive_field(s: Summary) -> tuple[str, str] | None:

@@ -1,10 +1,9 @@
-"""How the site's files reach the disk: one function for every file, and the output folder's manifest.
+"""How the site's files reach the disk: convzoo's one writer, and the output folder's manifest.
 
-``write_file`` is convzoo's shared writer (:func:`convzoo.trust_write.write_file`: a temporary sibling,
-fsync, rename; never through a symlink; never over a file convzoo did not write unless forced). ``publish``
-copies a finished build into the output folder and keeps a manifest of what it wrote there
-(``.convzoo-site``), so a rebuild replaces and prunes only its own files and refuses a folder it did not
-write unless told ``force``.
+Every file goes through :func:`convzoo.trust_write.write_file` (a temporary sibling, fsync, rename; never
+through a symlink; never over a file convzoo did not write unless forced). ``publish`` copies a finished build
+into the output folder and keeps a manifest of what it wrote there (``.convzoo-site``), so a rebuild replaces
+and prunes only its own files and refuses a folder it did not write unless told ``force``.
 """
 
 from __future__ import annotations
@@ -12,7 +11,10 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections.abc import Callable
 from pathlib import Path
+
+from convzoo import trust_write
 
 MANIFEST = ".convzoo-site"
 MAX_MANIFEST_BYTES = 4 << 20
@@ -20,18 +22,18 @@ _SAFE_PART = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]*$")
 
 
 def write_file(
-    path: str | os.PathLike[str], data: bytes | str, *, force: bool = False, owned: bool = False
+    path: str | os.PathLike[str],
+    data: bytes | str | Callable[[Path], object],
+    *,
+    force: bool = False,
+    owned: bool = False,
 ) -> Path:
-    """Write ``data`` to ``path`` (its folders are made): temporary sibling, fsync, rename. A symlink is never
-    written through; an existing file is replaced only if convzoo wrote it, ``owned`` (the caller knows it
-    wrote it: the site's manifest, the diagram cache) or ``force``."""
+    """Write ``data`` (bytes, text, or a function that writes the path it is given) to ``path`` through
+    :func:`convzoo.trust_write.write_file`, making its folders first. ``owned``: the caller knows convzoo wrote
+    the file there (the site's manifest lists it; the diagram cache is convzoo's)."""
     path = Path(path)
-    payload = data.encode("utf-8") if isinstance(data, str) else bytes(data)
     path.parent.mkdir(parents=True, exist_ok=True)
-    from convzoo.trust_write import write_file as shared_write
-
-    shared_write(path, payload, force=force, owned=owned)
-    return path
+    return trust_write.write_file(path, data, force=force, owned=owned)
 
 
 def safe_relative(text: str) -> str:

@@ -112,6 +112,9 @@ class Figure:
     source: str
     peer: bool = False
     note: str | None = None  # why ours differs, where it does
+    # create_model overrides of the network the figure counts, where it is not the default one: Inception-v3's
+    # abstract bounds the inference net, without the auxiliary head: (("aux_logits", False),)
+    config: tuple[tuple[str, Any], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -132,7 +135,10 @@ class Reported:
     figures: tuple[Figure, ...] = ()
 
     def as_dict(self) -> dict[str, Any]:
-        return {k: v for k, v in asdict(self).items() if v is not None and v != ()}
+        d = {k: v for k, v in asdict(self).items() if v is not None and v != ()}
+        if "figures" in d:  # a figure of the default network lists no config
+            d["figures"] = [{k: v for k, v in f.items() if k != "config" or v} for f in d["figures"]]
+        return d
 
 
 @dataclass
@@ -369,7 +375,9 @@ def _index() -> dict[str, dict[str, Any]] | None:
 def _info_from_dict(d: dict[str, Any]) -> ModelInfo:
     """The inverse of :meth:`ModelInfo.to_dict` (the index's entries), with a ``fn`` that builds on call."""
     rep = dict(d["reported"])
-    figures = tuple(Figure(**f) for f in rep.pop("figures", ()))
+    figures = tuple(
+        Figure(**{**f, "config": tuple(tuple(kv) for kv in f.get("config", ()))}) for f in rep.pop("figures", ())
+    )
     return ModelInfo(
         name=d["name"],
         family=d["family"],

@@ -36,7 +36,7 @@ def test_googlenet_table_1_separates_conventions_from_slips() -> None:
     assert sorted(r for r, v in ops.items() if v == "differs") == ["convolution 7×7/2", "inception (5a)"]
     assert set(_verdicts("googlenet", "output").values()) == {"match"}  # 1×1×1000 is our flat 1000
     linear = summary("googlenet", paper=True).paper_table[-1]
-    assert linear["params"]["ours"] == "1.00M" and linear["params"]["paper"] == "1000K"  # 1,024,000 / 1024
+    assert linear["params"]["ours"] == "1,000.0K" and linear["params"]["paper"] == "1000K"  # 1,024,000 / 1024
 
 
 def test_alexnet_lecture_table_volumes() -> None:

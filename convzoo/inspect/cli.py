@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import shutil
+import sys
 
 from convzoo.cli_args import CLASSES_WHY, MAX_CLASSES, at_most, input_size
 from convzoo.inspect.columns import COLUMN_NAMES as COLUMNS
@@ -30,10 +33,21 @@ def _list(args: argparse.Namespace) -> int:
     if args.format == "json":
         print(json.dumps(names))
         return 0
+    width = _terminal_width()
+    pad = max(map(len, names))
     for name in names:
         info = model_meta(name)
-        print(f"{name:32s} {info.paper.authors.split(',')[0]:14s} {info.paper.year}  {info.description}")
+        line = f"{name:{pad}s}  {info.paper.authors.split(',')[0]:14s} {info.paper.year}  {info.description}"
+        print(line if width is None or len(line) <= width else line[: width - 1] + "…")
     return 0
+
+
+def _terminal_width() -> int | None:
+    """The width to fit lines to: the terminal's (or $COLUMNS); None when the output is piped or redirected,
+    so `convzoo list | grep` sees whole lines."""
+    if not sys.stdout.isatty() and "COLUMNS" not in os.environ:
+        return None
+    return max(40, shutil.get_terminal_size().columns)
 
 
 def _list_weights(names: list[str], fmt: str) -> int:
@@ -144,6 +158,10 @@ def _paper_check(args: argparse.Namespace) -> int:
     from convzoo.inspect.paper_check import format_checks, paper_check
 
     checks = paper_check(args.pattern)
+    if args.only_figures:  # leave out the rows of counts no paper publishes
+        for check in checks:
+            check.comparisons = [c for c in check.comparisons if c.verdict != "no-figure"]
+        checks = [c for c in checks if c.comparisons]
     print(format_checks(checks, args.format))
     return 1 if any(c.unexplained for c in checks) else 0
 
@@ -227,6 +245,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     )
     p.add_argument("pattern", nargs="?", default="*")
     p.add_argument("--format", choices=["table", "markdown", "json"], default="table")
+    p.add_argument(
+        "--only-figures", action="store_true", help="only the counts a paper or peer publishes (no no-figure rows)"
+    )
     p.set_defaults(func=_paper_check)
 
     p = sub.add_parser(

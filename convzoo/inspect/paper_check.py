@@ -67,22 +67,36 @@ def _figures(name: str) -> list[Figure]:
 def check_model(name: str) -> ModelCheck:
     """Count ``name`` on the meta device at its paper's input size and compare with every published figure."""
     info = model_info(name)
-    model, input_size = build_meta(name)
-    tracer, _, _ = trace(model.eval(), input_size, track_rf=False, per_module=False)
-    ours = {"params": sum(p.numel() for p in model.parameters()), "macs": sum(tracer.macs.values())}
+    counted: dict[tuple[tuple[str, Any], ...], dict[str, int]] = {}
+    input_size: tuple[int, ...] = ()
+
+    def count(config: tuple[tuple[str, Any], ...]) -> dict[str, int]:  # of the network a figure counts
+        nonlocal input_size
+        if config not in counted:
+            model, size = build_meta(name, **dict(config))
+            tracer, _, _ = trace(model.eval(), size, track_rf=False, per_module=False)
+            counted[config] = {"params": sum(p.numel() for p in model.parameters()), "macs": sum(tracer.macs.values())}
+            input_size = input_size or tuple(size)
+        return counted[config]
+
+    ours = count(())
     check = ModelCheck(name, ours["params"], ours["macs"], tuple(input_size))
     figures = _figures(name)
     for fig in figures:
         note = fig.note or (info.note if not fig.peer else None)
+        shown = note
+        if fig.config:  # said beside the figure; it explains no difference
+            where = ", ".join(f"{k}={v!r}" for k, v in fig.config)
+            shown = f"counted with {where}" + (f"; {note}" if note else "")
         check.comparisons.append(
             Comparison(
                 model=name,
                 figure=fig.figure,
-                ours=ours[fig.figure],
+                ours=count(fig.config)[fig.figure],
                 paper=fig.value,
                 source=fig.source,
-                verdict=_verdict(ours[fig.figure], fig.value, note),
-                note=note,
+                verdict=_verdict(count(fig.config)[fig.figure], fig.value, note),
+                note=shown,
                 kind="peer" if fig.peer else "paper",
                 input_size=tuple(input_size),
             )

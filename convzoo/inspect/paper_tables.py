@@ -149,7 +149,7 @@ def paper_rows(table: PaperTable, model: nn.Module, layer: Callable[[str], Any])
         }
         cells: dict[str, Any] = {"row": prow.label, "layers": list(prow.layers)}
         for key, printed in (("spec", prow.spec), ("output", prow.output), ("params", prow.params), ("ops", prow.ops)):
-            cells[key] = {"paper": printed, "ours": _in_units(ours[key], key, table), "verdict": None}
+            cells[key] = {"paper": printed, "ours": _in_units(ours[key], key, table, printed), "verdict": None}
             if printed is not None:
                 cells[key]["verdict"] = _agrees(ours[key], printed, key, table)
         out.append(cells)
@@ -190,10 +190,13 @@ def _flat(volume: str) -> str:
     return volume.removeprefix("1×1×")
 
 
-def _in_units(ours: Any, key: str, table: PaperTable) -> str:
+def _in_units(ours: Any, key: str, table: PaperTable, printed: Any = None) -> str:
+    """Ours in the paper's units, and in the suffix the paper printed beside it (1,018.0K beside its 1072K,
+    not 1.02M)."""
     if key in ("spec", "output") or not ours:
         return str(ours)
     if key == "params":
         unit = table.params_unit
-        return f"{ours / unit:.1f}K" if ours < 1000 * unit else f"{ours / unit / 1000:.2f}M"
+        in_k = str(printed).upper().endswith("K") if printed is not None else ours < 1000 * unit
+        return f"{ours / unit:,.1f}K" if in_k else f"{ours / unit / 1000:.2f}M"
     return f"{ours / 1e6:.1f}M"

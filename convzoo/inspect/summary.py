@@ -269,7 +269,8 @@ class Summary:
                 mark = {"match": "", "differs": " ✗", None: ""}[c["verdict"]]
                 cells += [c["paper"] or "-", (c["ours"] + mark) if c["paper"] else c["ours"]]
             rows.append(cells)
-        return str(self.paper_source), head, rows
+        legend = "; ✗ marks our figure where it differs from the printed one beyond its precision"
+        return str(self.paper_source) + legend, head, rows
 
     def to_markdown(self) -> str:
         head, rows = self._cells()
@@ -315,6 +316,8 @@ class Summary:
             if r.params == 0 and r.buffers == 0 and r.type in _ACTIVATIONS:
                 continue
             shape = r.output_shape if not r.output_shape or isinstance(r.output_shape[0], int) else r.output_shape[0]
+            if r.type == "AdaptiveAvgPool2d" and list(shape[1:]) == [1, 1]:
+                shape = shape[:1]  # Keras's GlobalAveragePooling2D drops the 1×1: (None, 2048)
             rows.append(
                 (
                     f"{r.name} ({_KERAS.get(r.type, r.type)})",
@@ -343,6 +346,13 @@ class Summary:
             out.append(
                 f"Counted as Keras counts: the {self.total_buffers:,} moving statistics of batch norm (PyTorch "
                 f"buffers) are non-trainable params. PyTorch counts {self.total_params:,} parameters."
+            )
+        convs = [r for r in self.layers if r.type == "Conv2d" and _bias_free(r)]
+        if convs and self.total_buffers:
+            biases = sum(int(r.output_shape[0]) for r in convs)  # type: ignore[arg-type]
+            out.append(
+                f"These {len(convs)} convolutions have no bias (batch norm follows them); Keras's applications "
+                f"give theirs one anyway, so keras.applications counts {biases:,} more: {total + biases:,}."
             )
         return "\n".join(out)
 
@@ -375,6 +385,19 @@ _KERAS = {
     "Concat": "Concatenate",
     "Add": "Add",
 }
+
+
+def _bias_free(r: LayerRow) -> bool:
+    """Whether a Conv2d row's parameters are its weights alone: C_out × (C_in / groups) × kh × kw."""
+    try:
+        c_out, c_in, k = int(r.output_shape[0]), int(r.input_shape[0]), (r.kernel or [1, 1])  # type: ignore[arg-type]
+    except (IndexError, TypeError, ValueError):
+        return False
+    kk = int(k[0]) * int(k[-1])
+    if not c_out or r.params % c_out:
+        return False
+    per_out = r.params // c_out
+    return per_out % kk == 0 and per_out // kk > 0 and c_in % (per_out // kk) == 0
 
 
 def _grid(title: str, head: list[str], rows: list[list[str]]) -> list[str]:

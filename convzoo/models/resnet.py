@@ -649,7 +649,8 @@ def resnet18(num_classes: int = 1000, in_chans: int = 3, **kwargs: Any) -> ResNe
     paper=RESNET_PAPER,
     accepts=ResNet,
     note="Option-B shortcuts (the paper's Table 2 uses A, Table 3 compares A/B/C); BN after every conv. "
-    "We count 3.66 G multiply-adds where Table 1 writes 3.6×10^9 (it truncates)",
+    "We count 3.66 G multiply-adds where Table 1 writes 3.6×10^9: that is the count with option-A (identity) "
+    "shortcuts, 3.64 G (plain34, or resnet34 with projection='A'); option B's projections add 0.02 G",
     reported=Reported(
         macs="3.6G", top1_err=24.52, top5_err=7.46, source="Tables 1, 3 (10-crop, option B)",
         figures=(Figure("params", 21797672, "torchvision 0.29 resnet34 weights (num_params)", peer=True),),
@@ -663,7 +664,9 @@ def resnet34(num_classes: int = 1000, in_chans: int = 3, **kwargs: Any) -> ResNe
 @register_model(
     paper=RESNET_PAPER,
     accepts=ResNet,
-    note=_V1_NOTE + ". We count 3.86 G multiply-adds where Table 1 writes 3.8×10^9 (it truncates)",
+    note=_V1_NOTE + ". We count 3.86 G multiply-adds where Table 1 writes 3.8×10^9, which no rounding of ours "
+    "gives: the paper's own figure is inconsistent (SENet, Hu et al. 2018, Table 2, prints 3.86 GFLOPs for the same "
+    "ResNet-50)",
     reported=Reported(
         macs="3.8G", top1_err=22.85, top5_err=6.71, source="Tables 1, 3 (10-crop)",
         figures=(Figure("params", 25557032, "torchvision 0.29 resnet50 weights (num_params)", peer=True),),

@@ -81,6 +81,7 @@ def mkdocs_config(src: Path, site: Path, nav: list[object]) -> dict[str, object]
             "font": False,  # system fonts: the site loads nothing from another host
             "features": [
                 "navigation.tabs",
+                "toc.integrate",  # the table of contents in the left column: the page gets the right one's width
                 "navigation.top",
                 "navigation.footer",
                 "search.highlight",

@@ -151,16 +151,19 @@ def receptive_field(s: Summary) -> tuple[str, str] | None:
 
 
 def diagram_html(name: str, diagram: Any, prefix: str = "../") -> str:
+    """The diagram at its natural size (enlarged up to 2× towards 600 px): one wider than the page scrolls
+    sideways inside its box rather than shrinking past legibility; a phone fits it to the screen (tap: full
+    size)."""
     w = diagram.width_px
-    shown = min(max(w, DIAGRAM_TARGET_PX), 2 * w) if w else DIAGRAM_TARGET_PX
+    shown = max(w, min(DIAGRAM_TARGET_PX, 2 * w)) if w else DIAGRAM_TARGET_PX
     src = f"{prefix}diagrams/{name}.svg"
     return (
-        f'<figure class="cz-diagram" markdown="0">\n'
+        f'<div class="cz-diagram" markdown="0">\n'
         f'<a href="{src}" title="open the SVG at full size">'
-        f'<img src="{src}" alt="diagram of {name}" style="width: min(100%, {shown:.0f}px)"></a>\n'
-        f"<figcaption>{name}: {diagram.boxes} boxes, drawn by <code>convzoo draw {name}</code> "
-        f"(Graphviz); identity shortcuts solid, projections dashed, repeated blocks folded into "
-        f"one box marked ×N.</figcaption>\n</figure>"
+        f'<img src="{src}" alt="diagram of {name}" width="{shown:.0f}"></a>\n</div>\n'
+        f'<p class="cz-caption">{name}: {diagram.boxes} boxes, drawn by <code>convzoo draw {name}</code> '
+        f"(Graphviz); identity shortcuts solid, projections dashed, repeated blocks folded into one box "
+        f'marked ×N. Open it at full size: <a href="{src}">{name}.svg</a>.</p>'
     )
 
 
@@ -431,8 +434,9 @@ def home_page(rows: Sequence[HomeRow], charts: Sequence[tuple[str, str]], versio
         for path, alt in charts:
             lines += [f"[![{alt}]({path})]({path})", ""]
         lines += [
-            "Drawn by `convzoo chart`: top-1 accuracy against our computed multiply-adds (bubble area ∝ "
-            "parameters), after Canziani, Paszke and Culurciello 2016; every accuracy names its source.",
+            "Drawn by `convzoo chart` (top-1 accuracy against our computed multiply-adds, bubble area ∝ "
+            "parameters, after Canziani, Paszke and Culurciello 2016) and `convzoo chart cifar` (CIFAR-10 "
+            "test error against parameters); every figure names its source. Click a chart for full size.",
             "",
         ]
     else:

@@ -145,7 +145,7 @@ def test_docs_links_kept_on_site_else_plain_and_scripts_defused(tmp_path: Path) 
         "![pic](images/a.png) ![gone](images/missing.png) ![out](../../etc/passwd.png)\n"
         "<script>alert(1)</script>\n"
     )
-    (docs / "performance.md").write_text("# Perf\n")
+    (docs / "performance.md").write_text("---\ntemplate: evil.html\nhide: [navigation]\n---\n# Perf\n")
     got = site_docs.collect(docs, [])
     lab = got.pages["lab.md"]
     assert "[perf](performance.md)" in lab and "[web](https://example.org)" in lab
@@ -153,6 +153,7 @@ def test_docs_links_kept_on_site_else_plain_and_scripts_defused(tmp_path: Path) 
     assert "![pic](images/a.png)" in lab and "missing.png" not in lab and "passwd" not in lab
     assert "<script" not in lab and "&lt;script" in lab
     assert set(got.pictures) == {"images/a.png"}
+    assert "template" not in got.pages["performance.md"]  # a page's front matter would configure the theme
     assert "repro/README.md" in " ".join(got.missing)
 
 

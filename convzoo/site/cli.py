@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from convzoo.cli_args import MAX_WORKERS, WORKERS_WHY, whole_number
+from convzoo.cli_args import MAX_WORKERS, WORKERS_WHY, output_folder, whole_number
 
 
 def _names(text: str) -> list[str]:
@@ -40,7 +40,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "tables, paper check, weights, reproductions, code), a home page with the chart and a sortable table, "
         "the reproductions, performance, reliability and optimizer-lab pages.",
     )
-    p.add_argument("-o", "--output", default="site", help="output folder (default: site)")
+    p.add_argument("-o", "--output", type=output_folder, default="site", help="output folder (default: site)")
     p.add_argument(
         "--only", type=_names, help="only these networks, comma-separated (a quicker partial site)"
     )
@@ -48,7 +48,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "--docs", help="docs folder to take the reproductions and other pages from (default: the repo's)"
     )
     p.add_argument(
-        "--cache", help="where diagram layouts are cached (default: ~/.cache/convzoo/site-diagrams)"
+        "--cache",
+        type=output_folder,
+        help="where diagram layouts are cached (default: ~/.cache/convzoo/site-diagrams)",
     )
     p.add_argument(
         "--jobs",

@@ -247,7 +247,7 @@ def model_page(p: ModelPage) -> str:
         "",
         f"**Paper**: {info.paper.authors} ({info.paper.year}). *{info.paper.title}*. {paper_link(info)}",
         "",
-        "| | |",
+        f"| network | {name} |",
         "|---|---|",
         f"| family | {info.family} ({info.paper.year}) |",
         f"| input | {'×'.join(map(str, info.input_size))}, {info.num_classes} classes |",
@@ -422,10 +422,11 @@ def home_page(rows: Sequence[HomeRow], charts: Sequence[tuple[str, str]], versio
         "",
         "Two commands set everything up on a fresh machine:",
         "",
-        "```bash",
-        "make demo   # install; train a small network on the embedded digits",
-        "make test   # install the test extras; run the test suite",
-        "```",
+        "- `make demo` creates a virtual environment, installs convzoo and runs a short tour of the main job: "
+        "ResNet-20's layer table, an analytic claim, and one claim trained on the embedded 8×8 digits (a few "
+        "minutes on 2 cores);",
+        "- `make test` installs convzoo with its test extras (Graphviz and Chromium too, where it runs as root) "
+        "and runs ruff and the test suite, this site's browser tests included.",
         "",
         "## Accuracy against operations",
         "",

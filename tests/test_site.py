@@ -43,13 +43,23 @@ def _chromium() -> str | None:
     return None
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("site") / "site"
-    cache = tmp_path_factory.mktemp("diagram-cache")
-    with contextlib.redirect_stdout(io.StringIO()) as printed:
-        assert cli_main(["site", "-o", str(out), "--only", ",".join(ONLY), "--cache", str(cache)]) == 0
-    assert "wrote" in printed.getvalue()
+    """The partial site, built once per run: under pytest-xdist the workers share it (built by the first
+    that gets the lock), so spreading these tests over workers does not build it once per worker."""
+    from filelock import FileLock  # torch's own dependency
+
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent  # the folder all workers' temporary folders share
+    out, cache = root / "convzoo-site" / "site", root / "convzoo-site" / "diagram-cache"
+    with FileLock(str(root / "convzoo-site.lock")):
+        if not (out / "index.html").is_file():
+            with contextlib.redirect_stdout(io.StringIO()) as printed:
+                assert (
+                    cli_main(["site", "-o", str(out), "--only", ",".join(ONLY), "--cache", str(cache)]) == 0
+                )
+            assert "wrote" in printed.getvalue()
     return out
 
 
@@ -188,7 +198,7 @@ def test_manifest_is_checked_data(tmp_path: Path, files: object) -> None:
 # ------------------------------------------------------------------------------------------ in a real browser
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def browser():  # type: ignore[no-untyped-def]
     exe = _chromium()
     if exe is None:
@@ -212,7 +222,7 @@ class _Server(http.server.ThreadingHTTPServer):
         pass  # the browser hung up on a request it no longer wanted (it left the page): not a fault
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def server(site: Path):  # type: ignore[no-untyped-def]
     httpd = _Server(("127.0.0.1", 0), functools.partial(_Quiet, directory=str(site)))
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
@@ -222,7 +232,7 @@ def server(site: Path):  # type: ignore[no-untyped-def]
     thread.join()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = Path(os.environ.get("CONVZOO_SITE_SHOTS") or tmp_path_factory.mktemp("screenshots"))
     folder.mkdir(parents=True, exist_ok=True)

@@ -562,7 +562,7 @@ def _many_groups(n: int) -> dict[str, Any]:
             "runs must be a list of ≤ 100",
         ),
         (_many_groups(2), "listed once, not again"),
-        (_many_groups(20_000), "arms must be a list of degradation's arms"),
+        (_many_groups(1000), "arms must be a list of degradation's arms"),
     ],
 )
 def test_a_crafted_results_json_is_refused_naming_it(doc: Any, cause: str, tmp_path: Path) -> None:

@@ -19,7 +19,7 @@ DOCS = "docs/repro"
 
 def claim_rows() -> list[dict[str, Any]]:
     """Every claim as plain data: what ``repro list --format json`` prints."""
-    from convzoo.repro.estimate import plan
+    from convzoo.repro.estimate import claim_seconds, plan
     from convzoo.repro.registry import claims
     from convzoo.repro.spec import BUDGETS
 
@@ -55,7 +55,7 @@ def claim_rows() -> list[dict[str, Any]]:
                     "per_class": b.per_class,
                     "test_per_class": b.test_per_class,
                     "seeds": b.seeds,
-                    "estimated_s": sum(p.seconds for p in plans) * b.seeds,
+                    "estimated_s": claim_seconds(c, name),
                     "note": b.note,
                 }
             row["budgets"] = budgets
@@ -104,11 +104,9 @@ def _power_lines(r: dict[str, Any]) -> list[str]:
 
 
 def _human_time(s: float) -> str:
-    if s < 60:
-        return f"{s:.0f} s"
-    if s < 3600 * 2:
-        return f"{s / 60:.0f} min"
-    return f"{s / 3600:.0f} h"
+    from convzoo.repro.estimate import human_time
+
+    return human_time(s)
 
 
 def _cmd_list(args: argparse.Namespace) -> int:
@@ -286,8 +284,10 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     q.add_argument("--budget", choices=BUDGETS, default="cpu")
     q.add_argument("--out", type=output_folder, default=DEFAULT_OUT)
     q.add_argument(
-        "--publish", action="store_true", help=f"also copy results.json into --docs ({DOCS})/<claim>/<budget>/ (refused unless its arms "
-        "ran under today's spec)"
+        "--publish",
+        action="store_true",
+        help=f"also copy results.json into --docs ({DOCS})/<claim>/<budget>/ (refused unless its arms ran under "
+        "today's spec)",
     )
     q.add_argument("--docs", type=output_folder, default=DOCS)
     q.set_defaults(func=_cmd_report)

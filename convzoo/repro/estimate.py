@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from convzoo.repro.spec import TRAIN_RATE_MACS, TRAIN_RATE_MACS_BF16, Arm, Budget, Claim
 from convzoo.train.recipes import Recipe, get_recipe, scale_recipe
 
-__all__ = ["DATA_SIZES", "ArmPlan", "arm_macs", "arm_recipe", "plan", "scale_recipe", "train_rate"]
+__all__ = ["DATA_SIZES", "ArmPlan", "arm_macs", "arm_recipe", "claim_seconds", "plan", "scale_recipe", "train_rate"]
 
 # data spec → (training images, test images, image size); a folder of your own is estimated as CIFAR-10
 DATA_SIZES: dict[str, tuple[int, int, tuple[int, int, int]]] = {
@@ -114,3 +114,19 @@ def plan(claim: Claim, budget: Budget, data: str | None = None, rate: float | No
         seconds = macs * (3 * epochs * train + evals * (n_test + int(val))) / arm_rate
         out.append(ArmPlan(arm, train, n_test, epochs, evals, macs, params, seconds))
     return out
+
+
+def claim_seconds(claim: Claim, budget: str, seeds: int | None = None) -> float:
+    """The one estimate of a claim's time at ``budget`` on this machine (every arm × seed, one after another):
+    what ``repro list``, the demo and the pages say."""
+    b = claim.budget(budget)
+    return sum(p.seconds for p in plan(claim, b)) * (seeds if seeds is not None else b.seeds)
+
+
+def human_time(s: float) -> str:
+    """``42 s``, ``18 min``, ``5 h``: how the estimates are printed everywhere."""
+    if s < 60:
+        return f"{s:.0f} s"
+    if s < 3600 * 2:
+        return f"{s / 60:.0f} min"
+    return f"{s / 3600:.0f} h"

@@ -247,9 +247,9 @@ def _run_or_skip(p: ArmPlan, seed: int, ctx: _ArmContext, command: str, tag: str
         ctx.log(f"{tag}: {e.path} is in use by another convzoo process (PID {e.holder}); left to that process")
         return None
     except KeyboardInterrupt as e:  # the arm saved at a step boundary: say how to go on in repro's terms
+        said = str(e).split(". To continue", 1)[0] or f"{p.arm.name} seed {seed} interrupted"
         raise type(e)(
-            f"{p.arm.name} seed {seed} interrupted. To continue, run `{command}` again: finished arms are "
-            "skipped and this one resumes exactly"
+            f"{said}. To continue, run `{command}` again: finished arms are skipped and this one resumes exactly"
         ) from None
     if not result.resumed:
         ctx.speed = (time.perf_counter() - t0) / max(p.seconds, 1e-9)

@@ -15,8 +15,7 @@ from convzoo.repro import Check, Claim, claims, get_claim, run_claim
 from convzoo.repro.budgets import smoke
 from convzoo.repro.estimate import plan, scale_recipe
 from convzoo.repro.results import ArmResult, Measure, ResultFileError, epochs_to, measure, read_arm_result
-from convzoo.repro.spec import BUDGETS, METRICS, TRAIN_RATE_MACS, TRAIN_RATE_MACS_BF16
-from convzoo.repro.spec import Arm, Budget
+from convzoo.repro.spec import BUDGETS, METRICS, TRAIN_RATE_MACS, TRAIN_RATE_MACS_BF16, Arm, Budget
 from convzoo.repro.verdict import (
     CONTRADICTED,
     HOLDS,

@@ -238,8 +238,8 @@ def test_long_budgets_use_the_whole_training_set_and_one_recipe() -> None:
 
 
 def _toy_trained(lr: float = 0.05) -> Claim:
-    budget = Budget("cpu", "digits", epochs=1, per_class=3, test_per_class=2, image_size=32, recipe_changes={"batch_size": 10,
-                    "val_size": 0}, amp=False, channels_last=False)  # fmt: skip
+    budget = Budget("cpu", "digits", epochs=1, per_class=3, test_per_class=2, image_size=32,
+                    recipe_changes={"batch_size": 10, "val_size": 0}, amp=False, channels_last=False)  # fmt: skip
     arms = tuple(Arm(n, "lenet5", "resnet_cifar", recipe_changes={"lr": lr}) for n in ("a", "b"))
     return Claim("toy_trained", "A (2020)", "T1", "a beats b", "trained", arms=arms,
                  checks=(Check("test_err", "a", "b", "a beats b"),), budgets={"cpu": budget})  # fmt: skip

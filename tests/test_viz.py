@@ -128,13 +128,17 @@ def test_dense_block_concatenates_its_input_with_the_new_features(diagrams: dict
     ] * 3
 
 
-def test_squeeze_excitation_is_a_side_branch(diagrams: dict[str, Diagram]) -> None:
-    d = diagrams["se_resnet50"]
+def test_squeeze_excitation_is_one_box_or_expanded_a_side_branch(diagrams: dict[str, Diagram]) -> None:
+    d = draw("se_resnet50", expand=True)
     scales = [n for n in d.nodes.values() if n.op == "scale"]
-    assert len(scales) == 8  # one per drawn unit
+    assert len(scales) == 16  # one per unit
     for s in scales:
         gate = d.nodes[s.inputs[1]]
         assert gate.out[-2:] == (1, 1) and "Sigmoid" in gate.after
+    compact = diagrams["se_resnet50"]
+    se = [n for n in compact.nodes.values() if n.op == "se"]
+    assert len(se) == 8 and {n.label for n in se} == {"SE, r = 16"}  # one per drawn unit
+    assert not [n for n in compact.nodes.values() if n.op == "scale" or "Sigmoid" in n.after]
 
 
 def test_paper_notation(diagrams: dict[str, Diagram]) -> None:
@@ -153,10 +157,10 @@ def test_depth_draws_deep_modules_as_one_box() -> None:
     assert len(blocks) == 8 and sorted(d.groups.values()) == [2, 2, 3, 5]
     assert all(n.label.startswith("ResidualBlock") for n in blocks)
     assert [n.label for n in draw("resnet50", depth=2).nodes.values() if n.op == "block"] == [
-        "Sequential\n256",
-        "Sequential\n512, /2",
-        "Sequential\n1024, /2",
-        "Sequential\n2048, /2",
+        "conv2_x ×3\n256",  # the paper's stage names (He et al. 2015, Table 1) at every depth
+        "conv3_x ×4\n512, /2",
+        "conv4_x ×6\n1024, /2",
+        "conv5_x ×3\n2048, /2",
     ]
     with pytest.raises(ValueError, match="depth"):
         draw("resnet50", depth=0)
@@ -231,15 +235,12 @@ def test_chart_points_carry_provenance() -> None:
 
     pts = {p.name: p for p in imagenet_points(["resnet50", "googlenet_tv", "lenet5"])}
     assert set(pts) == {"resnet50", "googlenet_tv"}  # lenet5 has no ImageNet top-1
-    r50 = pts["resnet50"]
-    assert (
-        r50.value == pytest.approx(100 - 22.85)
-        and r50.provenance == "paper: K. He 2015, Tables 1, 3 (10-crop)"
-    )
+    r50 = pts["resnet50"]  # single-crop: the authors' released models, not the paper's 10-crop 22.85% error
+    assert r50.value == pytest.approx(100 - 24.7) and r50.protocol == "single-crop"
+    assert "KaimingHe/deep-residual-networks" in r50.provenance and not r50.from_peer
     assert abs(r50.macs / 3.86e9 - 1) < 0.01 and r50.params == 25_557_032  # the paper's 3.8 G multiply-adds
-    for p in pts.values():  # a peer's accuracy only where the paper gives none, and then said so
-        assert p.from_peer == (model_info(p.name).reported.top1_err is None)
-        assert p.from_peer or "paper" in p.provenance
+    tv = pts["googlenet_tv"]  # a provider's accuracy of its own weights, and said so
+    assert tv.from_peer and "torchvision" in tv.provenance
     cif = {p.name: p for p in cifar_points("resnet*_cifar")}
     assert cif["resnet110_cifar"].value == 6.43 and "Table 6" in cif["resnet110_cifar"].provenance
 

@@ -12,6 +12,7 @@ import copy
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -69,9 +70,37 @@ def _private(model: nn.Module) -> nn.Module:
 def _module(net: nn.Module, layer: str) -> nn.Module:
     mods = dict(net.named_modules())
     if layer not in mods or not layer:
-        some = ", ".join(n for n in list(mods)[1:] if n.count(".") <= 1)[:300]
-        raise ValueError(f"no layer {layer!r} in {type(net).__name__}; layers include: {some}")
+        import difflib
+
+        names = list(mods)[1:]
+        near = difflib.get_close_matches(layer, names, n=1, cutoff=0.4)
+        hint = f"; the nearest is {near[0]!r}" if near else ""
+        some = ", ".join(n for n in names if n.count(".") <= 1)[:300]
+        raise ValueError(f"no layer {layer!r} in {type(net).__name__}{hint} (layers include: {some})")
     return mods[layer]
+
+
+def default_activation_layer(model: nn.Module, image_size: Sequence[int], min_side: int = 7) -> str:
+    """The last layer (a convolution, or a module made of them) whose maps are at least ``min_side`` pixels
+    each way on an input of ``image_size`` (C×H×W): deep, yet maps one can still see (LeNet-5's c3, not its
+    1×1 c5). Of modules that pass the same maps on, the innermost is named."""
+    net = _private(model)
+    seen: list[tuple[str, torch.Tensor]] = []
+    names = {m: n for n, m in net.named_modules() if n and any(isinstance(c, nn.Conv2d) for c in m.modules())}
+
+    def hook(m: nn.Module, i: object, o: object) -> None:
+        if isinstance(o, torch.Tensor) and o.dim() == 4 and not (seen and seen[-1][1] is o):
+            seen.append((names[m], o))
+
+    hooks = [m.register_forward_hook(hook) for m in names]
+    try:
+        with torch.no_grad():
+            net(torch.zeros(1, *image_size))
+    finally:
+        for h in hooks:
+            h.remove()
+    big = [n for n, o in seen if min(o.shape[-2:]) >= min_side]
+    return big[-1] if big else last_conv_name(model)
 
 
 def activations(model: nn.Module, layer: str, images: torch.Tensor) -> torch.Tensor:
@@ -197,6 +226,7 @@ def _crop(raw: torch.Tensor, box: tuple[int, int, int, int], side: int) -> torch
 def top_patch_figure(
     model: nn.Module, layer: str, channels: Sequence[int], images: torch.Tensor, raw: torch.Tensor,
     path: str | Path, method: str = "guided", maps: torch.Tensor | None = None, *, force: bool = False,
+    note: str = "",
 ) -> Path:  # fmt: skip
     """ZFNet Fig. 2 for ``channels``: per channel, the top-9 patches (right) and their projections (left);
     the layer's activations are computed once for all channels (or given as ``maps``)."""
@@ -217,7 +247,10 @@ def top_patch_figure(
             axes[row][col].set_title(f"{layer} channel {ch}: {title}", fontsize=8)
             axes[row][col].axis("off")
     fig.suptitle(
-        f"top-9 activations and their {method} projections (after Zeiler & Fergus 2013, Fig. 2)", fontsize=9
+        f"top-9 activations and their {method} projections (after Zeiler & Fergus 2013, Fig. 2)"
+        + (f"\n{note}" if note else ""),
+        fontsize=9,
+        color="firebrick" if note else "black",
     )
     fig.tight_layout()
     return _save(fig, path, force)
@@ -266,59 +299,130 @@ class _Source:
     std: tuple[float, ...] | None
     side: int
     data: str | None  # the data set a run was trained on
+    name: str = ""  # what the pictures' titles call it
+    random: bool = False  # untrained (random) weights: said on the picture and in the output
 
 
-def _load(source: str, model: str | None) -> _Source:
-    """A run folder or weights file (validated through the trust module), or a registered model's name."""
+RANDOM_NOTE = "untrained (random) weights"
+
+
+def _load(source: str, model: str | None, weights: str | None = None, weights_file: str | None = None) -> _Source:
+    """A run folder or weights file (validated through the trust module), a registered model with a peer's
+    weights (``weights``: "torchvision" or "timm", from ``weights_file`` or the verified download, with the
+    peer's preprocessing), or a registered model's name alone (random weights)."""
     from convzoo.registry import create_model, list_models, model_info
 
+    if weights_file is not None and weights is None:
+        raise ValueError("--weights-file is a local copy of a peer's file: name the peer with --weights SOURCE")
+    if weights is not None:
+        if source not in list_models():
+            raise ValueError(
+                f"--weights {weights} loads a peer's weights into a registered model: SOURCE must be its name "
+                f"(e.g. `convzoo visualize vgg16 filters --weights torchvision`), not {source!r}"
+            )
+        from convzoo.hub.load import pretrained_model
+        from convzoo.hub.sources import find_source
+
+        ws = find_source(source, weights)  # an error naming the sources that exist
+        net = pretrained_model(source, weights, file=weights_file).eval()
+        pre = ws.preprocess
+        side = pre.crop if pre is not None else model_info(source).input_size[-1]
+        return _Source(net, pre.mean if pre else None, pre.std if pre else None, side, None,
+                       f"{source} ({weights} weights)")  # fmt: skip
     if Path(source).exists():
         from convzoo.train.inference import load_trained
 
         net, meta = load_trained(source, model)
-        return _Source(net, meta.mean, meta.std, meta.image_size[-1], meta.data or None)
+        return _Source(net, meta.mean, meta.std, meta.image_size[-1], meta.data or None, Path(source).name)
     if source in list_models():
-        return _Source(create_model(source).eval(), None, None, model_info(source).input_size[-1], None)
+        net = create_model(source).eval()
+        return _Source(net, None, None, model_info(source).input_size[-1], None, source, random=True)
     raise FileNotFoundError(f"{source!r} is neither a run folder, a weights file nor a registered model")
 
 
-def visualize_cli(args: argparse.Namespace) -> list[Path]:
-    src = _load(args.source, args.model)
-    net = src.net
-    out = Path(args.output or f"{args.what}.png")
-    force = getattr(args, "force", False)
-    check_target(out, force=force)  # refused before the work, not after
-    if args.what == "filters":
-        conv = first_conv(net)
-        title = f"{Path(args.source).name}: first-layer filters {tuple(conv.weight.shape)}"
-        return [save_grid(filter_grid(conv.weight), out, title, force=force)]
-    layer = args.layer or last_conv_name(net)
-    from convzoo.data import load_data, read_image
+_APPLIES = {  # option → the pictures it changes; any other picture refuses it rather than ignore it
+    "layer": ("activations", "top"),
+    "channels": ("top",),
+    "image": ("activations",),
+    "data": ("activations", "top"),
+    "method": ("top",),
+}
 
-    data = args.data or src.data or "cifar10"
-    splits = load_data(data, per_class=max(1, args.limit // 10), image_size=src.side)
+
+def _refuse_unused(args: argparse.Namespace) -> None:
+    for opt, whats in _APPLIES.items():
+        if getattr(args, opt, None) is not None and args.what not in whats:
+            raise ValueError(f"--{opt} does not change `visualize {args.what}`; it applies to {' and '.join(whats)}")
+
+
+def _images(data: str, src: _Source, args: argparse.Namespace) -> tuple[torch.Tensor, torch.Tensor, Any]:
+    """Up to ``--limit`` test images of ``data`` (raw uint8, and normalized) and the splits they came from."""
+    from convzoo.data import load_data
+
+    try:
+        root, fetch = getattr(args, "data_root", None), bool(getattr(args, "download", False))
+        splits = load_data(data, per_class=max(1, args.limit // 10), image_size=src.side, root=root, download=fetch)
+    except FileNotFoundError as e:
+        raise FileNotFoundError(
+            f"{e} (`convzoo visualize` takes --download and --data-root, or --data FOLDER for your own images"
+            + (", or --image FILE" if args.what == "activations" else "")
+            + ")"
+        ) from None
     test = splits.test or splits.train
-    chans = first_conv(net).in_channels
+    chans = first_conv(src.net).in_channels
     if test.images.shape[1] != chans:
         raise ValueError(f"--data {data} has {test.images.shape[1]}-channel images; the model takes {chans}")
     m = torch.tensor(src.mean or splits.mean).view(-1, 1, 1)
     s = torch.tensor(src.std or splits.std).view(-1, 1, 1)
     raw = test.images[: args.limit]
-    images = (raw.float() / 255 - m) / s
+    return raw, (raw.float() / 255 - m) / s, splits
+
+
+def visualize_cli(args: argparse.Namespace) -> list[Path]:
+    _refuse_unused(args)
+    src = _load(args.source, args.model, getattr(args, "weights", None), getattr(args, "weights_file", None))
+    net = src.net
+    out = Path(args.output or f"{args.what}.png")
+    force = getattr(args, "force", False)
+    check_target(out, force=force)  # refused before the work, not after
+    note = f" — {RANDOM_NOTE}" if src.random else ""
+    if src.random:
+        print(f"note: {src.name} has {RANDOM_NOTE}: what is drawn is its initialisation, not anything learned; "
+              "give a run folder, or --weights SOURCE (`convzoo list --weights`)")  # fmt: skip
+    chans = first_conv(net).in_channels
+    if args.layer is not None:
+        _module(net, args.layer)  # an unknown layer is refused now, naming the nearest, before any data is read
+    if args.what == "filters":
+        conv = first_conv(net)
+        title = f"{src.name}: first-layer filters {tuple(conv.weight.shape)}{note}"
+        return [save_grid(filter_grid(conv.weight), out, title, force=force)]
+    data = args.data or src.data or "cifar10"
     if args.what == "activations":
-        image, name = images[:1], f"{data} test image 0"
+        layer = args.layer or default_activation_layer(net, (chans, src.side, src.side))
+        if args.image and src.mean is not None:
+            m, s = torch.tensor(src.mean).view(-1, 1, 1), torch.tensor(src.std).view(-1, 1, 1)
+        else:
+            _, images, splits = _images(data, src, args)
+            m = torch.tensor(src.mean or splits.mean).view(-1, 1, 1)
+            s = torch.tensor(src.std or splits.std).view(-1, 1, 1)
         if args.image:
+            from convzoo.data import read_image
+
             arr = read_image(args.image, "L" if chans == 1 else "RGB", size=src.side)
-            image, name = (
-                (torch.from_numpy(arr.copy()).permute(2, 0, 1)[None].float() / 255 - m) / s,
-                args.image,
-            )
+            image, name = (torch.from_numpy(arr.copy()).permute(2, 0, 1)[None].float() / 255 - m) / s, args.image
+        else:
+            image, name = images[:1], f"{data} test image 0"
         maps = activations(net, layer, image)[0]
-        return [save_grid(activation_grid(maps), out, f"{Path(args.source).name}: {layer} on {name}", force=force)]
+        print(f"layer {layer} ({maps.shape[0]} maps of {maps.shape[1]}×{maps.shape[2]}) on {name}")
+        title = f"{src.name}: {layer} on {name}{note}"
+        return [save_grid(activation_grid(maps), out, title, force=force)]
+    layer = args.layer or last_conv_name(net)
+    raw, images, _ = _images(data, src, args)
     maps = activations(net, layer, images)
     if args.channels:
         channels = [int(c) for c in args.channels.split(",") if c.strip()]
     else:
         channels = strongest_channels(maps)
     print(f"layer {layer}, channels {','.join(map(str, channels))}, {len(images)} {data} images searched")
-    return [top_patch_figure(net, layer, channels, images, raw, out, args.method, maps, force=force)]
+    return [top_patch_figure(net, layer, channels, images, raw, out, args.method or "guided", maps, force=force,
+                             note=f"{src.name}: {RANDOM_NOTE}" if src.random else "")]  # fmt: skip

@@ -268,3 +268,38 @@ def test_committed_arms_are_reused_on_a_fresh_clone_and_rerun_when_the_spec_chan
     run_claim(_toy_trained(0.01), "cpu", out=tmp_path / "c", committed=committed, log=log3.append, progress=False)
     assert sum("older spec" in line for line in log3) == 2
     assert (tmp_path / "c" / "toy_trained" / "cpu" / "a-s0").is_dir()
+
+
+# ------------------------------------------------------------------------------------------------ timing
+
+
+def test_interleaved_saving_by_hand() -> None:
+    from convzoo.repro.timing import interleaved_saving
+
+    s = interleaved_saving([0.7, 0.8, 0.75], [1.0, 1.0, 1.0])  # savings 30, 20, 25 %
+    assert s["saving"] == pytest.approx(25.0)
+    assert s["se"] == pytest.approx(5.0 / math.sqrt(3))
+    assert s["critical"] == pytest.approx(stats.critical(2))
+    with pytest.raises(ValueError, match="same number of rounds"):
+        interleaved_saving([1.0], [1.0])
+
+
+def test_arms_are_timed_in_alternating_rounds() -> None:
+    from convzoo.repro.timing import time_arms
+
+    b = Budget("smoke", "digits", epochs=1, image_size=32, amp=False, channels_last=False)
+    arms = [Arm("a", "lenet5", "resnet_cifar"), Arm("b", "lenet5", "resnet_cifar")]
+    t = time_arms(arms, b, batch=4, rounds=3)
+    assert set(t) == {"a", "b"} and all(len(v) == 3 and min(v) > 0 for v in t.values())
+
+
+def test_a_time_check_is_judged_on_the_interleaved_saving() -> None:
+    c = get_claim("stochastic_depth")
+    b = c.budgets["cpu"]
+    runs = {n: [replace(_run(n, 500, FLAT), correct="")] for n in ("stochastic", "constant")}
+    fast = {"stochastic|constant": {"better": [0.70, 0.72, 0.71, 0.69], "worse": [1.0, 1.01, 0.99, 1.0]}}
+    out = {o["check"]["metric"]: o for o in judge(c, b, runs, fast)}
+    assert out["train_s"]["outcome"] == verdict.HOLDS and out["train_s"]["interleaved"]
+    assert out["train_s"]["gap"] == pytest.approx(29.5, abs=0.5)
+    same = {"stochastic|constant": {"better": [1.0, 0.9, 1.1, 1.0], "worse": [1.0, 1.0, 1.0, 1.0]}}
+    assert {o["check"]["metric"]: o for o in judge(c, b, runs, same)}["train_s"]["outcome"] == verdict.INCONCLUSIVE

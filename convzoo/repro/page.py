@@ -94,6 +94,8 @@ def _changes(r: dict[str, Any]) -> list[str]:
 
 
 def _noise(c: dict[str, Any]) -> str:
+    if c.get("interleaved"):
+        return f"steps timed interleaved: gap = saving in %, ±{_fmt(c.get('se_test'))}"
     if c.get("paired"):
         txt = f"paired: test ±{_fmt(c.get('se_test'))}"
         txt += f", seeds ±{_fmt(c.get('se_seed'))}" if c.get("se_seed") else ""

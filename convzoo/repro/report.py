@@ -122,13 +122,17 @@ def _selected(claim: Claim, budget: Budget, name: str, runs: dict[str, list[ArmR
     return best or name
 
 
-def judge(claim: Claim, budget: Budget, runs: dict[str, list[ArmResult]]) -> list[dict[str, Any]]:
-    """Every check whose arms ran, judged under today's rules (selections resolved to their best candidate)."""
+def judge(
+    claim: Claim, budget: Budget, runs: dict[str, list[ArmResult]], timing: dict[str, Any] | None = None
+) -> list[dict[str, Any]]:
+    """Every check whose arms ran, judged under today's rules (selections resolved to their best candidate;
+    training-time checks from the interleaved ``timing`` where it was measured)."""
     out = []
     for c in claim.checks_at(budget):
         b = _selected(claim, budget, c.better, runs, c.metric)
         w = _selected(claim, budget, c.worse, runs, c.metric)
-        o = judge_check(claim, c, budget, {c.better: runs.get(b, []), c.worse: runs.get(w, [])})
+        t = (timing or {}).get(f"{c.better}|{c.worse}") if c.metric == "train_s" else None
+        o = judge_check(claim, c, budget, {c.better: runs.get(b, []), c.worse: runs.get(w, [])}, t)
         if o is not None:
             d = o.to_dict()
             d["selected"] = {c.better: b, c.worse: w}
@@ -165,7 +169,8 @@ def collect(claim: Claim, folder: Path, command: str = "") -> dict[str, Any]:
         runs[arm.name] = results
         arms.append(_arm_entry(claim, budget, arm.name, results))
     complete = all(a["runs"] for a in arms)
-    checks = judge(claim, budget, runs)
+    timing = read_timing(folder / "timing.json")
+    checks = judge(claim, budget, runs, timing)
     seeds = min((len(a["runs"]) for a in arms), default=0)
     evaluated = budget.name != "smoke" and complete
     today = spec_hash(claim, budget)
@@ -202,7 +207,37 @@ def collect(claim: Claim, folder: Path, command: str = "") -> dict[str, Any]:
         "estimated_s": sum(r["estimated_s"] for a in arms for r in a["runs"]),
         "note": claim.note,
         "changes": [c.__dict__ for c in claim.changes if c.budget == budget.name],
+        "timing": timing,
     }
+
+
+def read_timing(path: Path) -> dict[str, dict[str, Any]]:
+    """``timing.json``: per training-time check, the arms' step times interleaved ({} if none)."""
+    from convzoo.repro.readback import read_json_file
+
+    if not path.exists():
+        return {}
+    obj = read_json_file(path, 1 << 20, "the interleaved timings")
+    return check_timing(obj, path)
+
+
+def check_timing(obj: Any, path: Path) -> dict[str, dict[str, Any]]:
+    """Validated timings: ``{"better|worse": {"better": [s, …], "worse": [s, …]}}`` of finite positive seconds."""
+    import math
+
+    from convzoo.repro.results import ResultFileError
+
+    def seconds(v: Any) -> bool:
+        return isinstance(v, list) and 2 <= len(v) <= 1000 and all(
+            isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x) and x > 0 for x in v
+        )
+
+    if not isinstance(obj, dict) or len(obj) > 20:
+        raise ResultFileError(f"{path}: the timings must be an object of at most 20 checks")
+    for k, v in obj.items():
+        if not (isinstance(v, dict) and seconds(v.get("better")) and seconds(v.get("worse"))):
+            raise ResultFileError(f"{path}: timing {str(k)[:60]!r} must hold 'better' and 'worse' seconds")
+    return obj
 
 
 def verdict_of(checks: list[dict[str, Any]], evaluated: bool) -> str:
@@ -346,7 +381,7 @@ def rejudge(r: dict[str, Any], path: Path, claim: Claim | None = None) -> dict[s
 
     claim = claim or get_claim(r["claim"])
     budget = claim.budget(r["budget"])
-    checks = judge(claim, budget, runs_of(claim, r, path))
+    checks = judge(claim, budget, runs_of(claim, r, path), check_timing(r.get("timing") or {}, path))
     evaluated = budget.name != "smoke" and bool(r.get("complete", True))
     return {
         **r,

@@ -187,6 +187,8 @@ def run_claim(
                 write_arm_result(shared / name, result)
                 log(f"{tag}: result committed to {shared / name}")
     log(f"[repro {claim.id} {budget}] arms done in {_minutes(time.perf_counter() - t_claim)}")
+    if main and not busy:
+        _time_checks(claim, b, folder, log)
     if busy:
         log(f"[repro {claim.id} {budget}] {len(busy)} arm(s) still training in another process; the report waits")
     elif report and main:
@@ -195,6 +197,25 @@ def run_claim(
         path = write_report(claim, folder, command=command)
         log(f"[repro {claim.id} {budget}] report: {path}")
     return folder
+
+
+def _time_checks(claim: Claim, b: Budget, folder: Path, log: Log) -> None:
+    """For each training-time check, its two arms' steps timed interleaved (``timing.json``), once."""
+    import json
+
+    from convzoo.repro.timing import time_arms
+    from convzoo.trust_write import write_file
+
+    path = folder / "timing.json"
+    checks = [c for c in claim.checks_at(b) if c.metric == "train_s"]
+    if not checks or path.exists():
+        return
+    out = {}
+    for c in checks:
+        log(f"[repro {claim.id} {b.name}] timing {c.better} and {c.worse} interleaved")
+        times = time_arms([claim.arm(c.better), claim.arm(c.worse)], b, rounds=2 if b.name == "smoke" else 12)
+        out[f"{c.better}|{c.worse}"] = {"better": times[c.better], "worse": times[c.worse], "load": _load()}
+    write_file(path, json.dumps(out, indent=1), owned=True, inside=folder)
 
 
 def _reuse(

@@ -165,6 +165,7 @@ class CheckOutcome:
     unconverged: tuple[str, ...] = ()
     at_chance: tuple[str, ...] = ()  # arms whose every run ended within AT_CHANCE points of chance
     gap_alone: str = ""  # what the gap alone would say where the outcome is decided otherwise
+    interleaved: bool = False  # a training-time check from interleaved step times: gap = saving in %
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -199,14 +200,28 @@ def _gap(check: Check, better: list[ArmResult], worse: list[ArmResult]) -> dict[
     return {"gap": sw.mean - f * sb.mean, "threshold": crit * math.hypot(f * sb.se, sw.se), "paired": False}
 
 
+def _saving(check: Check, timing: Mapping[str, Any]) -> dict[str, Any]:
+    """A training-time check as the relative saving of the interleaved step times (factor 1: any saving)."""
+    from convzoo.repro.timing import interleaved_saving
+
+    s = interleaved_saving(timing["better"], timing["worse"])
+    return {"gap": s["saving"], "threshold": s["critical"] * s["se"], "paired": True, "se_test": s["se"],
+            "se_seed": 0.0, "interleaved": True}  # fmt: skip
+
+
 def judge_check(
-    claim: Claim, check: Check, budget: Budget, runs: Mapping[str, Sequence[ArmResult]]
+    claim: Claim,
+    check: Check,
+    budget: Budget,
+    runs: Mapping[str, Sequence[ArmResult]],
+    timing: Mapping[str, Any] | None = None,
 ) -> CheckOutcome | None:
-    """The outcome of ``check`` from its arms' runs (None if an arm has none)."""
+    """The outcome of ``check`` from its arms' runs (None if an arm has none); a training-time check from its
+    arms' interleaved step ``timing`` where measured (the saving in %, :mod:`convzoo.repro.timing`)."""
     better, worse = list(runs.get(check.better, ())), list(runs.get(check.worse, ()))
     if not better or not worse:
         return None
-    g = _gap(check, better, worse)
+    g = _gap(check, better, worse) if timing is None else _saving(check, timing)
     stats = {}
     for name, rs in ((check.better, better), (check.worse, worse)):
         ms = [m for m in (measure(r, check.metric) for r in rs) if m is not None]

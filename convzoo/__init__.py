@@ -7,7 +7,7 @@ from convzoo._lazy import lazy_exports
 if TYPE_CHECKING:
     from convzoo.deploy import optimize
     from convzoo.deploy.bench import bench
-    from convzoo.hub import load_weights
+    from convzoo.hub import load_weights, transforms
     from convzoo.inspect import Summary, output_size, summary
     from convzoo.registry import Paper, Reported, create_model, list_models, model_info, register_model
     from convzoo.viz import draw
@@ -18,6 +18,7 @@ lazy_exports(
         "optimize": "convzoo.deploy",
         "bench": "convzoo.deploy.bench",
         "load_weights": "convzoo.hub",
+        "transforms": "convzoo.hub",
         "Summary": "convzoo.inspect",
         "output_size": "convzoo.inspect",
         "summary": "convzoo.inspect",
@@ -47,4 +48,5 @@ __all__ = [
     "output_size",
     "register_model",
     "summary",
+    "transforms",
 ]

@@ -29,6 +29,7 @@ __all__ = [
     "MAX_THREADS",
     "MAX_TRAIN_BATCH",
     "MAX_WORKERS",
+    "WEIGHTS_HELP",
     "Number",
     "Whole",
     "WholeList",
@@ -36,6 +37,7 @@ __all__ = [
     "input_size",
     "output_file",
     "output_folder",
+    "weights_source",
     "whole_number",
 ]
 
@@ -218,4 +220,23 @@ def output_folder(text: str) -> str:
                 what = "is a file" if place == path else f"is inside {place}, which is a file"
                 raise argparse.ArgumentTypeError(f"{text} {what}, not a folder; give a folder")
             break
+    return text
+
+
+WEIGHT_PROVIDERS = ("torchvision", "timm")
+_SOURCE_NAME = re.compile(r"(torchvision|timm)(\.[A-Za-z0-9_]{1,64})?")
+WEIGHTS_HELP = (
+    "a peer's pretrained ImageNet weights: torchvision or timm (what their pretrained=True loads), or a named "
+    "source such as torchvision.v2 or timm.ra_in1k (`convzoo list NAME --weights` lists them)"
+)
+
+
+def weights_source(text: str) -> str:
+    """An argparse ``type`` for ``--weights``: a provider, or a provider's named source (``torchvision.v2``).
+    Whether the model has that source is the command's to say (with the sources it has)."""
+    if not _SOURCE_NAME.fullmatch(text):
+        raise argparse.ArgumentTypeError(
+            f"{_shown(text)} is not a weights source: give torchvision or timm, or one of the sources "
+            "`convzoo list NAME --weights` shows (e.g. torchvision.v2)"
+        )
     return text

@@ -256,11 +256,15 @@ def test_every_downloadable_source_has_a_checksum_with_provenance() -> None:
     assert len(sources) >= 25
     for s in sources:
         assert s.checksum is not None and s.checksum.provenance, s.model
-        if "huggingface.co" in s.url:
-            assert s.checksum.from_server and "X-Linked-Etag" in s.checksum.provenance
+        if "huggingface.co" in s.url:  # the server's published digest, or the one its file page shows, pinned
+            assert (s.checksum.from_server and "X-Linked-Etag" in s.checksum.provenance) or (
+                len(s.checksum.sha256) == 64 and "Hugging Face page" in s.checksum.provenance
+            ), s.url
         else:  # torchvision's and timm's GitHub files carry an 8-hex SHA-256 prefix in their names
             assert s.url.rsplit("-", 1)[1].startswith(s.checksum.sha256), s.url
             assert "prefix" in s.checksum.provenance
+        for known in s.known_files:  # other published files of the same weights: a full digest or a prefix
+            assert len(known.sha256) in (8, 64) and known.what, s.model
     with pytest.raises(ValueError, match="need a checksum"):
         register_weights("nope", "timm", "nope", url="https://example.invalid/pytorch_model.bin")
 
@@ -272,8 +276,28 @@ def test_torchvision_sources_carry_the_published_file_size() -> None:
     assert ws.file_size == round(97.781 * 2**20)  # torchvision's meta['_file_size'] (MiB, 3 decimals)
     low, high = _size_bounds(ws)
     assert low < ws.file_size < high and high - low < 5000
-    low, high = _size_bounds(find_source("inception_v4", "timm"))  # no published size: a cap from the tensors
-    assert low == 0 and 42_679_816 * 4 < high < 42_679_816 * 4.3
+    low, high = _size_bounds(find_source("se_resnet50", "timm"))  # no published size: a cap from the tensors
+    assert low == 0 and 28_088_024 * 4 < high < 28_088_024 * 4.3
+    low, high = _size_bounds(find_source("resnet50", "timm"))  # Hugging Face's "102 MB", rounded
+    assert (low, high) == (101_000_000, 103_000_000)
+
+
+def test_a_pinned_hugging_face_source_refuses_a_file_of_another_size_or_digest(
+    server: Server, tmp_path: Path
+) -> None:
+    """timm's ResNet-50 is pinned to the full SHA-256 of its file page and its published size: a file served in
+    its place is refused for its size first, then (sized right) for its digest; nothing enters the cache."""
+    ws = find_source("resnet50", "timm")
+    server.files = {"model.safetensors": BODY}
+    local = dataclasses.replace(ws, url=f"{server.base}/f/model.safetensors")
+    with pytest.raises(DownloadError, match="fewer than the 101,000,000 its publisher lists"):
+        fetch(local, cache_dir=tmp_path)
+    sized = dataclasses.replace(local, file_size=len(BODY), size_slack=0)
+    with pytest.raises(DownloadError, match=f"expected sha256 {ws.checksum.sha256}"):
+        fetch(sized, cache_dir=tmp_path)
+    assert files_in(tmp_path) == []
+    right = dataclasses.replace(sized, checksum=Checksum(DIGEST, provenance="the test's file"))
+    assert fetch(right, cache_dir=tmp_path).read_bytes() == BODY
 
 
 # --- reading and strict loading -------------------------------------------------------------------------------

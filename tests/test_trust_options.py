@@ -161,6 +161,7 @@ TEXT_TYPES = {
     "comma_list.<locals>.parse": "bench's backend and dtype names",
     "output_file": "a path",
     "output_folder": "a path",
+    "weights_source": "a weights source's name (torchvision, timm.ra_in1k): checked against the registered sources",
 }
 
 

@@ -20,7 +20,7 @@ multicrop144   4 scales × 3 squares (left/centre/right or top/centre/bottom) ×
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -242,16 +242,18 @@ def evaluate_protocol(
     rank: int = 0,
     world: int = 1,
     on_bad: str = "error",
+    views: Callable[[Path, np.random.Generator], torch.Tensor] | None = None,
 ) -> dict[str, float]:
     """Top-1 / top-5 error (%), mean loss (negative log of the averaged probability) and the image count of
     ``model`` (in eval mode) on ``index`` under ``protocol``. Under ``torchrun`` each process evaluates its
     shard and the sums are all-reduced: every image counts exactly once. ``batch_size`` is global.
     ``on_bad="skip"`` leaves unreadable images out (with a warning naming each); a split of fewer than 2
-    classes, or with no readable image, is refused."""
+    classes, or with no readable image, is refused. ``views``: a picklable ``(path, rng) -> V×C×H×W uint8``
+    that replaces the protocol's own views (a pretrained source's resize and crop, its interpolation)."""
     require_two_classes(index)
     scales = tuple(scales) if scales is not None else parse_scales(None, protocol, crop)
     net = (dense_model(model) if protocol == "dense" else model).eval().to(device)
-    ds = StreamingFolder(index, _ViewTransform(protocol, scales, crop), on_bad=on_bad)
+    ds = StreamingFolder(index, views or _ViewTransform(protocol, scales, crop), on_bad=on_bad)
     sums = torch.zeros(4, dtype=torch.float64)  # images, top-1 right, top-5 right, loss
     for x, y, _ in make_loader(ds, batch_size, shuffle=False, workers=workers, rank=rank, world=world):
         if not len(y):  # every image of the batch was skipped as unreadable

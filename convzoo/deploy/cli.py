@@ -5,7 +5,15 @@ from __future__ import annotations
 import argparse
 import sys
 
-from convzoo.cli_args import CLASSES_WHY, MAX_CLASSES, MAX_SIDE, SIDE_WHY, whole_number
+from convzoo.cli_args import (
+    CLASSES_WHY,
+    MAX_CLASSES,
+    MAX_SIDE,
+    SIDE_WHY,
+    WEIGHTS_HELP,
+    weights_source,
+    whole_number,
+)
 
 # Bad input (a name, a format, a path, a run, a missing package): exit 2 with the cause; nothing written.
 _USER_ERRORS = (ValueError, TypeError, KeyError, OSError, ImportError)
@@ -24,6 +32,8 @@ def _export(args: argparse.Namespace) -> int:
             num_classes=args.num_classes,
             optimize=args.optimize,
             force=args.force,
+            weights=args.weights,
+            weights_file=args.weights_file,
         )
     except (*_USER_ERRORS, CheckpointError) as e:
         print(f"convzoo export: error: {e}", file=sys.stderr)
@@ -40,7 +50,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         description="Export with a dynamic batch size; the file carries the input size, normalization and "
         "class names, and is run once against eager PyTorch before it is kept.",
     )
-    p.add_argument("source", metavar="NAME|RUN", help="a registered model (random weights) or a run folder")
+    p.add_argument(
+        "source", metavar="NAME|RUN", help="a registered model (random weights unless --weights) or a run folder"
+    )
     p.add_argument("--format", required=True, metavar="FORMAT", help="onnx, pt2 or openvino")
     p.add_argument("-o", "--output", metavar="FILE", help="where to write (default: NAME.onnx, .pt2 or .xml)")
     p.add_argument(
@@ -48,6 +60,14 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     )
     p.add_argument(
         "--num-classes", type=whole_number(1, MAX_CLASSES, CLASSES_WHY), metavar="N", help="classifier size (a name)"
+    )
+    p.add_argument(
+        "--weights", type=weights_source, metavar="SOURCE",
+        help=f"{WEIGHTS_HELP}; NAME is then the model, and the file carries the source's preprocessing "
+        "(resize, crop, interpolation, mean/std), ImageNet's class names and its published accuracy",
+    )  # fmt: skip
+    p.add_argument(
+        "--weights-file", metavar="FILE", help="with --weights: a local copy of the weights; its content decides the source"
     )
     p.add_argument("--optimize", action="store_true", help="fold batch norms into convolutions first")
     p.add_argument(

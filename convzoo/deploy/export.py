@@ -44,6 +44,10 @@ _KEYS = (
     "weights",
     "optimizations",
 )
+# Written by this version, optional on reading (files exported before them lack them): the resize's
+# interpolation, and for a peer's pretrained weights the source they are (name, provider's name, accuracy).
+_OPTIONAL_KEYS = ("interpolation", "weights_source")
+_INTERPOLATIONS = ("bilinear", "bicubic", "nearest")
 
 
 class ExportCheckFailed(ValueError):
@@ -70,6 +74,16 @@ class ExportReport:
             f"checked {self.checked}: max abs diff {self.max_abs_diff:.3g} (tolerance {self.tolerance:.3g})",
             f"input {'x'.join(map(str, self.metadata['input_size']))}, {self.metadata['num_classes']} classes, "
             f"weights: {self.metadata['weights']}",
+            *self._preprocessing(),
+        ]
+
+    def _preprocessing(self) -> list[str]:
+        m = self.metadata
+        if not m.get("interpolation") or m.get("mean") is None:
+            return []
+        return [
+            f"preprocessing carried in the file: resize {m['resize']} ({m['interpolation']}), centre-crop "
+            f"{'x'.join(map(str, m['crop']))}, mean {m['mean']}, std {m['std']}"
         ]
 
 
@@ -92,6 +106,41 @@ def _from_name(
     net = create_model(name, num_classes=num_classes, **kwargs)
     meta = {"model": name, "input_size": [c, h, w], "resize": h, "crop": [h, w], "mean": None, "std": None}
     return net, {**meta, "classes": [], "weights": "random initialization (a registered name, untrained)"}
+
+
+def _from_weights(
+    name: str, source: str, file: str | os.PathLike[str] | None, image_size: int | None, num_classes: int | None
+) -> tuple[nn.Module, dict[str, Any]]:
+    """A registered model with a peer's pretrained weights, and the preprocessing their provider publishes."""
+    from convzoo.hub.load import load_pretrained
+    from convzoo.hub.sources import imagenet_classes
+
+    if image_size is not None:
+        raise ValueError(
+            f"{source}'s {name} weights expect the provider's crop size; drop --image-size (the file's input "
+            "and its resize and crop are the source's own)"
+        )
+    extra = {} if num_classes is None else {"num_classes": num_classes}
+    net, ws = load_pretrained(name, source, file=file, **extra)
+    p = ws.preprocess
+    if p is None:
+        raise ValueError(f"{ws.describe()} for {name!r} has no published preprocessing to carry in the file")
+    head = getattr(net, "num_classes", None)
+    return net, {
+        "model": name,
+        "input_size": [3, p.crop, p.crop],
+        "resize": p.resize,
+        "crop": [p.crop, p.crop],
+        "mean": list(p.mean),
+        "std": list(p.std),
+        "classes": imagenet_classes() if head == 1000 else [],
+        "weights": f"{ws.describe()}, {file or ws.url}" + ("" if head == 1000 else f"; new {head}-class head, untrained"),
+        "interpolation": p.interpolation,
+        "weights_source": {
+            "source": ws.source, "provider": ws.provider, "weights_name": ws.weights_name, "top1": ws.top1,
+            "top5": ws.top5, "metric_source": ws.metric_source, "url": ws.url, "license": ws.license,
+        },
+    }  # fmt: skip
 
 
 def _from_run(path: str, image_size: int | None, num_classes: int | None) -> tuple[nn.Module, dict[str, Any]]:
@@ -225,9 +274,14 @@ def export(
     num_classes: int | None = None,
     optimize: bool = False,
     force: bool = False,
+    weights: str | None = None,
+    weights_file: str | os.PathLike[str] | None = None,
 ) -> ExportReport:
     """Export a module, a registered model (random weights) or a ``convzoo train`` run to ``fmt`` ("onnx",
     "pt2", "openvino") at ``path`` (default: ``<name><ext>`` here), with a dynamic batch dimension.
+    ``weights``: a registered model with that peer source's pretrained weights (from ``weights_file``, matched
+    to its source by content, or the verified download); the file then carries the source's preprocessing
+    (resize, crop, interpolation, mean and std), the ImageNet class names and the source's published accuracy.
 
     The written file is run at another batch size and compared with the eager model; above tolerance it is
     removed and :class:`ExportCheckFailed` raised. ``optimize`` folds batch norms first
@@ -238,7 +292,16 @@ def export(
     """
     if fmt not in FORMATS:
         raise ValueError(f"unknown export format {fmt!r}; choose one of: {', '.join(FORMATS)}")
-    net, meta = _resolve(model_or_name_or_run, image_size, num_classes)
+    if weights_file is not None and weights is None:
+        raise ValueError("weights_file is a local copy of a peer's weights: name the source with weights=")
+    if weights is not None:
+        if not isinstance(model_or_name_or_run, str) or Path(model_or_name_or_run).exists():
+            raise ValueError(f"weights={weights!r} loads a peer's weights into a registered model: give its name")
+        out = _target(fmt, path, model_or_name_or_run)
+        check_target(out, force=force, owned=_exported, siblings=_SIBLINGS[fmt])  # before the download
+        net, meta = _from_weights(model_or_name_or_run, weights, weights_file, image_size, num_classes)
+    else:
+        net, meta = _resolve(model_or_name_or_run, image_size, num_classes)
     out = _target(fmt, path, meta["model"])
     check_target(out, force=force, owned=_exported, siblings=_SIBLINGS[fmt])  # refused before the work
     net = net.eval()
@@ -255,7 +318,9 @@ def export(
         ref = net(check).float()
     meta["num_classes"] = int(ref.shape[1])
     with output(out, force=force, owned=_exported, siblings=_SIBLINGS[fmt]) as tmp:
-        _WRITERS[fmt](net, tmp, example, {f"convzoo.{k}": json.dumps(meta[k]) for k in _KEYS})
+        meta.setdefault("interpolation", None)
+        written = {f"convzoo.{k}": json.dumps(meta[k]) for k in (*_KEYS, *_OPTIONAL_KEYS) if k in meta}
+        _WRITERS[fmt](net, tmp, example, written)
         runner, what = _runner(fmt, tmp)
         with torch.no_grad():
             diff = float((runner(check).float() - ref).abs().max())
@@ -308,6 +373,9 @@ def read_export_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:
         if not isinstance(text, str):
             raise ValueError(f"{p}: no convzoo metadata {key!r} (not a file convzoo exported?)")
         out[key] = parse_json(text, p, f"convzoo metadata {key!r}")
+    for key in _OPTIONAL_KEYS:  # absent from files exported before they were added
+        text = raw.get(f"convzoo.{key}")
+        out[key] = parse_json(text, p, f"convzoo metadata {key!r}") if isinstance(text, str) else None
     _validate(out, p)
     return out
 
@@ -351,6 +419,18 @@ def _validate(meta: dict[str, Any], path: Path) -> None:
             raise bad(key, f"a whole number in [1, {hi}]")
     if meta["classes"] and len(meta["classes"]) != meta["num_classes"]:
         raise bad("classes", f"{meta['num_classes']} names (num_classes)")
+    if meta.get("interpolation") is not None and meta["interpolation"] not in _INTERPOLATIONS:
+        raise bad("interpolation", f"null or one of {', '.join(_INTERPOLATIONS)}")
+    src = meta.get("weights_source")
+    if src is not None and not (
+        isinstance(src, dict)
+        and len(src) <= 16
+        and all(
+            isinstance(k, str) and (v is None or (isinstance(v, str) and len(v) <= MAX_STRING) or _is_finite(v))
+            for k, v in src.items()
+        )
+    ):
+        raise bad("weights_source", "null or an object of short texts and numbers")
 
 
 def _is_int(v: Any) -> bool:

@@ -7,7 +7,8 @@ import sys
 
 import torch
 
-from convzoo.hub.load import pretrained_model
+from convzoo.hub.identify import identify
+from convzoo.hub.load import load_pretrained
 from convzoo.hub.sources import find_source, imagenet_classes
 
 __all__ = ["classify"]
@@ -28,12 +29,14 @@ def classify(
     """For each image, the ``topk`` (ImageNet class name, probability) pairs of ``source``'s pretrained ``name``.
 
     Images get the source's own preprocessing (resize, centre crop, mean/std from its provider). ``file``: a
-    local copy of the source's file instead of the download. An unreadable image raises, or with
-    ``skip_bad_images`` gets None and a note on stderr.
+    local copy of the source's file instead of the download; its content decides the source
+    (:func:`convzoo.hub.identify`: a V2 file named as ``"torchvision"`` gets V2's preprocessing).
+    An unreadable image raises, or with ``skip_bad_images`` gets None and a note on stderr.
     """
     if topk < 1:
         raise ValueError(f"topk must be at least 1, not {topk}")
-    ws = find_source(name, source)
+    match = identify(name, source, file) if file is not None else None  # the file's own source decides
+    ws = match.source if match is not None else find_source(name, source)
     if ws.preprocess is None:
         raise ValueError(
             f"{source}'s {name} weights have no published preprocessing, so convzoo cannot classify"
@@ -51,7 +54,7 @@ def classify(
     results: list[Prediction | None] = [None] * len(images)
     if not batch:
         return results
-    model = pretrained_model(name, source, file=file, cache_dir=cache_dir).eval()
+    model = load_pretrained(name, ws.source, match=match, cache_dir=cache_dir)[0].eval()
     with torch.no_grad():
         prob = model(torch.stack(batch)).float().softmax(1)
     if not bool(torch.isfinite(prob).all()):

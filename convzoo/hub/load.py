@@ -18,12 +18,14 @@ from typing import Any
 import torch
 from torch import nn
 
-from convzoo.hub.download import download, sha256sum
+from convzoo.hub.download import download
+from convzoo.hub.identify import WeightsMatch, identify
+from convzoo.hub.read import read_state_dict
 from convzoo.hub.sources import WeightSource, find_source
 from convzoo.registry import register_weights_loader
 from convzoo.trust import check_weights
 
-__all__ = ["load_state_dict_strict", "load_weights", "pretrained_model", "read_state_dict"]
+__all__ = ["load_pretrained", "load_state_dict_strict", "load_weights", "pretrained_model", "read_state_dict"]
 
 StateDict = dict[str, torch.Tensor]
 _IGNORED = (nn.Identity, nn.modules.dropout._DropoutNd)  # no parameters, no effect in eval mode
@@ -44,15 +46,34 @@ def load_weights(
 
     The model must be the configuration the weights belong to (``convzoo list --weights`` shows it); a model
     with another ``num_classes`` gets the backbone and keeps its own classifier, with a warning.
-    ``check_config=False`` compares only keys and shapes (for a peer built with other arguments).
+    ``check_config=False`` compares only keys and shapes (for a peer built with other arguments). A ``file``
+    is loaded as the source its content belongs to (:func:`convzoo.hub.identify`), with a warning where that
+    is not ``source`` or where the content cannot tell.
     """
     name = name or _model_name(model)
+    if file is not None:
+        match = identify(name, source, file)
+        _say(match.note)
+        state_dict = match.state_dict if match.state_dict is not None else read_state_dict(match.path)
+        return _load(model, match.source, state_dict, str(match.path), check_config)
     ws = find_source(name, source)
-    head = _check_config(model, ws) if check_config else frozenset()
-    origin = f"the {source} state_dict given for {name}"
+    origin = f"the {ws.source} state_dict given for {name}"
     if state_dict is None:
-        path = _checked_file(ws, file) if file is not None else fetch(ws, cache_dir=cache_dir)
+        path = fetch(ws, cache_dir=cache_dir)
         state_dict, origin = read_state_dict(path), str(path)
+    return _load(model, ws, state_dict, origin, check_config)
+
+
+def _say(note: str) -> None:
+    if note:
+        warnings.warn(note, UserWarning, stacklevel=4)
+
+
+def _load(
+    model: nn.Module, ws: WeightSource, state_dict: Mapping[str, torch.Tensor], origin: str, check_config: bool
+) -> nn.Module:
+    name, source = ws.model, ws.source
+    head = _check_config(model, ws) if check_config else frozenset()
     mapped = ws.convert(state_dict)
     own = model.state_dict()
     optional = tuple(getattr(model, "optional_state_prefixes", ()))
@@ -63,9 +84,9 @@ def load_weights(
         mapped = {k: v for k, v in mapped.items() if k not in kept}
         mapped.update({k: own[k] for k in kept})
         warnings.warn(
-            f"loaded {source}'s {name} backbone; the classifier ({', '.join(kept)}) keeps its new "
+            f"loaded {ws.provider}'s {name} backbone; the classifier ({', '.join(kept)}) keeps its new "
             f"{getattr(model, 'num_classes', '?')}-class initialisation — train it before use",
-            stacklevel=2,
+            stacklevel=3,
         )
     check_weights(model, mapped, origin)  # no silent cast from another dtype, no NaN or infinity
     absent = sorted(k for k in own if k not in mapped and optional and k.startswith(optional))
@@ -92,25 +113,11 @@ def fetch(ws: WeightSource, *, cache_dir: str | os.PathLike[str] | None = None) 
                     min_bytes=low, max_bytes=high)  # fmt: skip
 
 
-def _checked_file(ws: WeightSource, file: str | os.PathLike[str]) -> Path:
-    """A file the user names is loaded as asked; one that is not the published file gets a warning."""
-    path = Path(file)
-    if not path.is_file():
-        raise FileNotFoundError(f"no such weights file: {path}")
-    if ws.checksum is not None and ws.checksum.sha256 and not ws.checksum.accepts(sha256sum(path)):
-        warnings.warn(
-            f"{path} is not {ws.source}'s published {ws.peer_name} file (its SHA-256 does not start with "
-            f"{ws.checksum.sha256}); loading it as you asked",
-            stacklevel=3,
-        )
-    return path
-
-
 def _size_bounds(ws: WeightSource) -> tuple[int, int]:
-    """The publisher's size ± its rounding (torchvision lists MiB to 3 decimals), else a cap from the tensors."""
-    if ws.file_size is not None:
-        slack = 2**20 // 500
-        return max(ws.file_size - slack, 0), ws.file_size + slack
+    """The publisher's size ± its rounding (torchvision: MiB to 2 or 3 decimals; Hugging Face:
+    rounded MB), else a cap from the tensors."""
+    if ws.file_size is not None and ws.size_slack is not None:  # as published, within its rounding
+        return max(ws.file_size - ws.size_slack, 0), ws.file_size + ws.size_slack
     with torch.device("meta"):
         expected = _build(ws, None)
     nbytes = sum(t.numel() * 4 for t in expected.state_dict().values())  # float32 files
@@ -126,18 +133,41 @@ def pretrained_model(
     cache_dir: str | os.PathLike[str] | None = None,
     **overrides: Any,
 ) -> nn.Module:
-    """``create_model(name, weights=source)``: the source's configuration (plus ``overrides``) with its weights."""
+    """``create_model(name, weights=source)``: the source's configuration (plus ``overrides``) with its weights.
+    A ``file`` is loaded as the source its content belongs to (:func:`convzoo.hub.identify`)."""
+    return load_pretrained(name, source, file=file, state_dict=state_dict, cache_dir=cache_dir, **overrides)[0]
+
+
+def load_pretrained(
+    name: str,
+    source: str,
+    *,
+    file: str | os.PathLike[str] | None = None,
+    state_dict: Mapping[str, torch.Tensor] | None = None,
+    cache_dir: str | os.PathLike[str] | None = None,
+    match: WeightsMatch | None = None,
+    **overrides: Any,
+) -> tuple[nn.Module, WeightSource]:
+    """:func:`pretrained_model` and the source the weights were loaded as — with a ``file``, the one its
+    content belongs to, whose preprocessing and accuracy then apply. ``match``: the file, identified already
+    (:func:`convzoo.hub.identify`), so that it is neither hashed nor read twice."""
     from convzoo.registry import create_model
 
-    ws = find_source(name, source)
+    if match is None and file is not None:
+        match = identify(name, source, file)
+    ws = match.source if match is not None else find_source(name, source)
     clash = sorted(k for k, v in overrides.items() if k in ws.config and v != ws.config[k])
     if clash:
         raise ValueError(
-            f"{source}'s {name} weights belong to {ws.create_call()}; "
+            f"{ws.source}'s {name} weights belong to {ws.create_call()}; "
             f"{', '.join(f'{k}={overrides[k]!r}' for k in clash)} would build another network"
         )
     model = create_model(name, **{**ws.config, **overrides})
-    return load_weights(model, source, state_dict, file=file, cache_dir=cache_dir)
+    if match is not None:
+        _say(match.note)
+        sd = match.state_dict if match.state_dict is not None else read_state_dict(match.path)
+        return _load(model, ws, sd, str(match.path), True), ws
+    return load_weights(model, ws.source, state_dict, cache_dir=cache_dir), ws
 
 
 register_weights_loader(pretrained_model)  # create_model(name, weights=source) comes here
@@ -197,29 +227,6 @@ def _check_config(model: nn.Module, ws: WeightSource) -> frozenset[str]:
 def _weights_call(ws: WeightSource, extra: dict[str, Any]) -> str:
     args = [repr(ws.model), f"weights={ws.source!r}", *(f"{k}={v!r}" for k, v in extra.items())]
     return f"create_model({', '.join(args)})"
-
-
-def read_state_dict(path: str | os.PathLike[str]) -> StateDict:
-    """Read weights from a ``.safetensors`` file or a tensors-only PyTorch file (never unpickling code)."""
-    path = Path(path)
-    try:
-        if path.suffix == ".safetensors":
-            from safetensors.torch import load_file
-
-            state = load_file(str(path))
-        else:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise
-    except Exception as e:  # noqa: BLE001 - any parse failure of an untrusted file gets the file's name
-        raise ValueError(f"{path} is not a weights file convzoo can read safely: {e}") from e
-    if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
-        state = state["state_dict"]
-    if not isinstance(state, dict) or not all(
-        isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()
-    ):
-        raise ValueError(f"{path} does not hold a state_dict (a mapping of names to tensors)")
-    return state
 
 
 def load_state_dict_strict(model: nn.Module, state_dict: Mapping[str, torch.Tensor]) -> None:

@@ -8,7 +8,7 @@ import os
 import shutil
 import sys
 
-from convzoo.cli_args import CLASSES_WHY, MAX_CLASSES, at_most, input_size
+from convzoo.cli_args import CLASSES_WHY, MAX_CLASSES, WEIGHTS_HELP, at_most, input_size, weights_source
 from convzoo.inspect.columns import COLUMN_NAMES as COLUMNS
 from convzoo.inspect.columns import DEFAULT_COLUMNS
 from convzoo.inspect.output_size import output_size
@@ -99,10 +99,13 @@ def _summary(args: argparse.Namespace) -> int:
     kwargs = dict(args.model_arg)
     if args.num_classes is not None:
         kwargs["num_classes"] = args.num_classes
+    if args.weights_file and not args.weights:
+        raise ValueError("--weights-file needs --weights SOURCE (the provider whose weights the file holds)")
+    sources = [_weights_source(name, args, kwargs) for name in args.name] if args.weights else []
     sums = [
         summary(
             name,
-            args.input,
+            args.input if args.input or not ws or not ws.preprocess else (3, ws.preprocess.crop, ws.preprocess.crop),
             depth=args.depth,
             count_all=args.all_ops,
             strict=args.strict,
@@ -112,19 +115,48 @@ def _summary(args: argparse.Namespace) -> int:
             shape_order=args.shape_order,
             show_floors=args.floors,
             paper=args.paper,
-            **kwargs,
+            **({**ws.config, **kwargs} if ws else kwargs),
         )
-        for name in args.name
+        for name, ws in zip(args.name, sources or [None] * len(args.name), strict=True)
     ]
-    if args.format == "json" and len(sums) > 1:
-        print(json.dumps([s.to_dict() for s in sums], indent=2))
+    if args.format == "json":
+        dicts = [
+            {**s.to_dict(), **({"weights": ws.to_dict()} if ws else {})}
+            for s, ws in zip(sums, sources or [None] * len(sums), strict=True)
+        ]
+        print(json.dumps(dicts if len(dicts) > 1 else dicts[0], indent=2))
         return 0
-    for s in sums:
+    for s, ws in zip(sums, sources or [None] * len(sums), strict=True):
+        if ws is not None:  # above the table; for CSV on stderr, so that stdout stays one CSV table
+            print("\n".join(ws.lines()), file=sys.stderr if args.format == "csv" else sys.stdout)
         print(s.format(args.format))
         print()
     if len(sums) > 1:
         print(compare(sums))
     return 0
+
+
+def _weights_source(name: str, args: argparse.Namespace, overrides: dict[str, object]):  # type: ignore[no-untyped-def]
+    """The weight source ``summary --weights`` describes (a ``--weights-file``'s by its content); overrides that
+    would build another network than the weights' are refused, as ``create_model(..., weights=)`` does."""
+    import warnings
+
+    from convzoo.hub import find_source, identify
+
+    if args.weights_file:
+        match = identify(name, args.weights, args.weights_file)
+        if match.note:
+            warnings.warn(match.note, UserWarning, stacklevel=2)
+        ws = match.source
+    else:
+        ws = find_source(name, args.weights)
+    clash = sorted(k for k, v in overrides.items() if k in ws.config and v != ws.config[k])
+    if clash:
+        raise ValueError(
+            f"{ws.source}'s {name} weights belong to {ws.create_call()}; "
+            f"{', '.join(f'{k}={overrides[k]!r}' for k in clash)} would build another network"
+        )
+    return ws
 
 
 def _columns(text: str) -> tuple[str, ...]:
@@ -213,6 +245,14 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         default=[],
         metavar="KEY=VALUE",
         help="model override, e.g. img_size=224 or v1_5=true (repeatable; `convzoo info NAME` lists them)",
+    )
+    p.add_argument(
+        "--weights", type=weights_source, metavar="SOURCE",
+        help=f"{WEIGHTS_HELP}: the table of the configuration they load into, at their crop size, headed by "
+        "their published accuracy and preprocessing (no download)",
+    )  # fmt: skip
+    p.add_argument(
+        "--weights-file", metavar="FILE", help="with --weights: a weights file; its content decides the source"
     )
     p.add_argument("--all-ops", action="store_true", help="also count BN, pooling, activations and adds")
     p.add_argument("--strict", action="store_true", help="fail on a layer whose output volume is fractional")

@@ -17,7 +17,14 @@ from typing import Any
 import torch
 from torch import nn
 
-from convzoo.hub import TIMM_LICENSE, register_weights, timm_preprocess
+from convzoo.hub import (
+    TIMM_LICENSE,
+    KnownFile,
+    published_size,
+    register_weights,
+    timm_accuracy,
+    timm_preprocess,
+)
 from convzoo.layers import ConvNormAct
 from convzoo.layers.factories import LayerSpec
 from convzoo.models.googlenet import (
@@ -670,6 +677,15 @@ register_weights(
     sha256_from_server=True,  # timm publishes no digest in its package; the hub sends the LFS SHA-256
     preprocess=timm_preprocess("inception_v4.tf_in1k", 299, 0.875, mean=(0.5,) * 3, std=(0.5,) * 3),
     license=TIMM_LICENSE,
+    weights_name="inception_v4.tf_in1k",
+    accuracy=timm_accuracy(80.144, 94.982, 299, 0.875, "bicubic"),
+    size=published_size("171 MB", "Hugging Face file page of timm/inception_v4.tf_in1k pytorch_model.bin"),
+    known_files=(
+        KnownFile(
+            "a756a086851c8d5a8de135ec15c76b90ea56cb5aef450e3299107e659e725bb1",
+            "timm/inception_v4.tf_in1k model.safetensors (SHA-256 on its Hugging Face file page)",
+        ),
+    ),
 )
 register_weights(
     "inception_resnet_v2",
@@ -680,6 +696,19 @@ register_weights(
     sha256_from_server=True,
     preprocess=timm_preprocess("inception_resnet_v2.tf_in1k", 299, 0.8975, mean=(0.5,) * 3, std=(0.5,) * 3),
     license=TIMM_LICENSE,
+    weights_name="inception_resnet_v2.tf_in1k",
+    accuracy=timm_accuracy(80.434, 95.312, 299, 0.8975, "bicubic"),
+    size=published_size("224 MB", "Hugging Face file page of timm/inception_resnet_v2.tf_in1k pytorch_model.bin"),
+    known_files=(
+        KnownFile(
+            "d47b5edf9f355ef395162258bd2eb0edb2710bf3711774de54d5f4a1d1fcfbdf",
+            "this source's pytorch_model.bin (SHA-256 on its Hugging Face file page, revision 8985479)",
+        ),
+        KnownFile(
+            "dbea26b13a5fc8351919fed6a94222c0577ce324b2765fd081a798f837ca9d72",
+            "timm/inception_resnet_v2.tf_in1k model.safetensors (SHA-256 on its Hugging Face file page)",
+        ),
+    ),
 )
 
 

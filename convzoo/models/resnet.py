@@ -546,7 +546,14 @@ class ResNet(ZooModel):
 # ---------------------------------------------------------------------------------------------------------------
 # Registered networks
 # ---------------------------------------------------------------------------------------------------------------
-from convzoo.hub import register_weights  # noqa: E402
+from convzoo.hub import (  # noqa: E402
+    TIMM_LICENSE,
+    KnownFile,
+    published_size,
+    register_weights,
+    timm_accuracy,
+    timm_preprocess,
+)
 from convzoo.registry import Figure, Paper, Reported, register_model  # noqa: E402
 
 RESNET_PAPER = Paper(
@@ -1013,21 +1020,82 @@ from_timm_resnetv2 = _renamer(
 )
 
 _TV = "https://download.pytorch.org/models/"
-for _name, _file in [
-    ("resnet18", "resnet18-f37072fd"),
-    ("resnet34", "resnet34-b627a593"),
-    ("resnet50", "resnet50-0676ba61"),
-    ("resnet101", "resnet101-63fe2227"),
-    ("resnet152", "resnet152-394f9c45"),
+for _name, _file, _source in [
+    ("resnet18", "resnet18-f37072fd", "torchvision"),
+    ("resnet34", "resnet34-b627a593", "torchvision"),
+    ("resnet50", "resnet50-0676ba61", "torchvision"),
+    ("resnet50", "resnet50-11ad3fa6", "torchvision.v2"),  # torchvision's new recipe: 232 → 224, 80.86 %
+    ("resnet101", "resnet101-63fe2227", "torchvision"),
+    ("resnet101", "resnet101-cd907fc2", "torchvision.v2"),
+    ("resnet152", "resnet152-394f9c45", "torchvision"),
+    ("resnet152", "resnet152-f82ba261", "torchvision.v2"),
 ]:
-    # torchvision's bottleneck nets are V1.5: load them into create_model(name, v1_5=True)
+    # torchvision's bottleneck nets are V1.5: load them into create_model(name, v1_5=True). Only the 8-hex
+    # SHA-256 prefix of each file is published (in its name); torchvision gives no full digest.
     register_weights(
         _name,
-        "torchvision",
+        _source,
         _name,
         from_torchvision_resnet,
         url=f"{_TV}{_file}.pth",
         sha256=_file.rsplit("-", 1)[1],
         config={"v1_5": True} if _name in ("resnet50", "resnet101", "resnet152") else None,
+        aliases=("torchvision.v1",) if _source == "torchvision" else (),
+        known_files={  # timm's copies of the same weights on the Hugging Face hub, digests from their file pages
+            ("resnet50", "torchvision"): (
+                KnownFile(
+                    "5d061a3c593d795bfe682d9b152bafbcf550579873492def3515b46db1189888",
+                    "timm's copy timm/resnet50.tv_in1k model.safetensors (SHA-256 on its Hugging Face file page)",
+                ),
+            ),
+            ("resnet50", "torchvision.v2"): (
+                KnownFile(
+                    "2ecb663569ff7be76f460dd9e52a550ad9185c05cbeb5baa5c67905c2a952bf0",
+                    "timm's copy timm/resnet50.tv2_in1k pytorch_model.bin (SHA-256 on its Hugging Face file page)",
+                ),
+            ),
+        }.get((_name, _source), ()),
     )
+
+# timm's ResNet-50 weights (ResNet strikes back, arXiv:2110.00476, and RandAugment): the same V1.5 network and
+# key names as torchvision's, its own preprocessing (bicubic). Files from the Hugging Face hub, each pinned to
+# the full SHA-256 on its file page; accuracy from timm's results table at the preprocessing given.
+_HF_PAGE = "full SHA-256 published on the file's Hugging Face page (Git LFS details of {}), pinned in convzoo"
+register_weights(
+    "resnet50",
+    "timm",
+    "resnet50",
+    from_torchvision_resnet,
+    url="https://huggingface.co/timm/resnet50.a1_in1k/resolve/main/model.safetensors",
+    sha256="773525d5821de224f8f30c33377b7a795d7863e08522698200d3217d3f2a41bb",
+    checksum_provenance=_HF_PAGE.format("timm/resnet50.a1_in1k, revision 5d9e13b"),
+    config={"v1_5": True},
+    preprocess=timm_preprocess("resnet50.a1_in1k", 224, 0.95),
+    license=TIMM_LICENSE,
+    weights_name="resnet50.a1_in1k",
+    aliases=("timm.a1_in1k",),
+    accuracy=timm_accuracy(80.382, 94.598, 224, 0.95, "bicubic"),
+    size=published_size("102 MB", "Hugging Face file page of timm/resnet50.a1_in1k model.safetensors"),
+    known_files=(
+        KnownFile("14fe96d1", "timm's GitHub release file resnet50_a1_0-14fe96d1.pth (timm's pretrained cfg url)"),
+    ),
+)
+register_weights(
+    "resnet50",
+    "timm.ra_in1k",
+    "resnet50",
+    from_torchvision_resnet,
+    url="https://huggingface.co/timm/resnet50.ra_in1k/resolve/main/model.safetensors",
+    sha256="c49195c94e4fe19545a332e706f998d836f63b5d9892cc54526df3ee9b92ba18",
+    checksum_provenance=_HF_PAGE.format("timm/resnet50.ra_in1k, revision bd3df32"),
+    config={"v1_5": True},
+    preprocess=timm_preprocess("resnet50.ra_in1k", 224, 0.875),
+    license=TIMM_LICENSE,
+    weights_name="resnet50.ra_in1k",
+    accuracy=timm_accuracy(78.820, 94.314, 224, 0.875, "bicubic"),
+    size=published_size("102 MB", "Hugging Face file page of timm/resnet50.ra_in1k model.safetensors"),
+    known_files=(
+        KnownFile("85ebb6e5", "timm's GitHub release file resnet50_ra-85ebb6e5.pth (timm's pretrained cfg url)"),
+    ),
+)
 register_weights("preact_resnet152", "timm", "resnetv2_152", from_timm_resnetv2)

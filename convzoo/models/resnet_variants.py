@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from convzoo.hub import TIMM_LICENSE, register_weights, timm_preprocess
+from convzoo.hub import TIMM_LICENSE, register_weights, timm_accuracy, timm_preprocess
 from convzoo.models.resnet import (
     CIFAR,
     IMAGENET_LAYERS,
@@ -308,18 +308,21 @@ def senet154(num_classes: int = 1000, in_chans: int = 3, **kwargs: Any) -> ResNe
 
 # --- Peer weights -----------------------------------------------------------------------------------------------
 _TV = "https://download.pytorch.org/models/"
-for _name, _file in [
-    ("resnext50_32x4d", "resnext50_32x4d-7cdf4587"),
-    ("resnext101_32x8d", "resnext101_32x8d-8ba56ff5"),
-    ("wide_resnet50_2", "wide_resnet50_2-95faca4d"),
+for _name, _file, _source in [
+    ("resnext50_32x4d", "resnext50_32x4d-7cdf4587", "torchvision"),
+    ("resnext50_32x4d", "resnext50_32x4d-1a0047aa", "torchvision.v2"),
+    ("resnext101_32x8d", "resnext101_32x8d-8ba56ff5", "torchvision"),
+    ("resnext101_32x8d", "resnext101_32x8d-110c445d", "torchvision.v2"),
+    ("wide_resnet50_2", "wide_resnet50_2-95faca4d", "torchvision"),
 ]:
     register_weights(
         _name,
-        "torchvision",
+        _source,
         _name,
         from_torchvision_resnet,
         url=f"{_TV}{_file}.pth",
         sha256=_file.rsplit("-", 1)[1],
+        aliases=("torchvision.v1",) if _source == "torchvision" else (),
     )
 _TIMM = "https://github.com/rwightman/pytorch-image-models/releases/download/v0.1-weights/"
 # timm's seresnet50 is the V1.5 form: load it into create_model("se_resnet50", v1_5=True)
@@ -332,6 +335,8 @@ register_weights(
     sha256="8efdb4bb",
     config={"v1_5": True},
     preprocess=timm_preprocess("seresnet50.ra2_in1k"),
+    weights_name="seresnet50.ra2_in1k",
+    accuracy=timm_accuracy(80.260, 95.068, 224, 0.875, "bicubic"),
     license=TIMM_LICENSE,
 )
 register_weights(
@@ -342,6 +347,8 @@ register_weights(
     url=f"{_TIMM}seresnext50_32x4d_racm-a304a460.pth",
     sha256="a304a460",
     preprocess=timm_preprocess("seresnext50_32x4d.racm_in1k"),
+    weights_name="seresnext50_32x4d.racm_in1k",
+    accuracy=timm_accuracy(81.268, 95.624, 224, 0.875, "bicubic"),
     license=TIMM_LICENSE,
 )
 register_weights(
@@ -352,5 +359,7 @@ register_weights(
     url=f"{_TIMM}legacy_senet154-e9eb9fe6.pth",
     sha256="e9eb9fe6",
     preprocess=timm_preprocess("legacy_senet154.in1k", interpolation="bilinear"),
+    weights_name="legacy_senet154.in1k",
+    accuracy=timm_accuracy(81.320, 95.502, 224, 0.875, "bilinear"),
     license=TIMM_LICENSE,
 )

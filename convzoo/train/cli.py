@@ -17,10 +17,12 @@ from convzoo.cli_args import (
     MAX_CLASSES,
     MAX_SIDE,
     MAX_WORKERS,
+    WEIGHTS_HELP,
     WORKERS_WHY,
     Whole,
     WholeList,
     output_folder,
+    weights_source,
     whole_number,
 )
 from convzoo.train.recipes import TTA_MODES
@@ -378,6 +380,14 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     from convzoo.train.inference import evaluate_checkpoint
     from convzoo.train.options import eval_warnings
 
+    if args.weights_file and not args.weights:
+        return _fail(ValueError(_FILE_NEEDS_SOURCE), "eval")
+    if args.weights:  # a peer's pretrained weights: the first argument names the model
+        try:
+            return _weights_eval(args)
+        except _USER_ERRORS as e:
+            return _fail(e, "eval")
+
     for warning in eval_warnings(args.checkpoint, args.data, args.tta):
         print(warning, file=sys.stderr)
     split = args.split or ("val" if args.protocol else "test")
@@ -405,6 +415,39 @@ def _cmd_eval(args: argparse.Namespace) -> int:
             f"{split}: {int(m['images'])} images, top-1 accuracy {100 - m['err']:.2f}%, "
             f"top-5 accuracy {100 - m['top5_err']:.2f}%, loss {m['loss']:.4f}"
         )
+    return 0
+
+
+def _weights_eval(args: argparse.Namespace) -> int:
+    """``eval --weights SOURCE NAME --data FOLDER``: ImageNet accuracy with the source's own preprocessing."""
+    from convzoo.hub.evaluate import evaluate_weights
+
+    refused = [f"--{k.replace('_', '-')}" for k in ("protocol", "scales", "optimize", "model") if getattr(args, k)]
+    refused += ["--tta"] if args.tta != "none" else []
+    if refused:
+        raise ValueError(
+            f"{', '.join(refused)} do not apply to --weights: a source's weights are evaluated with its "
+            "provider's own preprocessing (one centre crop), as the provider measured its accuracy"
+        )
+    if not args.data:
+        raise ValueError("--weights needs --data FOLDER: ImageNet's layout (val/<wnid>/*, or a flat val/ "
+                         "with the devkit)")  # fmt: skip
+    split = args.split or "val"
+    m, ws = evaluate_weights(
+        args.checkpoint, args.weights, args.data, split, file=args.weights_file, per_class=args.per_class,
+        workers=args.workers, skip_bad_images=args.skip_bad_images,
+    )  # fmt: skip
+    p = ws.preprocess
+    how = f"{ws.describe()}, resize {p.resize} {p.interpolation} → crop {p.crop}" if p else ws.describe()
+    if args.json:
+        print(json.dumps({**m, "source": ws.source, "weights_name": ws.weights_name,
+                          "published_top1": ws.top1, "published_top5": ws.top5}))  # fmt: skip
+        return 0
+    published = "" if ws.top1 is None else f" (published on the full val set: top-1 {ws.top1:.2f}%)"
+    print(
+        f"{split}: {int(m['images'])} images, top-1 accuracy {100 - m['err']:.2f}%, "
+        f"top-5 accuracy {100 - m['top5_err']:.2f}%, loss {m['loss']:.4f}; {how}{published}"
+    )
     return 0
 
 
@@ -448,6 +491,8 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     try:
         if args.weights and args.optimize:
             raise ValueError("--optimize applies to a checkpoint, not to a peer's --weights")
+        if args.weights_file and not args.weights:
+            raise ValueError(_FILE_NEEDS_SOURCE)
         if args.weights:  # a peer's pretrained weights: the first argument names the model
             from convzoo.hub import classify
 
@@ -499,6 +544,23 @@ def _add_inference_args(p: argparse.ArgumentParser) -> None:
     )
 
 
+_FILE_NEEDS_SOURCE = (
+    "--weights-file is a local copy of a peer's weights: name the source with --weights (e.g. --weights torchvision)"
+)
+
+
+def _add_weights_args(p: argparse.ArgumentParser, example: str) -> None:
+    p.add_argument(
+        "--weights", type=weights_source, metavar="SOURCE",
+        help=f"{WEIGHTS_HELP}; CHECKPOINT is then a model name; {example}",
+    )  # fmt: skip
+    p.add_argument(
+        "--weights-file", metavar="FILE",
+        help="with --weights: a local copy of the weights instead of the download; its content decides whose "
+        "weights they are (a V2 file named as torchvision is used as torchvision.v2)",
+    )  # fmt: skip
+
+
 def _cmd_recipes(args: argparse.Namespace) -> int:
     from convzoo.train.recipes import RECIPES, format_recipes
 
@@ -545,18 +607,13 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument("--per-class", type=whole_number(1), help="use only the first N images of each class")
     p.add_argument("--json", action="store_true")
+    _add_weights_args(p, "evaluated with the source's own preprocessing on an ImageNet-layout --data folder")
     p.set_defaults(func=_cmd_eval)
     p = subparsers.add_parser("predict", help="top-5 classes of image files")
     _add_inference_args(p)
     p.add_argument("images", nargs="+")
     p.add_argument("--top", type=whole_number(1, MAX_CLASSES), default=5, help="how many classes to print (default 5)")
-    p.add_argument(
-        "--weights",
-        choices=("torchvision", "timm"),
-        help="a peer's pretrained ImageNet weights: CHECKPOINT is then a model name (`convzoo list --weights`), "
-        "e.g. `convzoo predict --weights torchvision resnet50 cat.jpg`",
-    )
-    p.add_argument("--weights-file", help="with --weights: a local copy of the source's file instead of the download")
+    _add_weights_args(p, "e.g. `convzoo predict --weights torchvision.v2 resnet50 cat.jpg`")
     p.set_defaults(func=_cmd_predict)
     p = subparsers.add_parser("recipes", help="list the training recipes and their sources")
     p.add_argument("-v", "--verbose", action="store_true", help="print every field")

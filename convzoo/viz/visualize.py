@@ -320,15 +320,16 @@ def _load(source: str, model: str | None, weights: str | None = None, weights_fi
                 f"--weights {weights} loads a peer's weights into a registered model: SOURCE must be its name "
                 f"(e.g. `convzoo visualize vgg16 filters --weights torchvision`), not {source!r}"
             )
-        from convzoo.hub.load import pretrained_model
-        from convzoo.hub.sources import find_source
+        from convzoo.hub.load import load_pretrained
 
-        ws = find_source(source, weights)  # an error naming the sources that exist
-        net = pretrained_model(source, weights, file=weights_file).eval()
+        # an error naming the sources that exist; a --weights-file's content decides whose weights (and
+        # preprocessing) they are: a V2 file named as torchvision is V2
+        net, ws = load_pretrained(source, weights, file=weights_file)
+        net = net.eval()
         pre = ws.preprocess
         side = pre.crop if pre is not None else model_info(source).input_size[-1]
         return _Source(net, pre.mean if pre else None, pre.std if pre else None, side, None,
-                       f"{source} ({weights} weights)")  # fmt: skip
+                       f"{source} ({ws.source} weights)")  # fmt: skip
     if Path(source).exists():
         from convzoo.train.inference import load_trained
 

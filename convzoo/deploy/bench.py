@@ -31,6 +31,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from convzoo.busy import busy_note, load_average
+from convzoo.cli_args import CORES
 from convzoo.deploy.bench_choices import AGAINST, BACKENDS, DTYPES, PEERS
 from convzoo.deploy.optimize import DTYPES as TORCH_DTYPES
 from convzoo.deploy.optimize import native_low_precision, optimize
@@ -111,6 +113,25 @@ class Method:
     weights: str = WEIGHTS_NOTE
     order: str = "round-robin over all configurations of a network, order rotated each round"
     note: str = ""
+    load: list[float] = dataclasses.field(default_factory=list)  # 1-minute load average at the start and the end
+    cores: int = 0  # cores this process could run on
+
+    def load_line(self) -> str:
+        """The load beside the ratios: a busy machine inflates every time, and the ratios hold only because
+        the configurations were timed alternately under the same load."""
+        if not self.load:
+            return ""
+        loads = " → ".join(f"{v:.1f}" for v in self.load)
+        busy = any(busy_note(self.threads, "bench", load=v, cores=self.cores or CORES) for v in self.load)
+        return (
+            f"Load average {loads} (start → end) on {self.cores} cores, {self.threads} thread(s): "
+            + (
+                "busy — other work held cores, so absolute times are inflated; the ratios compare "
+                "configurations timed alternately under the same load."
+                if busy
+                else "quiet enough for this thread count."
+            )
+        )
 
     def describe(self) -> str:
         sizes = ", ".join(f"{k} {v}×{v}" for k, v in self.image_sizes.items())
@@ -123,7 +144,7 @@ class Method:
             f"{self.threads} thread(s). CPU: {self.cpu}; native bf16: {'yes' if self.native_bf16 else 'no'}. "
             f"{vers}. Inputs {sizes}; {self.weights}."
         )
-        return text + (f" {self.note}" if self.note else "")
+        return text + (f" {self.note}" if self.note else "") + (f" {self.load_line()}" if self.load else "")
 
 
 @dataclass
@@ -161,8 +182,10 @@ def _checked(cls: type, obj: Any, origin: str) -> Any:
         kinds = _KINDS[fields[name]]
         bad_bool = isinstance(value, bool) and bool not in kinds
         inner = value if isinstance(value, list | dict) else ()
+        element = (int, float) if fields[name] == "list[float]" else (int, float, str)
         inner_ok = all(
-            isinstance(v, int | float | str) for v in (inner.values() if isinstance(inner, dict) else inner)
+            isinstance(v, element) and not isinstance(v, bool)
+            for v in (inner.values() if isinstance(inner, dict) else inner)
         )
         if not isinstance(value, kinds) or bad_bool or not inner_ok:
             raise ValueError(f"{origin}: {cls.__name__}.{name} has the wrong kind of value: {value!r:.60}")
@@ -494,6 +517,10 @@ def bench(
     sizes = {n: image_size or model_info(n).input_size[1] for n in names}
     threads = threads or torch.get_num_threads()
     timing = {"warmup": warmup, "repeats": repeats, "min_sample_s": min_sample_s, "clock": clock}
+    start = load_average()
+    note = busy_note(threads, "bench", load=start)
+    if note and progress:
+        progress(note)
     method = Method(
         warmup,
         repeats,
@@ -503,6 +530,8 @@ def bench(
         cpu_model(),
         native_low_precision("bf16")[0],
         versions(),
+        load=[] if start is None else [round(start, 2)],
+        cores=CORES,
     )
     rows: list[Row] = []
     saved = torch.get_num_threads()
@@ -518,6 +547,9 @@ def bench(
                 del net
     finally:
         torch.set_num_threads(saved)
+    end = load_average()
+    if method.load and end is not None:
+        method.load.append(round(end, 2))
     return BenchResult(method, rows)
 
 
@@ -574,7 +606,9 @@ def format_result(result: BenchResult, fmt: str = "table") -> str:
         lines = ["  ".join([*(c.ljust(w) for c, w in zip(r[:5], widths, strict=True)), *(c.rjust(12) for c in r[5:])])
                  .rstrip() for r in rows]  # fmt: skip
     skipped = [f"[{n}] skipped: {reason}" for reason, n in notes.items()]
-    return "\n".join([*lines, "", *skipped, *_baselines(result.rows), result.method.describe()])
+    load = [result.method.load_line(), ""] if result.method.load else []
+    method = result.method.describe().removesuffix(f" {result.method.load_line()}")
+    return "\n".join([*lines, "", *load, *skipped, *_baselines(result.rows), method])
 
 
 def _baselines(rows: Sequence[Row]) -> list[str]:

@@ -16,7 +16,9 @@ from typing import Any
 from convzoo.cli_args import (
     MAX_CLASSES,
     MAX_SIDE,
+    MAX_THREADS,
     MAX_WORKERS,
+    THREADS_WHY,
     WEIGHTS_HELP,
     WORKERS_WHY,
     Whole,
@@ -363,10 +365,26 @@ def _run(cfg: Any) -> Any:
         return 130
 
 
+def _say_if_busy(threads: int | None, command: str, device: str = "cpu") -> None:
+    """One line on stderr when other work holds the cores this command's threads need (rank 0 only)."""
+    import os
+
+    if device.startswith("cuda") or os.environ.get("RANK", "0") != "0":
+        return
+    import torch
+
+    from convzoo.busy import busy_note
+
+    note = busy_note(threads or torch.get_num_threads(), command)
+    if note:
+        print(note, file=sys.stderr)
+
+
 def _cmd_train(args: argparse.Namespace) -> int:
     cfg = _configure(args)
     if isinstance(cfg, int):
         return cfg
+    _say_if_busy(cfg.threads, "train", str(cfg.device))
     result = _run(cfg)
     if isinstance(result, int):
         return result
@@ -486,8 +504,13 @@ def _protocol_eval(args: argparse.Namespace, split: str) -> dict[str, float]:
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
+    import torch
+
     from convzoo.train.inference import predict
 
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    _say_if_busy(args.threads, "predict")
     try:
         if args.weights and args.optimize:
             raise ValueError("--optimize applies to a checkpoint, not to a peer's --weights")
@@ -613,6 +636,9 @@ def register(subparsers: Any) -> None:
     _add_inference_args(p)
     p.add_argument("images", nargs="+")
     p.add_argument("--top", type=whole_number(1, MAX_CLASSES), default=5, help="how many classes to print (default 5)")
+    p.add_argument(
+        "--threads", type=whole_number(1, MAX_THREADS, THREADS_WHY), help="torch CPU threads (1 on a busy machine)"
+    )
     _add_weights_args(p, "e.g. `convzoo predict --weights torchvision.v2 resnet50 cat.jpg`")
     p.set_defaults(func=_cmd_predict)
     p = subparsers.add_parser("recipes", help="list the training recipes and their sources")

@@ -88,7 +88,7 @@ def _changes(r: dict[str, Any]) -> list[str]:
     ch = r.get("changes") or []
     if not ch:
         return ["Pre-registration: no change to this budget's spec after its first results.", ""]
-    lines = ["Changed after first results (the arms each change touches were re-run):", ""]
+    lines = ["Changed after this budget's first results (when, what, why):", ""]
     lines += [f"- {c['when']}: {c['what']} — {c['why']}" for c in ch]
     return lines + [""]
 

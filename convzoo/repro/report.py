@@ -149,7 +149,8 @@ def _fraction_of_paper(claim: Claim, budget: Budget, arm_name: str, r: ArmResult
     pr = arm_recipe(claim.arm(arm_name), claim.budgets["paper"])
     n = 50_000 - int(pr.val_size if pr.val_size >= 1 else pr.val_size * 50_000)
     paper_images = recipe_steps(pr, max(1, n // pr.batch_size)) * pr.batch_size
-    ours = r.epochs * r.train_images if r.epochs else None
+    epochs = r.epochs or next((row["epoch"] for row in reversed(r.rows) if "epoch" in row), 0.0)
+    ours = epochs * r.train_images if epochs else None
     return ours / paper_images if ours and paper_images else None
 
 
@@ -381,10 +382,18 @@ def rejudge(r: dict[str, Any], path: Path, claim: Claim | None = None) -> dict[s
 
     claim = claim or get_claim(r["claim"])
     budget = claim.budget(r["budget"])
-    checks = judge(claim, budget, runs_of(claim, r, path), check_timing(r.get("timing") or {}, path))
+    runs = runs_of(claim, r, path)
+    checks = judge(claim, budget, runs, check_timing(r.get("timing") or {}, path))
+    arms = [
+        {**a, "fraction_of_paper": _fraction_of_paper(claim, budget, a["name"], runs[a["name"]][0])}
+        if runs.get(a["name"])
+        else a
+        for a in r["arms"]
+    ]
     evaluated = budget.name != "smoke" and bool(r.get("complete", True))
     return {
         **r,
+        "arms": arms,
         "checks": checks,
         "verdict": verdict_of(checks, evaluated),
         "headline": headline(checks, budget.name) if evaluated else "",

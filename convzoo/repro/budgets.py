@@ -51,20 +51,20 @@ def cpu(
 ) -> Budget:
     """``epochs`` over ``per_class`` × 10 CIFAR-10 training images, the paper's schedule scaled to that length;
     the power table assumes arms near ``error_floor`` % test error (what an hour's training reaches)."""
+    return _cifar10("cpu", epochs, changes, per_class=per_class, test_per_class=test_per_class, seeds=seeds,
+                    arms=arms, eval_every=eval_every, note=note, error_floor=error_floor)  # fmt: skip
+
+
+def _cifar10(name: str, epochs: float, changes: dict[str, Any], **fields: Any) -> Budget:
+    """A budget on the CIFAR-10 JPEG folder, bf16 autocast where native, channels_last, no validation split."""
     return Budget(
-        name="cpu",
+        name=name,
         data="cifar10-jpg",
         epochs=epochs,
-        per_class=per_class,
-        test_per_class=test_per_class,
-        seeds=seeds,
-        arms=arms,
-        eval_every=eval_every,
         recipe_changes={"val_size": 0, **changes},
         amp=True,
         channels_last=True,
-        note=note,
-        error_floor=error_floor,
+        **fields,
     )
 
 
@@ -92,20 +92,8 @@ def long(
 ) -> Budget:
     """``epochs`` over the whole CIFAR-10 training set (``per_class``: a subset, for small-data checks), every
     arm under the same recipe changes; evaluated on all 10,000 test images."""
-    return Budget(
-        name="long",
-        data="cifar10-jpg",
-        epochs=epochs,
-        per_class=per_class,
-        seeds=seeds,
-        arms=arms,
-        eval_every=eval_every,
-        recipe_changes={"val_size": 0, **changes},
-        amp=True,
-        channels_last=True,
-        note=note,
-        error_floor=error_floor,
-    )
+    return _cifar10("long", epochs, changes, per_class=per_class, seeds=seeds, arms=arms, eval_every=eval_every,
+                    note=note, error_floor=error_floor)  # fmt: skip
 
 
 def paper(

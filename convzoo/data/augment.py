@@ -2,7 +2,8 @@
 
 :class:`BatchAugment` draws the random parameters of a *global* batch from a seeded generator and applies the
 slice a process owns, so a run is reproducible step by step (exact resume) and two processes see exactly the
-images one process would.
+images one process would. The draws are made on the CPU (the same numbers on every device) and reach a GPU by
+:func:`to_device`, without making the host wait for the GPU.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-__all__ = ["CROP_MODES", "AugmentSpec", "BatchAugment", "lighting_pca", "normalize"]
+__all__ = ["CROP_MODES", "AugmentSpec", "BatchAugment", "lighting_pca", "normalize", "to_device"]
 
 CROP_MODES: tuple[str, ...] = ("zeros", "reflect")
 MAX_CROP_PAD = 64  # pixels; padding is a shift of a few pixels, not a resize
@@ -98,6 +99,16 @@ class AugmentSpec:
         return ",".join(parts) or "none"
 
 
+def to_device(t: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """``t`` (a CPU tensor) on ``device`` without a host sync: on a GPU it is pinned and copied asynchronously
+    (a plain ``.to("cuda")`` waits for the GPU's queue to drain, once per call); on the CPU it is ``t``."""
+    if t.device == device or device.type == "cpu":
+        return t.to(device)
+    if device.type == "cuda" and t.device.type == "cpu":
+        t = t.pin_memory()
+    return t.to(device, non_blocking=True)
+
+
 def _gather(x: torch.Tensor, iy: torch.Tensor, ix: torch.Tensor) -> torch.Tensor:
     """Image i's rows ``iy[i]`` and columns ``ix[i]`` (N×h' and N×w' indices) of ``x`` (N×C×H×W)."""
     bn = torch.arange(len(x), device=x.device)[:, None, None]
@@ -127,8 +138,8 @@ def lighting_pca(images: torch.Tensor, max_pixels: int = 2_000_000) -> tuple[tor
 
 def normalize(x: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
     """uint8 (or float in 0–255) N×C×H×W → float32 normalized per channel."""
-    m = torch.tensor(mean, device=x.device, dtype=torch.float32).view(1, -1, 1, 1) * 255
-    s = torch.tensor(std, device=x.device, dtype=torch.float32).view(1, -1, 1, 1) * 255
+    m = to_device(torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1) * 255, x.device)
+    s = to_device(torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1) * 255, x.device)
     return (x.float() - m) / s
 
 
@@ -188,7 +199,7 @@ class BatchAugment:
             x = self._scale(x, gen, total, rows)
         if s.crop_pad:
             p = s.crop_pad
-            off = torch.randint(0, 2 * p + 1, (total, 2), generator=gen)[rows].to(dev)
+            off = to_device(torch.randint(0, 2 * p + 1, (total, 2), generator=gen)[rows], dev)
             iy = off[:, 0:1] + torch.arange(h, device=dev)  # n×h, rows of the padded image
             ix = off[:, 1:2] + torch.arange(w, device=dev)  # n×w
             if s.crop_mode == "reflect":
@@ -206,11 +217,11 @@ class BatchAugment:
                 m = self.first_flip[index.cpu()] ^ bool(epoch % 2)
             else:
                 m = (torch.rand(total, generator=gen) < 0.5)[rows]
-            x = torch.where(m.to(dev).view(-1, 1, 1, 1), x.flip(3), x)
+            x = torch.where(to_device(m, dev).view(-1, 1, 1, 1), x.flip(3), x)
         if window is not None:
             if not 0 < window <= min(h, w):
                 raise ValueError(f"window {window} must be between 1 and the image size {min(h, w)}")
-            off = torch.randint(0, min(h, w) - window + 1, (total, 2), generator=gen)[rows].to(dev)
+            off = to_device(torch.randint(0, min(h, w) - window + 1, (total, 2), generator=gen)[rows], dev)
             span = torch.arange(window, device=dev)
             x = _gather(x, off[:, 0:1] + span, off[:, 1:2] + span)
         out = normalize(x, self.mean, self.std)
@@ -220,7 +231,7 @@ class BatchAugment:
             alpha = (torch.randn(total, eigval.numel(), generator=gen) * s.lighting)[rows]
             shift = (alpha * eigval) @ eigvec.T  # n×C, on the [0, 1] scale
             std = torch.tensor(self.std).view(1, -1)
-            out = out + (shift / std).to(dev).view(n, -1, 1, 1)
+            out = out + to_device(shift / std, dev).view(n, -1, 1, 1)
         return out.contiguous(memory_format=torch.contiguous_format)
 
     def _scale(self, x: torch.Tensor, gen: torch.Generator | None, total: int, rows: slice) -> torch.Tensor:
@@ -238,6 +249,6 @@ class BatchAugment:
         cy = (u[:, 1] * (1 - ch) + ch / 2) * 2 - 1
         theta = torch.zeros(n, 2, 3)
         theta[:, 0, 0], theta[:, 0, 2], theta[:, 1, 1], theta[:, 1, 2] = cw, cx, ch, cy
-        grid = F.affine_grid(theta.to(x.device), [n, x.shape[1], h, w], align_corners=False)
+        grid = F.affine_grid(to_device(theta, x.device), [n, x.shape[1], h, w], align_corners=False)
         out = F.grid_sample(x.float(), grid, mode="bilinear", padding_mode="border", align_corners=False)
         return out.round_().clamp_(0, 255).to(torch.uint8)

@@ -168,6 +168,11 @@ def _add_train(sub: Any) -> None:
     p.add_argument("--eval-every", type=int, default=1, help="evaluate every N epochs")
     p.add_argument("--device", default="auto")
     p.add_argument("--threads", type=int, help="torch CPU threads")
+    p.add_argument(
+        "--compile",
+        action="store_true",
+        help="torch.compile the model for training (pays on GPUs; measured 1.0-1.1x on CPUs, docs/performance.md)",
+    )
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None)
     p.set_defaults(func=_cmd_train)
 
@@ -301,6 +306,7 @@ def build_config(args: argparse.Namespace, log: Callable[[str], None] | None = N
         progress=args.progress,
         stream=args.stream,
         workers=args.workers,
+        compile=args.compile,
         model_kwargs={**recipe.model_kwargs, **model_args},
     )
 

@@ -41,6 +41,7 @@ class TrainConfig:
     progress: bool | None = None  # None: a bar on a terminal, plain lines otherwise
     stream: bool | None = None  # None: stream an image folder too large for memory; True/False: force
     workers: int | None = None  # DataLoader workers decoding a streamed folder (None: up to 8)
+    compile: bool = False  # torch.compile the model for training (the GPU path; evaluation stays eager)
     model_kwargs: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:

@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from convzoo.data import ImageSet, normalize
+from convzoo.data.augment import to_device
 from convzoo.train import distributed as zdist
 from convzoo.train.recipes import TTA_MODES
 
@@ -60,12 +61,13 @@ def evaluate(
     was_training = model.training
     model.eval()
     idx = torch.arange(info.rank, len(data), info.world_size)
-    sums = torch.zeros(4, dtype=torch.float64)  # loss, top1 correct, top5 correct, n
+    # loss, top-1 and top-5 correct, n: summed on the device and read once, at the end
+    sums = torch.zeros(4, dtype=torch.float64, device=device)
     k = min(5, len(data.classes))
     for i in range(0, len(idx), batch_size):
         j = idx[i : i + batch_size]
-        x = normalize(data.images[j].to(device), mean, std)
-        y = data.labels[j].to(device)
+        x = normalize(to_device(data.images[j], device), mean, std)
+        y = to_device(data.labels[j], device)
         log_probs = []
         for weight, view in tta_views(x, tta):
             if channels_last:
@@ -74,19 +76,15 @@ def evaluate(
                 out = model(view).float()
             log_probs.append(out.log_softmax(1) + math.log(weight))
         logits = torch.stack(log_probs).logsumexp(0)  # log of the weighted mean of the views' softmax
-        sums[0] += F.cross_entropy(logits, y, reduction="sum").item()
+        sums[0] += F.cross_entropy(logits, y, reduction="sum").double()
         top = logits.topk(k, dim=1).indices
-        sums[1] += (top[:, 0] == y).sum().item()
-        sums[2] += (top == y[:, None]).any(1).sum().item()
+        sums[1] += (top[:, 0] == y).sum()
+        sums[2] += (top == y[:, None]).any(1).sum()
         sums[3] += len(j)
-    zdist.all_reduce_sum(sums, info)
+    loss, top1, top5, n = zdist.all_reduce_sum(sums, info).tolist()
     model.train(was_training)
-    n = max(sums[3].item(), 1.0)
-    return {
-        "loss": sums[0].item() / n,
-        "err": 100 - 100 * sums[1].item() / n,
-        "top5_err": 100 - 100 * sums[2].item() / n,
-    }
+    n = max(n, 1.0)
+    return {"loss": loss / n, "err": 100 - 100 * top1 / n, "top5_err": 100 - 100 * top5 / n}
 
 
 @torch.no_grad()

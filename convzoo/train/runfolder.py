@@ -62,6 +62,7 @@ ACCEPTED_ON_RESUME = frozenset(
         "workers",  # a streamed image's augmentation depends on (seed, epoch, image) only
         "progress",
         "device",
+        "compile",  # as a device change: the same computation, fused (not bit-identical)
         "data_root",
         "download",
         "skip_bad_images",  # the data themselves are compared image count by image count

@@ -18,13 +18,14 @@ batch when the processes' slices are uneven (a streamed epoch's last batch); it 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 from torch import nn
 
 from convzoo.data import BatchAugment, DataSplits
+from convzoo.data.augment import to_device
 from convzoo.data.stream import GlobalBatchSampler, StreamSplits
 from convzoo.train import distributed as zdist
 
@@ -57,13 +58,25 @@ def steps_per_epoch(data: DataSplits | StreamSplits, batch: int, world: int) -> 
 class InMemory:
     """Batches of images held in memory: each epoch a permutation seeded by ``(seed, epoch)``, the last
     incomplete batch dropped; ``augment`` applied on the device (small-crop ``window`` before
-    ``window_steps``)."""
+    ``window_steps``). The training images live on the training device as uint8 (copied there once: CIFAR-10
+    is 150 MB), so a step moves only its batch's row numbers."""
 
     data: DataSplits
     augment: BatchAugment
     seed: int
     window: int | None = None
     window_steps: int = 0
+    _resident: dict[str, tuple[torch.Tensor, torch.Tensor]] = field(default_factory=dict, repr=False)
+
+    def resident(self, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+        """The training images (uint8) and labels on ``device``: the data's own tensors on the CPU, a copy
+        made at the first call elsewhere."""
+        key = str(device)
+        if key not in self._resident:
+            t = self.data.train
+            self._resident.clear()  # one device at a time
+            self._resident[key] = (t.images.to(device), t.labels.to(device))
+        return self._resident[key]
 
     def batches(
         self, epoch: int, start: int, *, spe: int, batch: int, info: zdist.DistInfo, device: torch.device
@@ -71,12 +84,14 @@ class InMemory:
         g = torch.Generator().manual_seed(mix(self.seed, epoch, 1))
         perm = torch.randperm(len(self.data.train), generator=g)
         local = batch // info.world_size
+        images, labels = self.resident(device)
         for step in range(start, spe):
             gstep = epoch * spe + step
             rows = perm[step * batch : (step + 1) * batch]
-            mine = rows[info.rank * local : (info.rank + 1) * local]
+            mine = rows[info.rank * local : (info.rank + 1) * local]  # on the CPU: alternating flips' index
+            at = to_device(mine, device)
             x = self.augment(
-                self.data.train.images[mine].to(device, non_blocking=True),
+                images[at],
                 torch.Generator().manual_seed(mix(self.seed, gstep, 2)),
                 offset=info.rank * local,
                 total=batch,
@@ -84,7 +99,7 @@ class InMemory:
                 epoch=epoch,
                 window=self.window if gstep < self.window_steps else None,
             )
-            yield x, self.data.train.labels[mine].to(device, non_blocking=True), 1.0
+            yield x, labels[at], 1.0
 
     def evaluate(self, model: nn.Module, **ev: Any) -> dict[str, dict[str, float]]:
         """The val and test splits (where present), with the recipe's test-time augmentation."""

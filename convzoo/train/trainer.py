@@ -89,6 +89,11 @@ __all__ = [
 ]
 
 
+# optimizer steps between the host's reads of the device in a single-process run: the losses' finite check
+# and the epoch's sums wait this long (a GPU queues steps meanwhile); also at every checkpoint and epoch end
+SYNC_EVERY = 50
+
+
 class NonFiniteLossError(FloatingPointError):
     """The loss became NaN or infinite; the last good checkpoint is kept."""
 
@@ -134,16 +139,25 @@ class _Progress:
                 dynamic_ncols=True,
             )
 
-    def update(self, step: int, loss: float, ips: float) -> None:
+    def line_due(self, step: int) -> bool:
+        """Whether a plain line is printed after ``step`` (the loop reads the device's figures first)."""
+        every = max(1, self.total // 10)
+        return self.enabled and self.bar is None and self.total >= 10 and (step + 1) % every == 0
+
+    def update(self, step: int, loss: float | None, ips: float) -> None:
+        """One step done; ``loss`` (the epoch's mean training loss so far) where the loop synced at this step,
+        else None: the bar keeps the last one it was given."""
         if not self.enabled:
             return
         if self.bar is not None:
-            self.bar.set_postfix(loss=f"{loss:.3f}", img_s=f"{ips:.0f}", refresh=False)
+            if loss is not None:
+                self.bar.set_postfix(loss=f"{loss:.3f}", img_s=f"{ips:.0f}", refresh=False)
             self.bar.update(1)
-        elif self.total >= 10 and (step + 1) % max(1, self.total // 10) == 0:
+        elif self.line_due(step):
             left = (self.total - step - 1) * (time.perf_counter() - self.t0) / max(step + 1 - self.n0, 1)
+            shown = f" loss {loss:.4f}" if loss is not None else ""
             print(
-                f"  epoch {self.epoch + 1}/{self.epochs} step {step + 1}/{self.total} loss {loss:.4f} "
+                f"  epoch {self.epoch + 1}/{self.epochs} step {step + 1}/{self.total}{shown} "
                 f"{ips:.0f} img/s eta {left:.0f}s",
                 flush=True,
             )
@@ -183,6 +197,7 @@ class _Run:
     plan_steps: int  # the length the schedule and Lookahead were planned for (< total_steps when extended)
     stop_step: int  # where this session stops (max_epochs: a budget)
     metadata: dict[str, Any]
+    sync_every: int = 1  # optimizer steps between the host's reads of the device (losses, finite check)
 
     @property
     def epochs(self) -> int:
@@ -540,6 +555,7 @@ def _setup(
     freeze = frozen_after(model, spe)
     window_steps = math.ceil(small_crops(r, data.image_size)[1] * spe) if window is not None else 0
     stop = total if cfg.max_epochs is None else min(total, math.ceil(cfg.max_epochs * spe))
+    net = _wrap_ddp(model, device, info, bool(freeze))
     return _Run(
         cfg=cfg,
         data=data,
@@ -547,7 +563,7 @@ def _setup(
         info=info,
         say=say,
         model=model,
-        net=_wrap_ddp(model, device, info, bool(freeze)),
+        net=torch.compile(net) if cfg.compile else net,  # the state_dict stays the model's own
         optimizer=optimizer,
         schedule=schedule,
         scaler=torch.amp.GradScaler(device.type, enabled=dtype == torch.float16),  # fp16 loss scaling
@@ -563,6 +579,7 @@ def _setup(
         plan_steps=plan,
         stop_step=stop,
         metadata=_metadata(cfg, data),
+        sync_every=1 if info.enabled else SYNC_EVERY,  # DDP: the ranks agree on a stop every step
     )
 
 
@@ -796,22 +813,26 @@ def _config_record(run: _Run) -> dict[str, Any]:
 def _train_epoch(run: _Run, state: _State, folder: RunFolder | None, stop: _StopSignals) -> bool:
     """Train from the current step to the end of its epoch (or the budget, or a stop request).
 
-    Returns whether the epoch (or the budget) was completed.
+    The steps' losses and correct counts stay on the device; the host reads them (:func:`_sync`: the finite
+    check, the epoch's sums, the progress line) once every ``run.sync_every`` steps, before a checkpoint and
+    at the end, so a GPU is never stalled by a per-step ``.item()``. Returns whether the epoch (or the
+    budget) was completed.
     """
     gstep = state.step
     epoch, start = divmod(gstep, run.spe)
     batches = run.source.batches(
         epoch, start, spe=run.spe, batch=run.cfg.recipe.batch_size, info=run.info, device=run.device
     )
-    sums = torch.tensor(state.loop["epoch_sums"], dtype=torch.float64)  # loss sum, correct, n (this rank)
     progress = _Progress(run.info.is_main and run.cfg.progress is not False, run.cfg.progress)
     progress.start(epoch, run.epochs, min(run.spe, run.stop_step - epoch * run.spe), start)
+    window = _Window(gstep)
     try:
         for step in range(start, run.spe):
             if gstep >= run.stop_step:
                 break
             t0 = time.perf_counter()
             loss, logits, y = _train_step(run, state, next(batches), epoch, step, gstep)
+            window.add(loss, logits, y)
             gstep += 1
             if run.lookahead is not None:
                 run.lookahead.step(gstep)
@@ -819,27 +840,73 @@ def _train_epoch(run: _Run, state: _State, folder: RunFolder | None, stop: _Stop
                     run.lookahead.finish(gstep)
             if run.schedule.interval == "step":
                 run.schedule.step()
-            sums += torch.tensor(
-                [loss.item() * len(y), (logits.argmax(1) == y).sum().item(), len(y)], dtype=torch.float64
-            )
-            dt = time.perf_counter() - t0
+            mid_epoch = step + 1 < run.spe and gstep < run.stop_step
+            stopping = mid_epoch and _stop_requested(run, stop)
+            saving = mid_epoch and not stopping and _save_due(run, state, gstep)
+            synced = None
+            if stopping or saving or not mid_epoch or gstep % run.sync_every == 0 or progress.line_due(step):
+                synced = _sync(run, state, window)
+            dt = time.perf_counter() - t0  # on a GPU the queued steps' time lands on the step that syncs
             state.step_times.append(dt)
             state.t_train += dt
             state.images_seen += run.cfg.recipe.batch_size
-            state.loop.update(
-                global_step=gstep, epoch_sums=sums.tolist(), epoch_time=state.loop["epoch_time"] + dt
-            )
-            progress.update(step, loss.item(), run.cfg.recipe.batch_size / max(dt, 1e-9))
-            mid_epoch = step + 1 < run.spe and gstep < run.stop_step
-            if mid_epoch and _stop_requested(run, stop):
+            state.loop.update(global_step=gstep, epoch_time=state.loop["epoch_time"] + dt)
+            progress.update(step, synced, run.cfg.recipe.batch_size / max(dt, 1e-9))
+            if stopping or saving:
                 _save(run, state, folder)
+            if stopping:
                 return False
-            if mid_epoch and _save_due(run, state, gstep):
-                _save(run, state, folder)
     finally:
         batches.close()  # a streamed epoch stopped part-way: its DataLoader workers end
         progress.close()
+    _sync(run, state, window)
     return True
+
+
+class _Window:
+    """The steps since the host last read the device: each step's loss and correct count, still on the device."""
+
+    def __init__(self, first: int) -> None:
+        self.reset(first)
+
+    def reset(self, first: int) -> None:
+        self.first = first  # the global step index of the first step held
+        self.loss: list[torch.Tensor] = []
+        self.correct: list[torch.Tensor] = []
+        self.n: list[int] = []
+
+    def add(self, loss: torch.Tensor, logits: torch.Tensor, y: torch.Tensor) -> None:
+        self.loss.append(loss.detach())
+        self.correct.append((logits.detach().argmax(1) == y).sum())
+        self.n.append(len(y))
+
+
+def _sync(run: _Run, state: _State, window: _Window) -> float | None:
+    """The host's one read of the device for the steps in ``window`` (one transfer): a non-finite loss stops
+    the run, naming the first step it appeared at; the losses and correct counts go into the epoch's sums in
+    step order (the same float64 additions, so a resumed run's metrics match). Returns the epoch's mean
+    training loss so far (None with no step held)."""
+    if not window.loss:
+        return None
+    held = torch.stack([torch.stack(window.loss).double(), torch.stack(window.correct).double()])
+    losses, correct = held.tolist()
+    bad = [0.0 if math.isfinite(v) else 1.0 for v in losses]
+    if run.info.enabled:  # any process's non-finite loss stops them all, at the same step
+        bad = zdist.all_reduce_sum(torch.tensor(bad, device=run.device), run.info).tolist()
+    first = next((i for i, b in enumerate(bad) if b), None)
+    if first is not None:
+        g = window.first + first
+        epoch, step = divmod(g, run.spe)
+        raise NonFiniteLossError(
+            f"the loss became {losses[first]} at step {g + 1} (epoch {epoch + 1}, step {step + 1} of "
+            f"{run.spe}); training stopped. {_kept(state)}{_lower_lr_hint(run)}"
+        )
+    sums = list(state.loop["epoch_sums"])  # loss sum, correct, n (this rank)
+    for loss, right, n in zip(losses, correct, window.n, strict=True):
+        sums = [sums[0] + loss * n, sums[1] + right, sums[2] + n]
+    state.loop["epoch_sums"] = sums
+    window.reset(window.first + len(window.n))
+    return sums[0] / max(sums[2], 1.0)
 
 
 def _train_step(
@@ -851,24 +918,20 @@ def _train_step(
     gstep: int,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """One optimizer step on batch ``step`` of the epoch (``(x, y, loss scale)`` from the data source); every
-    random draw seeded by ``(seed, gstep)``."""
-    cfg, info, device = run.cfg, run.info, run.device
+    random draw seeded by ``(seed, gstep)``. Nothing here waits for the device: the loss is checked for
+    finiteness by :func:`_sync`, a few steps later (the last good checkpoint is never overwritten: a save
+    syncs first)."""
+    cfg, device = run.cfg, run.device
     x, y, scale = batch
     if run.channels_last:
         x = x.contiguous(memory_format=torch.channels_last)
     for p, last_step in run.freeze:
         if p.requires_grad != (gstep < last_step):
             p.requires_grad_(gstep < last_step)
-    torch.manual_seed(_mix(cfg.seed, gstep, 3, info.rank))  # dropout, drop-path
+    torch.manual_seed(_mix(cfg.seed, gstep, 3, run.info.rank))  # dropout, drop-path
     aux_weights = tuple(getattr(run.model, "aux_weights", ()))
     with torch.autocast(device.type, dtype=run.dtype or torch.bfloat16, enabled=run.dtype is not None):
         loss, logits = training_loss(run.net(x), y, aux_weights, cfg.recipe.label_smoothing)
-    bad = zdist.all_reduce_sum(torch.tensor([0.0 if torch.isfinite(loss) else 1.0]), info)
-    if bad.item():
-        raise NonFiniteLossError(
-            f"the loss became {loss.item()} at step {gstep + 1} (epoch {epoch + 1}, step {step + 1} of "
-            f"{run.spe}); training stopped. {_kept(state)}{_lower_lr_hint(run)}"
-        )
     run.optimizer.zero_grad(set_to_none=True)
     # scale: a streamed epoch's uneven last batch (DDP's mean over processes = the global batch's mean)
     run.scaler.scale(loss * scale if scale != 1.0 else loss).backward()  # fp16 on CUDA only; else as is
@@ -909,14 +972,15 @@ def _end_epoch(run: _Run, state: _State, folder: RunFolder | None) -> None:
     t0 = time.perf_counter()
     gstep, spe = state.step, run.spe
     epoch_done = gstep // spe if gstep % spe == 0 else gstep // spe + 1
-    sums = zdist.all_reduce_sum(torch.tensor(state.loop["epoch_sums"], dtype=torch.float64), run.info)
-    n = max(sums[2].item(), 1.0)
+    sums = torch.tensor(state.loop["epoch_sums"], dtype=torch.float64, device=run.device)
+    sums = zdist.all_reduce_sum(sums, run.info).tolist()  # on the device: nccl reduces CUDA tensors only
+    n = max(sums[2], 1.0)
     row: dict[str, Any] = {
         "epoch": epoch_done,
         "step": gstep,
         "lr": run.optimizer.param_groups[0]["lr"],
-        "train_loss": sums[0].item() / n,
-        "train_err": 100 - 100 * sums[1].item() / n,
+        "train_loss": sums[0] / n,
+        "train_err": 100 - 100 * sums[1] / n,
     }
     last = gstep >= run.stop_step
     if epoch_done % run.cfg.eval_every == 0 or last:
@@ -1031,10 +1095,10 @@ class _StopSignals:
 
 def _stop_requested(run: _Run, stop: _StopSignals) -> bool:
     """Whether any process was asked to stop (all of them stop at the same step)."""
-    flag = torch.tensor([1.0 if stop.requested else 0.0])
-    return (
-        bool(zdist.all_reduce_sum(flag, run.info).item()) if run.info.enabled else stop.requested is not None
-    )
+    if not run.info.enabled:
+        return stop.requested is not None  # a flag on the host: nothing to read from the device
+    flag = torch.tensor([1.0 if stop.requested else 0.0], device=run.device)  # nccl reduces CUDA tensors only
+    return bool(zdist.all_reduce_sum(flag, run.info).item())
 
 
 def _interrupted(run: _Run, state: _State, why: str) -> None:

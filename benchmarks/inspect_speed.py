@@ -7,7 +7,8 @@ Each measurement runs in a fresh subprocess so peak RSS is its own. Ours builds 
 meta device (construction included in the time); torchinfo and fvcore get a model already built on the CPU
 (construction excluded, which favours them; the ratio counting their build is printed too) and run a real
 forward pass. Ours traces each distinct repeated block once and replays it for the repeats (a ResNet-1202
-stage is 200 identical blocks). Targets: ours < 1 s of CPU time, >= 10x faster than torchinfo.
+stage is 200 identical blocks). Targets: ours < 1 s of CPU time, >= 10x faster than torchinfo. The load
+average is printed at the start and the end: a busy machine slows both tools, the ratio less than the times.
 """
 
 from __future__ import annotations
@@ -126,6 +127,7 @@ def main(argv: list[str]) -> int:
         ti = results.get("torchinfo")
         ok &= ours["cpu_s"] < 1.0 and (ti is None or ti["cpu_s"] / ours["cpu_s"] >= 10)
     print("targets (< 1 s CPU, >= 10x torchinfo):", "met" if ok else "NOT met")
+    print(f"load average {os.getloadavg()[0]:.1f} at the end on {os.cpu_count()} logical CPUs")
     return 0
 
 

@@ -4,7 +4,8 @@ On a busy 2-core machine PyTorch eager with 2 threads ran ResNet-50 at 2.6 s per
 thread: each OpenMP thread waits for a core another process holds, and every parallel region waits for its
 slowest thread. ``bench``, ``train`` and ``predict`` check before they start and say so in one line, and
 ``bench`` records the load beside its ratios. The load average counts runnable processes (on Linux also those
-waiting on disk), so it is a hint, not a measurement; nothing here imports torch.
+waiting on disk), so it is a hint, not a measurement; nothing here imports torch. ``CONVZOO_QUIET_LOAD=1``
+silences the one-line note (the test suite sets it); ``bench`` still records the load.
 """
 
 from __future__ import annotations
@@ -13,9 +14,16 @@ import os
 
 from convzoo.cli_args import CORES
 
-__all__ = ["busy_note", "load_average"]
+__all__ = ["QUIET_ENV", "busy_note", "load_average", "note_wanted"]
 
 MARGIN = 0.5  # a quiet machine's background (shells, daemons) is below this
+QUIET_ENV = "CONVZOO_QUIET_LOAD"  # set (to anything but "" or "0"): no busy-machine note on stderr
+
+
+def note_wanted() -> bool:
+    """Whether ``bench``, ``train`` and ``predict`` print the busy-machine note (``$CONVZOO_QUIET_LOAD`` unset,
+    empty or ``0``)."""
+    return os.environ.get(QUIET_ENV, "").strip() in ("", "0")
 
 
 def load_average() -> float | None:

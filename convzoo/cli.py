@@ -32,8 +32,9 @@ errors: one line on stderr, `convzoo COMMAND: error: ...`, saying what went wron
 
 exit status:
   0    done
-  1    done, and the answer is no: paper-check found an unexplained difference, list matched nothing,
-       Graphviz failed to lay out a drawing, a repro folder is in use by another convzoo process
+  1    done, and the answer is no: paper-check found an unexplained difference, list matched nothing;
+       or failed for a reason other than the input: Graphviz failed to lay out a drawing, a run or repro
+       folder is in use by another convzoo process, the disk is full
   2    not done: a usage error or bad input (an unknown model or option value, a missing or unreadable
        file, data the model cannot take); argparse's own usage errors exit 2 too
   3    train stopped because the loss stopped being finite; the last good checkpoint is kept

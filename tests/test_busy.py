@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from convzoo.busy import busy_note
+from convzoo.busy import QUIET_ENV, busy_note
 from convzoo.cli import main
 from convzoo.cli_args import CORES
 
@@ -38,6 +38,12 @@ def test_busy_when_the_threads_exceed_the_free_cores(load, cores, threads, expec
     else:
         assert note is not None and note.startswith("note: bench: the machine is busy: ") and expected in note
         assert "\n" not in note
+
+
+@pytest.fixture(autouse=True)
+def _notes_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The suite sets CONVZOO_QUIET_LOAD=1 (tests/conftest.py); these tests check the note itself."""
+    monkeypatch.delenv(QUIET_ENV, raising=False)
 
 
 @pytest.fixture
@@ -82,3 +88,25 @@ def test_bench_names_the_load_beside_its_ratios(busy: float, tmp_path: Path, cap
     assert rest.startswith(f"Load average {busy:.1f} → {busy:.1f} (start → end) on {CORES} cores, 2 thread(s): busy")
     with pytest.raises(ValueError, match="wrong kind of value"):
         BenchResult.from_dict({**json.loads(out.read_text()), "method": {**method, "load": ["3.9"]}})
+
+
+@pytest.mark.parametrize("value", ["1", "yes"])
+def test_convzoo_quiet_load_silences_the_note_but_bench_still_records_the_load(
+    busy: float, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys, value: str
+) -> None:
+    monkeypatch.setenv(QUIET_ENV, value)
+    assert main(["predict", str(tmp_path / "no-run"), "cat.jpg", "--threads", "2"]) == 2
+    assert main(["train", "lenet5_modern", "--data", str(tmp_path / "missing"), "--threads", "2",
+                 "--out", str(tmp_path / "runs")]) == 2  # fmt: skip
+    out = tmp_path / "bench.json"
+    code = main(["bench", "lenet5", "--threads", "2", "--repeats", "2", "--warmup", "0", "--against", "none",
+                 "--format", "json", "-o", str(out)])  # fmt: skip
+    assert code == 0 and "busy" not in capsys.readouterr().err
+    assert json.loads(out.read_text())["method"]["load"] == [busy, busy]
+
+
+@pytest.mark.parametrize("value", ["", "0"])
+def test_convzoo_quiet_load_empty_or_0_keeps_the_note(busy: float, monkeypatch, tmp_path, capsys, value) -> None:
+    monkeypatch.setenv(QUIET_ENV, value)
+    assert main(["predict", str(tmp_path / "no-run"), "cat.jpg", "--threads", "2"]) == 2
+    assert capsys.readouterr().err.startswith("note: predict: the machine is busy: ")

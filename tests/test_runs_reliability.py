@@ -408,7 +408,7 @@ def test_a_pointer_out_of_the_folder_is_refused(tmp_path, paused, capsys):
     pointer = tmp_path / "run" / "checkpoints" / "latest"
     pointer.write_text("../../elsewhere\n")
     before = _hash(tmp_path / "run")
-    assert main(_argv(tmp_path, "run", "--resume")) == 1
+    assert main(_argv(tmp_path, "run", "--resume")) == 2  # a damaged run folder is bad input
     err = capsys.readouterr().err
     assert str(pointer) in err and "ckpt_000001" in err
     assert _hash(tmp_path / "run") == before
@@ -488,7 +488,7 @@ def test_a_second_writer_is_refused_while_the_first_holds_the_lock(tmp_path, cap
     try:
         assert holder.stdout.readline().strip() == "locked"
         before = _hash(run)
-        assert main(_argv(tmp_path, "run")) == 1
+        assert main(_argv(tmp_path, "run")) == 1  # in use: not the input's fault, as a busy repro folder
         err = capsys.readouterr().err
         assert f"{run} is in use by another convzoo process (PID {holder.pid})" in err
         assert _hash(run) == before
@@ -507,18 +507,18 @@ def test_a_folder_that_is_not_a_convzoo_run_is_refused(tmp_path, capsys):
     for name in ("config.json", "metrics.csv", "curves.png"):
         (run / name).write_text(f"the user's own {name}")
     before = _hash(run)
-    assert main(_argv(tmp_path, "mine")) == 1
+    assert main(_argv(tmp_path, "mine")) == 2  # bad input: --name names a folder that is not a run
     assert f"{run} is not empty and is not a convzoo run folder" in capsys.readouterr().err
     assert _hash(run) == before and sorted(p.name for p in run.iterdir()) == sorted(before)
     (tmp_path / "afile").write_text("x")
-    assert main(_argv(tmp_path, "afile")) == 1
+    assert main(_argv(tmp_path, "afile")) == 2
     assert "is a file, not a run folder" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("name", ["..", "../escape", "a/b", "/tmp/abs", ""])
 def test_name_stays_inside_out(tmp_path, capsys, name):
     out = tmp_path / "out"
-    assert main(_argv(out, name)) == 1
+    assert main(_argv(out, name)) == 2  # a usage error
     assert "must be a single folder name inside --out" in capsys.readouterr().err
     assert not (tmp_path / "escape").exists() and not out.exists()
 
@@ -527,7 +527,7 @@ def test_full_disk_fails_before_training_naming_the_folder(tmp_path, digits, pau
     run = _copy(paused, tmp_path)
     before = _hash(run)
     monkeypatch.setattr(runfolder_mod.shutil, "disk_usage", lambda p: _Usage())
-    assert main(_argv(tmp_path, "run", "--resume")) == 1
+    assert main(_argv(tmp_path, "run", "--resume")) == 1  # a full disk is a failure, not bad input
     assert f"not enough free space in {run}" in capsys.readouterr().err
     assert _hash(run) == before
     monkeypatch.undo()
@@ -540,6 +540,10 @@ def test_full_disk_fails_before_training_naming_the_folder(tmp_path, digits, pau
     with pytest.raises(OSError, match=re.escape(f"cannot write {run / 'config.json'} (the disk is full)")):
         train(_cfg(tmp_path, resume=True), data=digits, log=said.append)
     assert not any(s.startswith("epoch") for s in said) and _hash(run) == before
+    capsys.readouterr()
+    assert main(_argv(tmp_path, "run", "--resume")) == 1  # the same through the CLI
+    assert f"cannot write {run / 'config.json'} (the disk is full)" in capsys.readouterr().err
+    assert _hash(run) == before
 
 
 class _Usage:
@@ -565,7 +569,7 @@ class _Usage:
 )
 def test_resume_refuses_a_change_that_breaks_exactness(tmp_path, paused, capsys, change, listed):
     before = _hash(_copy(paused, tmp_path))
-    assert main(_argv(tmp_path, "run", "--resume", *change)) == 1
+    assert main(_argv(tmp_path, "run", "--resume", *change)) == 2  # a usage error: settings it cannot take
     err = capsys.readouterr().err
     assert f"cannot resume {tmp_path / 'run' / 'checkpoints'}" in err and listed in err
     assert _hash(tmp_path / "run") == before
@@ -574,7 +578,7 @@ def test_resume_refuses_a_change_that_breaks_exactness(tmp_path, paused, capsys,
 def test_resume_lists_every_refused_change_in_one_message(tmp_path, paused, capsys):
     _copy(paused, tmp_path)
     assert (
-        main(_argv(tmp_path, "run", "--resume", "--lr", "0.1", "--seed", "3", "--label-smoothing", "0")) == 1
+        main(_argv(tmp_path, "run", "--resume", "--lr", "0.1", "--seed", "3", "--label-smoothing", "0")) == 2
     )
     err = capsys.readouterr().err
     assert all(s in err for s in ("lr: 0.05 -> 0.1", "seed: 0 -> 3", "label_smoothing: 0.2 -> 0.0"))

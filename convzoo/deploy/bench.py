@@ -31,7 +31,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from convzoo.busy import busy_note, load_average
+from convzoo.busy import busy_note, load_average, note_wanted
 from convzoo.cli_args import CORES
 from convzoo.deploy.bench_choices import AGAINST, BACKENDS, DTYPES, PEERS
 from convzoo.deploy.optimize import DTYPES as TORCH_DTYPES
@@ -518,7 +518,7 @@ def bench(
     threads = threads or torch.get_num_threads()
     timing = {"warmup": warmup, "repeats": repeats, "min_sample_s": min_sample_s, "clock": clock}
     start = load_average()
-    note = busy_note(threads, "bench", load=start)
+    note = busy_note(threads, "bench", load=start) if note_wanted() else None  # the load is recorded anyway
     if note and progress:
         progress(note)
     method = Method(

@@ -312,10 +312,33 @@ def build_config(args: argparse.Namespace, log: Callable[[str], None] | None = N
 
 
 def _fail(e: BaseException, command: str) -> int:
-    """``convzoo COMMAND: error: ...`` and the exit status: 3 for a run whose loss stopped being finite (its
-    last good checkpoint is kept), else 2 (the scheme of :mod:`convzoo.cli`)."""
+    """``convzoo COMMAND: error: ...`` and the exit status (the scheme of :mod:`convzoo.cli`): 3 for a run whose
+    loss stopped being finite (its last good checkpoint is kept); 1 for a failure that is not the input's, the
+    same command works later: the run folder is in use by another convzoo process, the disk is full; else 2 (a
+    usage error or bad input)."""
     print(f"convzoo {command}: error: {e}", file=sys.stderr)
-    return 3 if isinstance(e, FloatingPointError) else 2
+    if isinstance(e, FloatingPointError):
+        return 3
+    return 1 if _busy_folder(e) or _disk_full(e) else 2
+
+
+def _busy_folder(e: BaseException) -> bool:
+    from convzoo.train.runfolder import RunFolderBusy
+
+    return isinstance(e, RunFolderBusy)
+
+
+def _disk_full(e: BaseException | None) -> bool:
+    """Whether ``e`` or an exception it was raised from is "no space left" (or a disk quota exceeded)."""
+    import errno
+
+    seen: set[int] = set()
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT):
+            return True
+        e = e.__cause__ or (None if e.__suppress_context__ else e.__context__)
+    return False
 
 
 _USER_ERRORS = (
@@ -375,11 +398,11 @@ def _say_if_busy(threads: int | None, command: str, device: str = "cpu") -> None
     """One line on stderr when other work holds the cores this command's threads need (rank 0 only)."""
     import os
 
-    if device.startswith("cuda") or os.environ.get("RANK", "0") != "0":
+    from convzoo.busy import busy_note, note_wanted
+
+    if device.startswith("cuda") or os.environ.get("RANK", "0") != "0" or not note_wanted():
         return
     import torch
-
-    from convzoo.busy import busy_note
 
     note = busy_note(threads or torch.get_num_threads(), command)
     if note:

@@ -335,6 +335,7 @@ def test_second_repro_run_on_a_busy_folder_says_who_holds_it(
 _SIGINT_AT_PARSING = """
 import argparse, os, signal, sys
 
+signal.signal(signal.SIGINT, signal.default_int_handler)  # a background parent may have left SIGINT ignored
 real = argparse.ArgumentParser.parse_args
 
 def interrupted(self, *args, **kwargs):

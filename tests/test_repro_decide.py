@@ -131,10 +131,13 @@ def _outcome(claim: Claim, b: ArmResult, w: ArmResult) -> str:
         (_run("b", 500, FALLING), _run("w", 900, FLAT), {}, verdict.NOT_REACHED),
         (_run("b", 500, FALLING), _run("w", 900, FALLING), {"early": True}, verdict.HOLDS),
         (_run("b", 500, DEAD), _run("w", 900, FLAT), {"early": True}, verdict.NOT_REACHED),
+        (_run("b", 500, FLAT), _run("w", 900, DEAD), {"early": True}, verdict.HOLDS),
+        (_run("b", 500, FLAT), _run("w", 900, DEAD), {}, verdict.NOT_REACHED),
         (_run("b", 500, FLAT), _run("w", 900, FLAT), {"b_paper": 5.0, "w_paper": 5.1}, verdict.BELOW_RESOLUTION),
         (_run("b", 700, FLAT), _run("w", 702, FLAT), {}, verdict.INCONCLUSIVE),
     ],
-    ids=["holds", "contradicted", "not-reached", "early-holds", "at-chance", "below-resolution", "inconclusive"],
+    ids=["holds", "contradicted", "not-reached", "early-holds", "better-at-chance", "early-worse-stuck",
+         "trained-worse-stuck", "below-resolution", "inconclusive"],
 )
 def test_each_outcome(b: ArmResult, w: ArmResult, kw: dict, outcome: str) -> None:
     assert _outcome(_claim(**kw), b, w) == outcome

@@ -68,10 +68,13 @@ def _machines(r: dict[str, Any], line: Any) -> str:
 
 
 def _what_ran(r: dict[str, Any], machine_line: str) -> list[str]:
-    stale = [h for h in r.get("run_spec_hashes", []) if h != r.get("spec_hash")]
+    stale = r.get("stale_runs") or []
     spec = f"spec hash `{r.get('spec_hash', '–')}`"
     if stale:
-        spec += f"; **runs of another spec** ({', '.join(h or 'not hashed' for h in stale)}): re-run before trusting"
+        spec += (f"; **{len(stale)} run(s) trained under another arm spec or before specs were hashed** "
+                 f"({', '.join(stale[:8])}): re-run them under today's spec before trusting this page")  # fmt: skip
+    elif r.get("run_spec_hashes") and r["run_spec_hashes"] != [r.get("spec_hash")]:
+        spec += "; every run matches today's arm specs (the rules were revised since, and are applied here)"
     return [
         f"Budget: **{r['budget']}** — {r.get('budget_note') or 'the paper recipe'}; data `{r['data']}`; seeds "
         f"{r['seeds']}.{_fractions(r)}",

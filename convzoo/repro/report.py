@@ -209,6 +209,7 @@ def collect(claim: Claim, folder: Path, command: str = "") -> dict[str, Any]:
         "note": claim.note,
         "changes": [c.__dict__ for c in claim.changes if c.budget == budget.name],
         "timing": timing,
+        "stale_runs": stale_runs(claim, budget, runs),
     }
 
 
@@ -239,6 +240,14 @@ def check_timing(obj: Any, path: Path) -> dict[str, dict[str, Any]]:
         if not (isinstance(v, dict) and seconds(v.get("better")) and seconds(v.get("worse"))):
             raise ResultFileError(f"{path}: timing {str(k)[:60]!r} must hold 'better' and 'worse' seconds")
     return obj
+
+
+def stale_runs(claim: Claim, budget: Budget, runs: dict[str, list[ArmResult]]) -> list[str]:
+    """The runs trained under another arm spec than today's (or before specs were hashed)."""
+    from convzoo.repro.prereg import arm_hash
+
+    want = {a.name: arm_hash(a, budget) for a in claim.arms_at(budget)}
+    return [f"{n}-s{r.seed}" for n, rs in runs.items() for r in rs if r.arm_hash != want.get(n)]
 
 
 def verdict_of(checks: list[dict[str, Any]], evaluated: bool) -> str:
@@ -400,6 +409,7 @@ def rejudge(r: dict[str, Any], path: Path, claim: Claim | None = None) -> dict[s
         "rule": RULE,
         "spec_hash": spec_hash(claim, budget),
         "run_spec_hashes": sorted({x.get("spec_hash", "") for a in r["arms"] for x in a["runs"]}),
+        "stale_runs": stale_runs(claim, budget, runs),
         "changes": [c.__dict__ for c in claim.changes if c.budget == budget.name],
     }
 

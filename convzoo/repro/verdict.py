@@ -67,7 +67,8 @@ RULE = (
     f"times that noise, and is contradicted when reversed by as much with both arms converged. An arm has "
     f"converged when its training error fell by at most {PLATEAU:g} points over the last tenth of its run "
     f"(slope × that length) and ended more than {AT_CHANCE:g} points below chance; a check with an arm that has "
-    "not is *not reached* (unless it is about early training), since the budget cannot speak to trained nets. "
+    "not is *not reached*, since the budget cannot speak to trained nets — except a check about how training "
+    "starts (early training, training time), which needs only its better arm to have left chance. "
     "A check whose paper gap is smaller than the budget's smallest resolvable gap (the power table, from the "
     f"test set's size, the seeds and a seed sd of {SEED_SD:g} points, fixed before any run) is *below "
     "resolution*; a converged, resolvable check within the noise is inconclusive"
@@ -83,7 +84,7 @@ def rules() -> dict[str, Any]:
         "at_chance": AT_CHANCE,
         "seed_sd": SEED_SD,
         "early_metrics": list(EARLY_METRICS),
-        "version": 3,
+        "version": 4,
     }
 
 
@@ -260,7 +261,9 @@ def _decide(o: CheckOutcome) -> CheckOutcome:
     if o.resolvable is not None and o.paper_gap is not None and abs(o.paper_gap) < o.resolvable:
         why = f"the paper's gap {o.paper_gap:.2f} is under the {o.resolvable:.2f} points this budget resolves"
         return CheckOutcome(**{**f, "outcome": BELOW_RESOLUTION, "why": why, "gap_alone": alone})
-    if o.unconverged and (needs_trained or any(_dead(o, a) for a in o.unconverged)):
+    # a check about trained nets needs both arms converged; one about how training starts or runs (``early``)
+    # needs only the better arm to have left chance: a worse arm stuck at chance is the effect at its strongest
+    if o.unconverged and (needs_trained or _dead(o, o.check.better)):
         why = f"{' and '.join(o.unconverged)} still learning at the end of the budget"
         return CheckOutcome(**{**f, "outcome": NOT_REACHED, "why": why, "gap_alone": alone})
     return CheckOutcome(**{**f, "outcome": alone})

@@ -61,26 +61,19 @@ def summary_cell(r: dict[str, Any]) -> tuple[str, str]:
     if not checks:
         return "–", "–"
     arms = {a["name"]: a for a in r["arms"]}
-    with_paper = [
-        x["check"]
-        for x in checks
-        if _paper(arms[x["check"]["better"]], x["check"]["metric"]) is not None
-        and _paper(arms[x["check"]["worse"]], x["check"]["metric"]) is not None
-    ]
-    c = (with_paper or [checks[0]["check"]])[0]
-    b, w = arms[c["better"]], arms[c["worse"]]
+
+    def arm(x: dict[str, Any], side: str) -> dict[str, Any]:  # a selection stands for the arm it chose
+        name = x["check"][side]
+        return arms.get((x.get("selected") or {}).get(name, name), {})
+
+    m = checks[0]["check"]["metric"]
+    with_paper = [x for x in checks if _paper(arm(x, "better"), m) is not None and _paper(arm(x, "worse"), m) is not None]
+    x = (with_paper or checks)[0]
+    c, b, w = x["check"], arm(x, "better"), arm(x, "worse")
     pb, pw = _paper(b, c["metric"]), _paper(w, c["metric"])
-    paper = (
-        f"{c['metric']} {c['better']} {pb:g} vs {c['worse']} {pw:g}"
-        if pb is not None and pw is not None
-        else "–"
-    )
+    paper = f"{c['metric']} {c['better']} {pb:g} vs {c['worse']} {pw:g}" if pb is not None and pw is not None else "–"
     mb, mw = _mean(b, c["metric"]), _mean(w, c["metric"])
-    ours = (
-        f"{c['metric']} {c['better']} {mb:.2f} vs {c['worse']} {mw:.2f}"
-        if mb is not None and mw is not None
-        else "–"
-    )
+    ours = f"{c['metric']} {c['better']} {mb:.2f} vs {c['worse']} {mw:.2f}" if mb is not None and mw is not None else "–"
     return paper, ours
 
 

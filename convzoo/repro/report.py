@@ -311,30 +311,6 @@ def write_analytic_report(claim: Claim, folder: Path, command: str = "") -> Path
 # ------------------------------------------------------------------------------------------------ rendering
 
 
-def _factor(check: dict[str, Any]) -> str:
-    """How a check of size reads in the table: the worse arm's metric at least ``factor`` × the better's."""
-    f = check.get("factor", 1.0)
-    return f" (worse ≥ {f:g} × better; gap = worse − {f:g} × better)" if f != 1.0 else ""
-
-
-def _fmt(v: float | None, unit: str = "") -> str:
-    if v is None:
-        return "–"
-    if abs(v) >= 1000:
-        return f"{v:,.0f}{unit}"
-    return f"{v:.2f}{unit}"
-
-
-def _pm(m: dict[str, Any] | None) -> str:
-    if not m:
-        return "–"
-    return f"{_fmt(m['mean'])} ± {_fmt(m['se'])}" if m["seeds"] > 1 or m["se"] else _fmt(m["mean"])
-
-
-def _minutes(s: float | None) -> str:
-    return "–" if s is None else f"{s / 60:.1f} min"
-
-
 _MD = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", "|": "\\|", "`": "\\`", "\n": " ", "\r": " "})
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import os
 import shlex
@@ -34,7 +35,7 @@ exit status:
   0    done
   1    done, and the answer is no: paper-check found an unexplained difference, list matched nothing;
        or failed for a reason other than the input: Graphviz failed to lay out a drawing, a run or repro
-       folder is in use by another convzoo process, the disk is full
+       folder is in use by another convzoo process, the disk is full, the system refused a write
   2    not done: a usage error or bad input (an unknown model or option value, a missing or unreadable
        file, data the model cannot take); argparse's own usage errors exit 2 too
   3    train stopped because the loss stopped being finite; the last good checkpoint is kept
@@ -61,6 +62,14 @@ def _demo(args: argparse.Namespace) -> int:
     from convzoo.repro.demo import demo
 
     return int(demo())
+
+
+def os_error_line(err: OSError) -> str:
+    """What the system refused, on which file, and that nothing saved before was touched (the writer's rule)."""
+    text = f"{err.strerror or err}: {err.filename}" if err.filename else f"{err.strerror or err}"
+    if err.errno in (errno.ENOSPC, errno.EDQUOT):
+        text += " (the disk is full: free some space and run the command again)"
+    return text + "; files saved before are unchanged"
 
 
 def _interrupted(command: str, argv: Sequence[str], what: str = "", when: str = "before it finished") -> int:
@@ -95,6 +104,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except BrokenPipeError:
         return 0
+    except OSError as err:  # the machine, not the input: a full disk, a read-only folder, no permission
+        if os.environ.get("CONVZOO_DEBUG"):
+            raise
+        print(f"convzoo {args.command}: error: {os_error_line(err)}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt as err:  # Ctrl-C or SIGTERM; a training run has saved and says how to resume
         if os.environ.get("CONVZOO_DEBUG"):
             raise

@@ -311,6 +311,10 @@ def output(
         for src, dst in zip(temps, targets, strict=True):
             os.replace(src, dst)
         _fsync_dir(path.parent)
+    except OSError as e:  # a full disk names the file the user asked for, not the temporary one
+        if e.filename is None or os.fspath(e.filename) in map(os.fspath, temps):
+            raise OSError(e.errno, e.strerror, os.fspath(path)) from e
+        raise
     finally:
         for t in temps:
             _unlink(t)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from convzoo.cli_args import (
     CLASSES_WHY,
@@ -36,6 +37,8 @@ def _export(args: argparse.Namespace) -> int:
             weights_file=args.weights_file,
         )
     except (*_USER_ERRORS, CheckpointError) as e:
+        if isinstance(e, OSError) and e.filename is not None and Path(e.filename) == Path(args.output):
+            raise  # the output could not be written (a full disk): the machine's failure, exit 1 in convzoo.cli
         print(f"convzoo export: error: {e}", file=sys.stderr)
         return 2
     for line in report.lines():

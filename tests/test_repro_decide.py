@@ -28,6 +28,13 @@ def test_mcnemar_matches_a_hand_computed_example() -> None:
     assert stats.mcnemar(10, 10) == 1.0
 
 
+def test_mcnemar_with_thousands_of_discordant_images() -> None:
+    """A cpu-budget pair differs on ~3,000 of 10,000 test images: 2.0**n overflowed past n = 1,023."""
+    exact = 2 * sum(math.comb(3000, i) for i in range(1400 + 1)) / 2**3000  # integers: exact, no overflow
+    assert stats.mcnemar(1400, 1600) == pytest.approx(exact, rel=1e-9) and 1e-5 < exact < 1e-2
+    assert stats.mcnemar(5000, 5000) == 1.0 and stats.mcnemar(0, 10_000) == 0.0
+
+
 def test_paired_gap_by_hand() -> None:
     # 100 images: both right on 80, only the better right on 12, only the worse right on 3, both wrong on 5
     better = [True] * 80 + [True] * 12 + [False] * 3 + [False] * 5
@@ -145,7 +152,16 @@ def test_each_outcome(b: ArmResult, w: ArmResult, kw: dict, outcome: str) -> Non
 
 def test_a_reversed_gap_with_an_unconverged_arm_is_not_a_contradiction() -> None:
     o = judge(_claim(), _claim().budgets["cpu"], {"b": [_run("b", 900, FALLING)], "w": [_run("w", 500, FLAT)]})[0]
-    assert o["outcome"] == verdict.NOT_REACHED and o["gap_alone"] == verdict.CONTRADICTED
+    assert o["outcome"] == verdict.NOT_REACHED and o["gap_alone"] == "reversed beyond the noise"
+
+
+def test_below_resolution_with_arms_still_learning_says_both_and_never_contradicted() -> None:
+    """gap_vs_fc's first cpu re-run: GAP 3.6 points worse (McNemar p 8e-6) with both heads still learning."""
+    runs = {"b": [_run("b", 900, FALLING)], "w": [_run("w", 500, FALLING)]}
+    c = _claim(b_paper=5.0, w_paper=5.1)
+    o = judge(c, c.budgets["cpu"], runs)[0]
+    assert o["outcome"] == verdict.BELOW_RESOLUTION and "b and w still learning" in o["why"]
+    assert o["gap_alone"] == "reversed beyond the noise" and "contradicted" not in o["gap_alone"]
 
 
 def test_headline_counts_every_outcome() -> None:

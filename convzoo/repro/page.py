@@ -126,7 +126,7 @@ def _check_rows(r: dict[str, Any]) -> list[str]:
         b, w = sel.get(ch["better"], ch["better"]), sel.get(ch["worse"], ch["worse"])
         factor = f" (worse ≥ {ch['factor']:g} × better)" if ch.get("factor", 1) != 1 else ""
         power = f"{_fmt(c.get('paper_gap'))} / {_fmt(c.get('resolvable'))}" if c.get("resolvable") else "–"
-        why = f" ({c['why']}; gap alone: {c['gap_alone']})" if c.get("why") and c.get("gap_alone") else ""
+        why = f" ({c['why']}; the gap by itself: {c['gap_alone']})" if c.get("why") and c.get("gap_alone") else ""
         lines.append(
             f"| {ch['says']} | {ch['metric']}{factor} | {b} {_fmt((c.get('better') or {}).get('mean'))} | "
             f"{w} {_fmt((c.get('worse') or {}).get('mean'))} | {_fmt(c.get('gap'))} | {_noise(c)} | "

@@ -260,13 +260,23 @@ def _decide(o: CheckOutcome) -> CheckOutcome:
         return CheckOutcome(**{**f, "outcome": alone})
     if o.resolvable is not None and o.paper_gap is not None and abs(o.paper_gap) < o.resolvable:
         why = f"the paper's gap {o.paper_gap:.2f} is under the {o.resolvable:.2f} points this budget resolves"
-        return CheckOutcome(**{**f, "outcome": BELOW_RESOLUTION, "why": why, "gap_alone": alone})
+        if o.unconverged and needs_trained:
+            why += f", and {' and '.join(o.unconverged)} still learning at the end of the budget"
+        return CheckOutcome(**{**f, "outcome": BELOW_RESOLUTION, "why": why, "gap_alone": _direction(alone)})
     # a check about trained nets needs both arms converged; one about how training starts or runs (``early``)
     # needs only the better arm to have left chance: a worse arm stuck at chance is the effect at its strongest
     if o.unconverged and (needs_trained or _dead(o, o.check.better)):
         why = f"{' and '.join(o.unconverged)} still learning at the end of the budget"
-        return CheckOutcome(**{**f, "outcome": NOT_REACHED, "why": why, "gap_alone": alone})
+        return CheckOutcome(**{**f, "outcome": NOT_REACHED, "why": why, "gap_alone": _direction(alone)})
     return CheckOutcome(**{**f, "outcome": alone})
+
+
+def _direction(alone: str) -> str:
+    """What the gap measured says by itself, where the outcome is decided otherwise: a direction, never a
+    verdict (an arm still learning cannot contradict a claim about trained nets)."""
+    return {HOLDS: "in the paper's direction beyond the noise", CONTRADICTED: "reversed beyond the noise"}.get(
+        alone, "within the noise"
+    )
 
 
 def _dead(o: CheckOutcome, arm: str) -> bool:

@@ -37,7 +37,7 @@ ARMS = ("plain20", "plain56", "resnet20", "resnet56")
 def device_name(device: torch.device) -> str:
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
-    from convzoo.train.parts import native_bf16_cpu
+    from convzoo.cpuinfo import native_bf16_cpu
 
     try:
         model = next(

@@ -15,7 +15,7 @@ import types
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["lazy_exports"]
+__all__ = ["deferred_module", "lazy_exports"]
 
 
 class _LazyPackage(types.ModuleType):
@@ -48,3 +48,17 @@ def lazy_exports(package: str, exports: Mapping[str, str]) -> None:
     module = sys.modules[package]
     module.__class__ = _LazyPackage
     module.__dict__["_lazy"] = dict(exports)
+
+
+class _Deferred(types.ModuleType):
+    """A stand-in for a module, imported at its first attribute access (then it forwards every access)."""
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(importlib.import_module(self.__name__), name)
+
+
+def deferred_module(name: str) -> Any:
+    """``torch = deferred_module("torch")``: a module that code at its top may name, imported only when a
+    function first uses it, for modules whose declarations commands read without running them (``repro list``
+    lists the analytic claims)."""
+    return _Deferred(name)

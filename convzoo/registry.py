@@ -349,11 +349,12 @@ INDEX_SOURCES = ("registry.py", "models/*.py", "hub/sources.py")  # relative to 
 MAX_INDEX_BYTES = 16 << 20
 
 
-def index_fingerprint() -> str:
-    """SHA-256 over the files whose code decides the index: the registry, every family, the weight sources."""
+def index_fingerprint(sources: tuple[str, ...] = INDEX_SOURCES) -> str:
+    """SHA-256 over the files whose code decides an index (the package's files matching ``sources``): by
+    default the model index's, the registry, every family, the weight sources."""
     root = Path(__file__).parent
     digest = hashlib.sha256()
-    for path in sorted({p for pattern in INDEX_SOURCES for p in root.glob(pattern)}):
+    for path in sorted({p for pattern in sources for p in root.glob(pattern)}):
         digest.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()
 

@@ -26,6 +26,7 @@ from torch.nn.modules.batchnorm import _BatchNorm
 
 import convzoo
 from convzoo.cli import main
+from convzoo.cpuinfo import cpu_flags, native_bf16_cpu
 from convzoo.deploy import (
     ExportCheckFailed,
     NoNativeLowPrecision,
@@ -248,8 +249,17 @@ def test_bf16_where_native_or_forced_agrees_on_top1(monkeypatch: pytest.MonkeyPa
 def test_cpu_flags_are_read_from_cpuinfo(tmp_path: Path) -> None:
     info = tmp_path / "cpuinfo"
     info.write_text("processor\t: 0\nmodel name\t: Xeon Test\nflags\t\t: fpu avx2 amx_bf16 amx_tile\n\n" * 2)
-    assert optimize_module._cpu_flags(info) == ({"fpu", "avx2", "amx_bf16", "amx_tile"}, "Xeon Test")
-    assert optimize_module._cpu_flags(tmp_path / "absent") == (set(), "unknown CPU")
+    assert cpu_flags(info) == ({"fpu", "avx2", "amx_bf16", "amx_tile"}, "Xeon Test")
+    assert cpu_flags(tmp_path / "absent") == (set(), "unknown CPU")
+
+
+def test_native_bf16_needs_the_unit_in_the_flags(tmp_path: Path) -> None:
+    """An AVX-512 Xeon without AVX512-BF16 emulates bf16 at a seventh of fp32's speed: not native."""
+    info = tmp_path / "cpuinfo"
+    for flags, native in [("fpu avx512f avx512bw", False), ("avx512f avx512_bf16", True), ("amx_bf16", True)]:
+        info.write_text(f"processor\t: 0\nmodel name\t: Xeon Test\nflags\t\t: {flags}\n")
+        assert native_bf16_cpu(info) is native, flags
+    assert native_bf16_cpu(tmp_path / "absent") is True  # no flags to read (not Linux): oneDNN decides
 
 
 # ------------------------------------------------------------------------------------------------ compile

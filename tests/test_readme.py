@@ -230,6 +230,9 @@ PLANS: dict[str, Plan] = {
     "python -m convzoo.models._index": Plan(
         "covered", why="tests/test_startup.py checks the index is what this command writes"
     ),
+    "python -m convzoo.repro.estimate": Plan(
+        "covered", why="tests/test_startup.py checks macs.json is what this command writes"
+    ),
     "convzoo --help": Plan("run", expect="exit status"),
     # docs/deploy.md
     "convzoo export resnet20_cifar --format onnx -o r20.onnx": Plan("slow", expect="wrote r20.onnx"),

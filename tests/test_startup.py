@@ -144,3 +144,39 @@ def test_create_model_with_weights_goes_through_the_hub_loader() -> None:
 
     registry._ensure_loaded()
     assert registry._WEIGHTS_LOADER is convzoo.hub.load.pretrained_model
+
+
+def test_repro_list_builds_no_network() -> None:
+    """``repro list`` reads each arm's multiply-adds from ``convzoo/repro/macs.json`` and the models' metadata
+    from the index: no torch, no family (SciPy's t quantiles give the power table)."""
+    heavy, out = _heavy_imports("repro", "list")
+    assert [m for m in heavy if m not in ("numpy",)] == [], f"convzoo repro list imported {heavy}"
+    assert "time on this machine" in out and "resolves" in out
+
+
+def test_macs_index_is_current() -> None:
+    """``convzoo/repro/macs.json`` holds what the counter says today for every arm ``repro list`` plans; after
+    changing a family, a layer or the inspector, run ``python -m convzoo.repro.estimate``."""
+    from convzoo.repro import estimate
+
+    assert estimate.MACS_PATH.read_text(encoding="utf-8") == estimate.macs_text(), (
+        "convzoo/repro/macs.json is not current: run python -m convzoo.repro.estimate"
+    )
+
+
+def test_stale_macs_index_counts_afresh(monkeypatch: pytest.MonkeyPatch) -> None:
+    from convzoo.repro import estimate
+    from convzoo.repro.registry import get_claim
+
+    arm = get_claim("degradation").arm("resnet20")
+    fresh = estimate.arm_macs(arm, (3, 32, 32))
+    monkeypatch.setattr(registry, "index_fingerprint", lambda sources=registry.INDEX_SOURCES: "changed")
+    estimate._macs_index.cache_clear()
+    estimate._macs.cache_clear()
+    try:
+        assert estimate._macs_index() == {}
+        assert estimate.arm_macs(arm, (3, 32, 32)) == fresh == (40_551_040, 269_722)  # He et al.: 0.27 M
+    finally:
+        monkeypatch.undo()
+        estimate._macs_index.cache_clear()
+        estimate._macs.cache_clear()

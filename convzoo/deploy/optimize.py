@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 from torch.nn.utils.fusion import fuse_conv_bn_eval, fuse_linear_bn_eval
+
+from convzoo.cpuinfo import NATIVE_FLAGS
+from convzoo.cpuinfo import cpu_flags as _cpu_flags
 
 __all__ = [
     "DTYPES",
@@ -32,30 +34,11 @@ DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 BACKENDS = ("eager", "compile")
 FP32_RTOL = 1e-4  # the fp32 path's promise: max |optimized - original| / max |original|
 
-# The /proc/cpuinfo flags of native arithmetic in each low precision (AMX tiles or AVX-512 instructions).
-_CPU_FLAGS = {"bf16": ("amx_bf16", "avx512_bf16"), "fp16": ("amx_fp16", "avx512_fp16")}
 _CONVS = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
 
 
 class NoNativeLowPrecision(ValueError):
     """The device has no native arithmetic in the requested precision (emulating it is slower than fp32)."""
-
-
-def _cpu_flags(cpuinfo: str | Path = "/proc/cpuinfo") -> tuple[set[str], str]:
-    """The CPU's feature flags and model name as the kernel reports them (empty where it does not)."""
-    flags: set[str] = set()
-    name = "unknown CPU"
-    try:
-        text = Path(cpuinfo).read_text(errors="replace")
-    except OSError:
-        return flags, name
-    for line in text.splitlines():
-        key, _, value = line.partition(":")
-        if key.strip() == "flags" and not flags:
-            flags = set(value.split())
-        elif key.strip() == "model name" and name == "unknown CPU":
-            name = value.strip()
-    return flags, name
 
 
 def native_low_precision(dtype: str, device: torch.device | str = "cpu") -> tuple[bool, str]:
@@ -66,12 +49,12 @@ def native_low_precision(dtype: str, device: torch.device | str = "cpu") -> tupl
             return False, f"{torch.cuda.get_device_name(device)} has no native bf16"
         return True, f"{torch.cuda.get_device_name(device)} computes {dtype} natively"
     flags, name = _cpu_flags()
-    have = [f for f in _CPU_FLAGS[dtype] if f in flags]
+    have = [f for f in NATIVE_FLAGS[dtype] if f in flags]
     if have:
         return True, f"{name} has {'/'.join(have)}"
     capability = torch.backends.cpu.get_cpu_capability()
     return False, (
-        f"{name} has no native {dtype} (no {' or '.join(_CPU_FLAGS[dtype])} in /proc/cpuinfo; torch's CPU "
+        f"{name} has no native {dtype} (no {' or '.join(NATIVE_FLAGS[dtype])} in /proc/cpuinfo; torch's CPU "
         f"capability is {capability}): {dtype} would be emulated, slower than fp32"
     )
 

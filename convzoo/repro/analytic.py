@@ -7,12 +7,12 @@ does not hold otherwise: there is no noise in a count) and an ``explanation``.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
-
-import torch
-from torch import nn
+from typing import TYPE_CHECKING, Any
 
 from convzoo.repro.spec import Claim
+
+if TYPE_CHECKING:
+    from torch import nn
 
 __all__ = ["ANALYTIC_CLAIMS", "conv_params"]
 
@@ -31,6 +31,8 @@ def conv_params(s: Any) -> int:
 
 
 def _meta(name: str, **kw: Any) -> nn.Module:
+    import torch
+
     from convzoo.registry import create_model
 
     with torch.device("meta"):
@@ -51,6 +53,7 @@ def _result(rows: list[dict[str, Any]], explanation: str) -> dict[str, Any]:
 
 
 def _convs(c: int, kernels: list[tuple[int, int]]) -> nn.Sequential:
+    from torch import nn
     return nn.Sequential(*[nn.Conv2d(c, c, k, padding=(k[0] // 2, k[1] // 2), bias=False) for k in kernels])
 
 

@@ -10,18 +10,22 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-import torch
-import torch.nn.functional as F
-from torch import nn
-
+from convzoo._lazy import deferred_module
 from convzoo.repro.spec import Claim
+
+if TYPE_CHECKING:
+    import numpy as np
+    import torch
+    import torch.nn.functional as F
+    from torch import nn
+else:  # imported when a claim is computed, not when ``repro list`` reads the declarations
+    np, torch = deferred_module("numpy"), deferred_module("torch")
+    F, nn = deferred_module("torch.nn.functional"), deferred_module("torch.nn")
 
 __all__ = [
     "ANALYTIC_MORE",
-    "ParallelReduction",
     "Reshape",
     "chw_reshape",
     "conv_head",
@@ -34,7 +38,7 @@ __all__ = [
 
 TOL = 1e-10  # float64: an equality holds when max |Δ| ≤ TOL × the largest output
 SEED = 0
-Reshape = Callable[[torch.Tensor, int, int, int], torch.Tensor]
+Reshape = Callable[["torch.Tensor", int, int, int], "torch.Tensor"]
 
 
 def _row(what: str, computed: Any, paper: Any, agrees: bool) -> dict[str, Any]:
@@ -120,12 +124,16 @@ def _seeded(name: str, **kw: Any) -> nn.Module:
     return model
 
 
-@torch.no_grad()
 def slide(
     model: nn.Module, image: torch.Tensor, crop: int, stride: int, reshape: Reshape = chw_reshape
 ) -> dict[str, Any]:
     """``model`` run fully convolutionally on ``image``, beside the FC head on each window of its feature map
     and the whole net on each ``crop``×``crop`` crop at ``stride``: three score maps (1, classes, n, n)."""
+    with torch.no_grad():
+        return _slide(model, image, crop, stride, reshape)
+
+
+def _slide(model: nn.Module, image: torch.Tensor, crop: int, stride: int, reshape: Reshape) -> dict[str, Any]:
     feats = model.features(image)  # type: ignore[operator]
     c, k = feats.shape[1], getattr(model, "feature_shape", (0, 1))[1]
     score_map = conv_head(model.classifier, (c, k, k), reshape)(feats)  # type: ignore[arg-type]
@@ -346,20 +354,10 @@ def resnext_forms(shift: int = 0) -> dict[str, Any]:
 # ------------------------------------------------------------------ Inception-v3: representational bottlenecks
 
 
-class ParallelReduction(nn.Module):
-    """Szegedy et al. (2015), Fig. 10 (right): a stride-2 3×3 convolution (k → k) beside a stride-2 3×3
-    max-pool, concatenated: d×d×k → d/2×d/2×2k."""
-
-    def __init__(self, k: int) -> None:
-        super().__init__()
-        self.conv, self.pool = nn.Conv2d(k, k, 3, 2), nn.MaxPool2d(3, 2)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.cat([self.conv(x), self.pool(x)], 1)
-
-
 def grid_reductions(k: int = 320) -> dict[str, nn.Module]:
     """The three ways of §5 from d×d×k to d/2×d/2×2k, as sequences of steps (3×3 kernels throughout)."""
+    from convzoo.repro.analytic_nets import ParallelReduction
+
     with torch.device("meta"):
         return {
             "pool_first": nn.Sequential(nn.MaxPool2d(3, 2), nn.Conv2d(k, 2 * k, 3, padding=1)),

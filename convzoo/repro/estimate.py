@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import functools
 import math
+import sys
 from dataclasses import dataclass
+from pathlib import Path
 
 from convzoo.repro.spec import TRAIN_RATE_MACS, TRAIN_RATE_MACS_BF16, Arm, Budget, Claim
 from convzoo.train.recipes import Recipe, get_recipe, scale_recipe
@@ -25,7 +27,13 @@ FAMILY_RATE: dict[str, float] = {"densenet": 0.34}
 
 @functools.cache
 def native_bf16() -> bool:
-    """Whether this CPU computes bf16 natively (AVX512-BF16 or AMX), so that budgets with autocast use it."""
+    """Whether this CPU computes bf16 natively (AVX512-BF16 or AMX), so that budgets with autocast use it; from
+    its flags where the kernel lists them (no torch), else as the trainer decides."""
+    from convzoo.cpuinfo import NATIVE_FLAGS, cpu_flags
+
+    flags, _ = cpu_flags()
+    if flags:
+        return bool(set(NATIVE_FLAGS["bf16"]) & flags)
     import torch
 
     from convzoo.train.parts import amp_dtype
@@ -54,14 +62,70 @@ def recipe_steps(r: Recipe, steps_per_epoch: int) -> int:
     return max(1, math.ceil(r.epochs * steps_per_epoch))
 
 
+MACS_PATH = Path(__file__).with_name("macs.json")
+# the code that decides a model's MACs and parameters: the families, their layers, and the counter itself
+MACS_SOURCES = ("registry.py", "models/*.py", "layers/*.py", "inspect/*.py")
+
+
+def macs_key(model: str, overrides: tuple[tuple[str, object], ...], size: tuple[int, int, int]) -> str:
+    return f"{model} {overrides!r} {size!r}"
+
+
+_COUNTED: dict[str, tuple[int, int]] = {}  # what this process counted itself (what macs.json would hold)
+_use_index = True  # off while macs_text counts afresh
+
+
+@functools.cache
+def _macs_index() -> dict[str, list[int]]:
+    """The shipped counts of every claim's arms (``macs.json``), or nothing where the code they were counted
+    from has changed since (their fingerprint) or the file does not read."""
+    from convzoo.registry import index_fingerprint
+    from convzoo.trust_read import read_json
+
+    try:
+        data = read_json(MACS_PATH, cap_bytes=1 << 20, what="the arms' MAC counts")
+        if data["fingerprint"] != index_fingerprint(MACS_SOURCES):
+            return {}
+        return {str(k): [int(v[0]), int(v[1])] for k, v in data["macs"].items()}
+    except (OSError, ValueError, KeyError, TypeError, IndexError):
+        return {}
+
+
 @functools.lru_cache(maxsize=256)
 def _macs(
     model: str, overrides: tuple[tuple[str, object], ...], size: tuple[int, int, int]
 ) -> tuple[int, int]:
+    key = macs_key(model, overrides, size)
+    known = _macs_index().get(key) if _use_index else None
+    if known is not None:
+        return known[0], known[1]
     from convzoo.inspect import summary
 
     s = summary(model, size, num_classes=10, in_chans=size[0], **dict(overrides))
-    return s.total_macs, s.total_params
+    _COUNTED[key] = (s.total_macs, s.total_params)
+    return _COUNTED[key]
+
+
+def macs_text() -> str:
+    """``macs.json`` as the code counts today: every arm that ``repro list`` plans, counted afresh.
+    ``python -m convzoo.repro.estimate`` rewrites it after a family or the counter changes (a test says when)."""
+    import json
+
+    from convzoo.registry import index_fingerprint
+    from convzoo.repro.cli import claim_rows
+
+    global _use_index
+    _macs.cache_clear()
+    _COUNTED.clear()
+    _use_index = False
+    try:
+        claim_rows()
+    finally:
+        _use_index = True
+        _macs.cache_clear()
+    counts = {k: list(v) for k, v in sorted(_COUNTED.items())}
+    data = {"fingerprint": index_fingerprint(MACS_SOURCES), "macs": counts}
+    return json.dumps(data, indent=1) + "\n"
 
 
 def arm_macs(arm: Arm, size: tuple[int, int, int]) -> tuple[int, int]:
@@ -95,7 +159,7 @@ def data_sizes(budget: Budget, data: str | None = None) -> tuple[int, int, tuple
 def plan(claim: Claim, budget: Budget, data: str | None = None, rate: float | None = None) -> list[ArmPlan]:
     """Length, evaluations, MACs and estimated seconds (one seed) of every arm of ``claim`` at ``budget``, at
     ``rate`` MAC/s (default: :func:`train_rate` of the budget on this CPU)."""
-    from convzoo.registry import model_info
+    from convzoo.registry import model_meta  # from the index: no family imported
 
     n_train, n_test, size = data_sizes(budget, data)
     out = []
@@ -103,14 +167,14 @@ def plan(claim: Claim, budget: Budget, data: str | None = None, rate: float | No
         r = arm_recipe(arm, budget)
         a_size = size
         if (data if data is not None else budget.data) == "":
-            a_size = tuple(model_info(arm.model).input_size)  # type: ignore[assignment]
+            a_size = tuple(model_meta(arm.model).input_size)  # type: ignore[assignment]
         val = r.val_size if r.val_size >= 1 else int(r.val_size * n_train)
         train = n_train - int(val)
         spe = max(1, train // r.batch_size)
         epochs = budget.epochs if budget.epochs is not None else recipe_steps(r, spe) / spe
         evals = max(1, math.ceil(epochs / budget.eval_every))
         macs, params = arm_macs(arm, a_size)
-        arm_rate = (rate or train_rate(budget.amp)[0]) * FAMILY_RATE.get(model_info(arm.model).family, 1.0)
+        arm_rate = (rate or train_rate(budget.amp)[0]) * FAMILY_RATE.get(model_meta(arm.model).family, 1.0)
         seconds = macs * (3 * epochs * train + evals * (n_test + int(val))) / arm_rate
         out.append(ArmPlan(arm, train, n_test, epochs, evals, macs, params, seconds))
     return out
@@ -130,3 +194,27 @@ def human_time(s: float) -> str:
     if s < 3600 * 2:
         return f"{s / 60:.0f} min"
     return f"{s / 3600:.0f} h"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m convzoo.repro.estimate [--check]``: rewrite ``macs.json`` (or exit 1 where it is not current)."""
+    from convzoo.trust_write import write_file
+
+    args = sys.argv[1:] if argv is None else argv
+    text = macs_text()
+    current = MACS_PATH.read_text(encoding="utf-8") if MACS_PATH.exists() else ""
+    if current == text:
+        print(f"{MACS_PATH} is current")
+        return 0
+    if "--check" in args:
+        print(f"{MACS_PATH} is not current: run python -m convzoo.repro.estimate", file=sys.stderr)
+        return 1
+    write_file(MACS_PATH, text, owned=True)  # the package's own generated file
+    print(f"wrote {MACS_PATH} ({len(text):,} bytes)")
+    return 0
+
+
+if __name__ == "__main__":  # run as the package's module, whose counts the planner records
+    from convzoo.repro.estimate import main as _main
+
+    raise SystemExit(_main())

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import time
 from pathlib import Path
 from typing import Any
@@ -26,15 +25,10 @@ def machine() -> dict[str, str]:
     """The CPU model (and GPU, if any) and the torch version, for the report."""
     import torch
 
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    from convzoo.cpuinfo import cpu_name
     from convzoo.train.parts import amp_dtype
+
+    cpu = cpu_name()
 
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     low = amp_dtype(device)

@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from convzoo.cpuinfo import native_bf16_cpu
 from convzoo.layers import he_normal_
 from convzoo.train.recipes import Recipe
 
@@ -42,17 +43,6 @@ def amp_dtype(device: torch.device) -> torch.dtype | None:
     except (AttributeError, RuntimeError):
         return None
     return torch.bfloat16 if supported and native_bf16_cpu() else None
-
-
-def native_bf16_cpu(cpuinfo: str = "/proc/cpuinfo") -> bool:
-    """Whether the CPU has a native bf16 unit (AVX512-BF16 or AMX-BF16), from its flags; True where the flags
-    cannot be read (not Linux), leaving the choice to oneDNN."""
-    try:
-        with open(cpuinfo, encoding="ascii", errors="replace") as f:
-            flags = next((line for line in f if line.startswith("flags")), "")
-    except OSError:
-        return True
-    return bool({"avx512_bf16", "amx_bf16"} & set(flags.split()))
 
 
 def build_model(name: str, num_classes: int, in_chans: int, **kwargs: Any) -> nn.Module:

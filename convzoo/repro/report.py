@@ -13,7 +13,7 @@ from convzoo.repro.estimate import arm_recipe
 from convzoo.repro.readback import read_run_info
 from convzoo.repro.results import ArmResult, measure, parse_arm_result, read_arm_result
 from convzoo.repro.spec import METRICS, Budget, Claim
-from convzoo.repro.verdict import AT_CHANCE, RULE, arm_stats, headline, judge_check, verdict
+from convzoo.repro.verdict import RULE, arm_stats, headline, judge_check, near_chance, verdict
 from convzoo.trust_write import check_inside, output, write_file
 
 __all__ = ["collect", "escape_text", "machine", "render", "write_analytic_report", "write_report", "write_run_info"]
@@ -81,7 +81,7 @@ def at_chance(arm: dict[str, Any]) -> bool:
         err, classes = (x.get("curve") or [{}])[-1].get("train_err"), x.get("classes", 10)
         if not isinstance(err, int | float) or not isinstance(classes, int) or classes < 2:
             return False
-        ends.append(err >= 100 * (1 - 1 / classes) - AT_CHANCE)
+        ends.append(near_chance(err, classes))
     return bool(ends) and all(ends)
 
 

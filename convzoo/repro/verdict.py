@@ -111,10 +111,15 @@ def arm_stats(measures: Sequence[Measure]) -> ArmStats:
     return ArmStats(mean, math.hypot(seed_se, sampling), n, values)
 
 
+def near_chance(train_err: float, classes: int) -> bool:
+    """Whether a final training error (%) is within :data:`AT_CHANCE` points of chance for ``classes``."""
+    return train_err >= 100 * (1 - 1 / max(classes, 2)) - AT_CHANCE
+
+
 def at_chance(r: ArmResult) -> bool:
     err = next((row["train_err"] for row in reversed(r.rows) if "train_err" in row), None)
     classes = r.classes or 10  # results from before the count was recorded: CIFAR-10
-    return err is not None and not r.diverged and err >= 100 * (1 - 1 / max(classes, 2)) - AT_CHANCE
+    return err is not None and not r.diverged and near_chance(err, classes)
 
 
 def converged(r: ArmResult) -> tuple[bool, float | None]:

@@ -231,6 +231,39 @@ WEIGHTS_HELP = (
 )
 
 
+def key_value(text: str) -> tuple[str, object]:
+    """An argparse ``type`` for ``KEY=VALUE`` options: the value as JSON where it parses (``true``, ``224``,
+    ``[100,150]``), else as the text itself."""
+    import json
+
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    try:
+        return key, json.loads(value)
+    except json.JSONDecodeError:
+        return key, value
+
+
+def add_model_args(p: argparse.ArgumentParser | argparse._ArgumentGroup, example: str) -> None:
+    """``--model-arg KEY=VALUE`` (repeatable): a model override; ``example`` shows one for the command."""
+    p.add_argument(
+        "--model-arg", type=key_value, action="append", default=[], metavar="KEY=VALUE",
+        help=f"model override, e.g. {example} (repeatable; `convzoo info NAME` lists them)",
+    )  # fmt: skip
+
+
+def add_weights_args(p: argparse.ArgumentParser, what: str, file: str = "") -> None:
+    """``--weights SOURCE`` and ``--weights-file FILE``, the same in every command; ``what`` says what the
+    weights do in this one, ``file`` what the local file stands for (default: a copy of the download)."""
+    p.add_argument("--weights", type=weights_source, metavar="SOURCE", help=f"{WEIGHTS_HELP}; {what}")
+    p.add_argument(
+        "--weights-file", metavar="FILE",
+        help=f"with --weights: {file or 'a local copy of the weights instead of the download'}; its content "
+        "decides whose weights they are (a V2 file named as torchvision is used as torchvision.v2)",
+    )  # fmt: skip
+
+
 def weights_source(text: str) -> str:
     """An argparse ``type`` for ``--weights``: a provider, or a provider's named source (``torchvision.v2``).
     Whether the model has that source is the command's to say (with the sources it has)."""

@@ -230,7 +230,7 @@ PLANS: dict[str, Plan] = {
     "python -m convzoo.models._index": Plan(
         "covered", why="tests/test_startup.py checks the index is what this command writes"
     ),
-    "python -m convzoo.repro.estimate": Plan(
+    "python -m convzoo.repro._macs": Plan(
         "covered", why="tests/test_startup.py checks macs.json is what this command writes"
     ),
     "convzoo --help": Plan("run", expect="exit status"),

@@ -156,11 +156,12 @@ def test_repro_list_builds_no_network() -> None:
 
 def test_macs_index_is_current() -> None:
     """``convzoo/repro/macs.json`` holds what the counter says today for every arm ``repro list`` plans; after
-    changing a family, a layer or the inspector, run ``python -m convzoo.repro.estimate``."""
+    changing a family, a layer or the inspector, run ``python -m convzoo.repro._macs``."""
     from convzoo.repro import estimate
+    from convzoo.repro._macs import macs_text
 
-    assert estimate.MACS_PATH.read_text(encoding="utf-8") == estimate.macs_text(), (
-        "convzoo/repro/macs.json is not current: run python -m convzoo.repro.estimate"
+    assert estimate.MACS_PATH.read_text(encoding="utf-8") == macs_text(), (
+        "convzoo/repro/macs.json is not current: run python -m convzoo.repro._macs"
     )
 
 

@@ -154,7 +154,7 @@ EXEMPT = {
 }
 # argparse types that read text, not one number; each is validated where it is used
 TEXT_TYPES = {
-    "_kv": "train KEY=VALUE pairs: validate_config checks each declared key's range (its _DICT_RULES)",
+    "key_value": "train KEY=VALUE pairs: validate_config checks each declared key's range (its _DICT_RULES)",
     "_lr_arg": "a learning rate (or NAME=RATE) > 0: a rate allocates nothing; divergence is reported",
     "_columns": "summary column names",
     "_names": "site: network names",

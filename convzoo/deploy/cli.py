@@ -11,8 +11,7 @@ from convzoo.cli_args import (
     MAX_CLASSES,
     MAX_SIDE,
     SIDE_WHY,
-    WEIGHTS_HELP,
-    weights_source,
+    add_weights_args,
     whole_number,
 )
 
@@ -64,13 +63,10 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument(
         "--num-classes", type=whole_number(1, MAX_CLASSES, CLASSES_WHY), metavar="N", help="classifier size (a name)"
     )
-    p.add_argument(
-        "--weights", type=weights_source, metavar="SOURCE",
-        help=f"{WEIGHTS_HELP}; NAME is then the model, and the file carries the source's preprocessing "
-        "(resize, crop, interpolation, mean/std), ImageNet's class names and its published accuracy",
-    )  # fmt: skip
-    p.add_argument(
-        "--weights-file", metavar="FILE", help="with --weights: a local copy of the weights; its content decides the source"
+    add_weights_args(
+        p,
+        "NAME is then the model, and the file carries the source's preprocessing (resize, crop, interpolation, "
+        "mean/std), ImageNet's class names and its published accuracy",
     )
     p.add_argument("--optimize", action="store_true", help="fold batch norms into convolutions first")
     p.add_argument(

@@ -8,12 +8,11 @@ import os
 import shutil
 import sys
 
-from convzoo.cli_args import CLASSES_WHY, MAX_CLASSES, WEIGHTS_HELP, at_most, input_size, weights_source
+from convzoo.cli_args import CLASSES_WHY, MAX_CLASSES, add_model_args, add_weights_args, at_most, input_size
 from convzoo.inspect.columns import COLUMN_NAMES as COLUMNS
 from convzoo.inspect.columns import DEFAULT_COLUMNS
 from convzoo.inspect.output_size import output_size
 from convzoo.registry import list_blocks, list_models, model_meta, weights_meta
-from convzoo.train.cli import _kv
 
 
 def _list(args: argparse.Namespace) -> int:
@@ -238,21 +237,12 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument(
         "--num-classes", type=at_most(MAX_CLASSES, CLASSES_WHY), help="classifier size (e.g. 2 for a new head)"
     )
-    p.add_argument(
-        "--model-arg",
-        type=_kv,
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="model override, e.g. img_size=224 or v1_5=true (repeatable; `convzoo info NAME` lists them)",
-    )
-    p.add_argument(
-        "--weights", type=weights_source, metavar="SOURCE",
-        help=f"{WEIGHTS_HELP}: the table of the configuration they load into, at their crop size, headed by "
-        "their published accuracy and preprocessing (no download)",
-    )  # fmt: skip
-    p.add_argument(
-        "--weights-file", metavar="FILE", help="with --weights: a weights file; its content decides the source"
+    add_model_args(p, "img_size=224 or v1_5=true")
+    add_weights_args(
+        p,
+        "the table of the configuration they load into, at their crop size, headed by their published accuracy "
+        "and preprocessing (no download)",
+        file="a weights file to read the configuration from",
     )
     p.add_argument("--all-ops", action="store_true", help="also count BN, pooling, activations and adds")
     p.add_argument("--strict", action="store_true", help="fail on a layer whose output volume is fractional")

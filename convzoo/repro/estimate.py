@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import math
-import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -106,26 +106,18 @@ def _macs(
     return _COUNTED[key]
 
 
-def macs_text() -> str:
-    """``macs.json`` as the code counts today: every arm that ``repro list`` plans, counted afresh.
-    ``python -m convzoo.repro.estimate`` rewrites it after a family or the counter changes (a test says when)."""
-    import json
-
-    from convzoo.registry import index_fingerprint
-    from convzoo.repro.cli import claim_rows
-
+def fresh_counts(run: Callable[[], object]) -> dict[str, tuple[int, int]]:
+    """Every count ``run`` makes with ``macs.json`` set aside: what the file should hold for what it plans."""
     global _use_index
     _macs.cache_clear()
     _COUNTED.clear()
     _use_index = False
     try:
-        claim_rows()
+        run()
     finally:
         _use_index = True
         _macs.cache_clear()
-    counts = {k: list(v) for k, v in sorted(_COUNTED.items())}
-    data = {"fingerprint": index_fingerprint(MACS_SOURCES), "macs": counts}
-    return json.dumps(data, indent=1) + "\n"
+    return dict(_COUNTED)
 
 
 def arm_macs(arm: Arm, size: tuple[int, int, int]) -> tuple[int, int]:
@@ -195,26 +187,3 @@ def human_time(s: float) -> str:
         return f"{s / 60:.0f} min"
     return f"{s / 3600:.0f} h"
 
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m convzoo.repro.estimate [--check]``: rewrite ``macs.json`` (or exit 1 where it is not current)."""
-    from convzoo.trust_write import write_file
-
-    args = sys.argv[1:] if argv is None else argv
-    text = macs_text()
-    current = MACS_PATH.read_text(encoding="utf-8") if MACS_PATH.exists() else ""
-    if current == text:
-        print(f"{MACS_PATH} is current")
-        return 0
-    if "--check" in args:
-        print(f"{MACS_PATH} is not current: run python -m convzoo.repro.estimate", file=sys.stderr)
-        return 1
-    write_file(MACS_PATH, text, owned=True)  # the package's own generated file
-    print(f"wrote {MACS_PATH} ({len(text):,} bytes)")
-    return 0
-
-
-if __name__ == "__main__":  # run as the package's module, whose counts the planner records
-    from convzoo.repro.estimate import main as _main
-
-    raise SystemExit(_main())

@@ -19,12 +19,13 @@ from convzoo.cli_args import (
     MAX_THREADS,
     MAX_WORKERS,
     THREADS_WHY,
-    WEIGHTS_HELP,
     WORKERS_WHY,
     Whole,
     WholeList,
+    add_model_args,
+    add_weights_args,
+    key_value,
     output_folder,
-    weights_source,
     whole_number,
 )
 from convzoo.train.recipes import TTA_MODES
@@ -32,16 +33,6 @@ from convzoo.train.recipes import TTA_MODES
 __all__ = ["DEMO_MODEL", "build_config", "demo", "main", "register"]
 
 DEMO_MODEL = "lenet5_modern"
-
-
-def _kv(text: str) -> tuple[str, Any]:
-    key, sep, value = text.partition("=")
-    if not sep or not key:
-        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
-    try:
-        return key, json.loads(value)
-    except json.JSONDecodeError:
-        return key, value
 
 
 def _add_train(sub: Any) -> None:
@@ -81,7 +72,7 @@ def _add_train(sub: Any) -> None:
     g.add_argument("--interval", choices=("epoch", "step"))
     g.add_argument(
         "--schedule-param",
-        type=_kv,
+        type=key_value,
         action="append",
         default=[],
         metavar="KEY=VALUE",
@@ -99,7 +90,7 @@ def _add_train(sub: Any) -> None:
     )
     g.add_argument(
         "--lookahead",
-        type=_kv,
+        type=key_value,
         action="append",
         default=[],
         metavar="KEY=VALUE",
@@ -107,7 +98,7 @@ def _add_train(sub: Any) -> None:
     )
     g.add_argument(
         "--small-crops",
-        type=_kv,
+        type=key_value,
         action="append",
         default=[],
         metavar="KEY=VALUE",
@@ -133,14 +124,7 @@ def _add_train(sub: Any) -> None:
         help="test-time augmentation of the evaluations: flip averages each image's and its mirror's softmax, "
         "flip-translate also both shifted by ±1 pixel (6 views)",
     )
-    p.add_argument(
-        "--model-arg",
-        type=_kv,
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="model override, e.g. drop_path_rate=0.2 (repeatable)",
-    )
+    add_model_args(p, "drop_path_rate=0.2")
     p.add_argument("--per-class", type=int, help="use only the first N images of each class")
     p.add_argument("--image-size", type=int, help="resize images to N×N")
     p.add_argument("--skip-bad-images", action="store_true", help="skip (and count) unreadable images")
@@ -602,15 +586,7 @@ _FILE_NEEDS_SOURCE = (
 
 
 def _add_weights_args(p: argparse.ArgumentParser, example: str) -> None:
-    p.add_argument(
-        "--weights", type=weights_source, metavar="SOURCE",
-        help=f"{WEIGHTS_HELP}; CHECKPOINT is then a model name; {example}",
-    )  # fmt: skip
-    p.add_argument(
-        "--weights-file", metavar="FILE",
-        help="with --weights: a local copy of the weights instead of the download; its content decides whose "
-        "weights they are (a V2 file named as torchvision is used as torchvision.v2)",
-    )  # fmt: skip
+    add_weights_args(p, f"CHECKPOINT is then a model name; {example}")
 
 
 def _cmd_recipes(args: argparse.Namespace) -> int:

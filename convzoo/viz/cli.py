@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from convzoo.cli_args import WEIGHTS_HELP, at_most, input_size, output_file, weights_source, whole_number
+from convzoo.cli_args import add_weights_args, at_most, input_size, output_file, whole_number
 from convzoo.trust_write import check_target
 
 _FORCE = "replace an existing output file that convzoo did not write"
@@ -114,11 +114,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     )
     p.add_argument("what", choices=["filters", "activations", "top"], help="what to draw")
     p.add_argument("--model", help="model name when SOURCE is a weights file without metadata")
-    p.add_argument(
-        "--weights", type=weights_source, metavar="WEIGHTS",
-        help=f"{WEIGHTS_HELP}; for the model SOURCE names, with the weights' own preprocessing",
-    )  # fmt: skip
-    p.add_argument("--weights-file", help="with --weights: a local copy of the peer's file (e.g. a torchvision .pth)")
+    add_weights_args(
+        p,
+        "for the model SOURCE names, with the weights' own preprocessing",
+        file="a local copy of the peer's file (e.g. a torchvision .pth) instead of the download",
+    )
     p.add_argument(
         "--layer",
         help="module name, e.g. stages.2 (default: top, the last convolution; activations, the last one whose maps "

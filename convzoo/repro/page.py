@@ -5,6 +5,7 @@ noise, power and the arms' convergence, and the arms' numbers beside the paper's
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from convzoo.repro.spec import METRICS
@@ -54,17 +55,34 @@ def _estimated(r: dict[str, Any]) -> float:
 
 
 def _machines(r: dict[str, Any], line: Any) -> str:
-    """Every machine the runs were trained on (arms can run in different sessions), else the claim's."""
-    seen: dict[str, list[str]] = {}
+    """Every machine the runs were trained on (arms can run in different sessions), else the claim's; runs on
+    one machine share a line that gives the range of the load averages they ended at."""
+    seen: dict[str, tuple[list[str], list[float]]] = {}
     for a in r["arms"]:
         for x in a["runs"]:
             if x.get("machine"):
-                seen.setdefault(line(x["machine"], r.get("amp")), []).append(f"{a['name']}-s{x.get('seed', 0)}")
+                m = dict(x["machine"])
+                load = m.pop("load", None)
+                runs, loads = seen.setdefault(line(m, r.get("amp")), ([], []))
+                runs.append(f"{a['name']}-s{x.get('seed', 0)}")
+                loads.extend([float(load)] if _is_number(load) else [])
     if not seen:
         return line(r["machine"], r.get("amp"))
-    if len(seen) == 1:
-        return next(iter(seen))
-    return "; ".join(f"{m} for {', '.join(runs)}" for m, runs in seen.items())
+    out = []
+    for m, (runs, loads) in seen.items():
+        if loads:
+            lo, hi = min(loads), max(loads)
+            span = f"{lo:.1f}" if hi - lo < 0.05 else f"{lo:.1f}–{hi:.1f}"
+            m = f"{m[:-1]}; load average {span} when the {'arm' if len(runs) == 1 else 'arms'} ended)"
+        out.append(m if len(seen) == 1 else f"{m} for {', '.join(runs)}")
+    return "; ".join(out)
+
+
+def _is_number(v: Any) -> bool:
+    try:
+        return v is not None and math.isfinite(float(v))
+    except (TypeError, ValueError):
+        return False
 
 
 def _what_ran(r: dict[str, Any], machine_line: str) -> list[str]:

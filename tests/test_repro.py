@@ -453,6 +453,27 @@ def test_docs_render_from_results_and_say_not_run_yet(tmp_path) -> None:  # type
     page = (tmp_path / "docs" / "degradation" / "report.md").read_text()
     assert "[**smoke**](smoke/report.md)" in page and "**cpu**: not run yet" in page
     assert "Claim: not evaluated" in (tmp_path / "docs" / "degradation" / "smoke" / "report.md").read_text()
+    assert "older spec" not in readme
+
+
+def test_index_lines_flag_pages_of_an_older_spec(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A page whose runs were trained under another arm spec says so on every index line that shows its
+    outcome, not only on its own page (the index is what a newcomer reads)."""
+    from convzoo.repro.docs import write_docs
+
+    folder = run_claim("degradation", "smoke", out=tmp_path / "runs", log=lambda s: None)
+    r = json.loads((folder / "results.json").read_text())
+    for arm in r["arms"]:
+        for run in arm["runs"]:
+            run["arm_hash"] = "0123456789abcdef"
+    (tmp_path / "docs" / "degradation" / "smoke").mkdir(parents=True)
+    (tmp_path / "docs" / "degradation" / "smoke" / "results.json").write_text(json.dumps(r))
+    readme = write_docs(tmp_path / "docs").read_text()
+    row = next(line for line in readme.splitlines() if "[smoke](degradation/smoke/report.md)" in line)
+    assert "2 run(s) of an older spec: to re-run" in row
+    checks = [line for line in readme.splitlines() if line.startswith("| [degradation](degradation/smoke")]
+    assert checks and all("(older spec)" in line for line in checks)
+    assert "older spec: to re-run" in (tmp_path / "docs" / "degradation" / "report.md").read_text()
 
 
 # -------------------------------------------------------------------------------------------- demo

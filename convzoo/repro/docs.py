@@ -114,6 +114,13 @@ def _budget_results(docs: Path, claim: Claim) -> dict[str, dict[str, Any]]:
     return out
 
 
+def _stale_note(r: dict[str, Any]) -> str:
+    """Where a page's runs were trained under another arm spec (or before specs were hashed): said on every
+    line that shows its outcome, not only on its own page."""
+    n = len(r.get("stale_runs") or [])
+    return f" (**{n} run(s) of an older spec: to re-run**)" if n else ""
+
+
 def _claim_page(claim: Claim, published: dict[str, dict[str, Any]], folder: Path) -> None:
     """``<claim>/report.md`` of a trained claim: each budget's headline, linked to its page."""
     lines = [f"# {claim.id}: {claim.says}", "", f"Paper: {claim.paper}, {claim.where}.", ""]
@@ -124,7 +131,7 @@ def _claim_page(claim: Claim, published: dict[str, dict[str, Any]], folder: Path
             continue
         lines.append(
             f"- [**{budget}**]({budget}/report.md): {r.get('headline') or r.get('verdict_note')} — claim "
-            f"{r['verdict']}; {r['wall_s'] / 60:.0f} min on {r['machine'].get('cpu', '?')}"
+            f"{r['verdict']}; {r['wall_s'] / 60:.0f} min on {r['machine'].get('cpu', '?')}{_stale_note(r)}"
         )
     for budget, why in claim.unavailable.items():
         lines.append(f"- **{budget}**: not offered — {why}")
@@ -143,7 +150,7 @@ def _check_lines(claim: Claim, budget: str, r: dict[str, Any]) -> list[str]:
         ours = f"{mb:.2f} vs {mw:.2f}" if mb is not None and mw is not None else "–"
         out.append(
             f"| [{claim.id}]({claim.id}/{budget}/report.md) | {budget} | {ch['says']} ({ch['metric']}) | {ours} | "
-            f"{paper} | {c['outcome']} |"
+            f"{paper} | {c['outcome']}{' (older spec)' if r.get('stale_runs') else ''} |"
         )
     return out
 
@@ -174,8 +181,8 @@ def write_docs(docs: Path = Path("docs/repro")) -> Path:
             est = sum(x.get("estimated_s", 0.0) for a in r["arms"] for x in a["runs"])
             head.append(
                 f"| [{claim.id}]({claim.id}/report.md) | {ref} | [{budget}]({claim.id}/{budget}/report.md) | "
-                f"{r.get('headline') or r.get('verdict_note')} | {r['verdict']} | {r['wall_s'] / 60:.0f} min "
-                f"({est / 60:.0f} min) |"
+                f"{r.get('headline') or r.get('verdict_note')}{_stale_note(r)} | {r['verdict']} | "
+                f"{r['wall_s'] / 60:.0f} min ({est / 60:.0f} min) |"
             )
             checks += _check_lines(claim, budget, escape_text(r))
     from convzoo.repro.verdict import RULE

@@ -150,6 +150,19 @@ def test_list_text_names_each_claim_and_its_times(capsys: pytest.CaptureFixture[
     for cid in ISSUE_CLAIMS:
         assert f"\n{cid}  [" in "\n" + out
     assert "cpu: n/a" in out and "time on this machine: smoke" in out
+    relu = out[out.index("\nrelu_vs_tanh  [") :].split("\n\n")[0]  # its long arms are committed in docs/repro
+    assert "long: 6 of 6 arm-runs committed under today's spec; all done" in relu
+
+
+def test_list_says_what_a_fresh_clone_would_still_train(tmp_path, monkeypatch, capsys) -> None:  # type: ignore[no-untyped-def]
+    """Outside a checkout (no docs/repro here) the list says nothing about committed arms: it cannot know."""
+    monkeypatch.chdir(tmp_path)
+    assert main(["repro", "list", "--format", "json"]) == 0
+    rows = {r["id"]: r for r in json.loads(capsys.readouterr().out)}
+    long = rows["degradation"]["budgets"]["long"]
+    assert long["committed"] is None and long["to_run"] is None
+    assert main(["repro", "list"]) == 0
+    assert "arm-runs" not in capsys.readouterr().out
 
 
 # ------------------------------------------------------------------------------------ the verdict rule

@@ -12,6 +12,7 @@ import pytest
 
 from convzoo.repro import prereg, stats, verdict
 from convzoo.repro.budgets import long
+from convzoo.repro.prereg import committed_runs
 from convzoo.repro.registry import claims, get_claim
 from convzoo.repro.report import judge
 from convzoo.repro.results import ArmResult, measure
@@ -273,6 +274,14 @@ def test_committed_arms_are_reused_on_a_fresh_clone_and_rerun_when_the_spec_chan
     run_claim(_toy_trained(), "cpu", out=tmp_path / "a", committed=committed, log=log1.append, progress=False)
     files = sorted((committed / "toy_trained" / "cpu" / "arms").glob("*.json"))
     assert [f.name for f in files] == ["a-s0.json", "b-s0.json"]
+    toy = _toy_trained()
+    assert committed_runs(toy, toy.budgets["cpu"], committed) == (["a-s0", "b-s0"], [])
+    changed = _toy_trained(0.01)  # what `repro list` says before a run: both are of an older spec now
+    assert committed_runs(changed, changed.budgets["cpu"], committed) == ([], ["a-s0", "b-s0"])
+    kept = files[1].read_bytes()
+    files[1].write_text("{damaged")  # a file that does not read is still to train
+    assert committed_runs(toy, toy.budgets["cpu"], committed) == (["a-s0"], ["b-s0"])
+    files[1].write_bytes(kept)
     saved = json.loads(files[0].read_text())
     assert saved["arm_hash"] and saved["spec_hash"] and saved["machine"]["cpu"] and len(saved["correct"]) > 0
     err = 100 - 100 * sum(stats.unpack_bits(saved["correct"], saved["test_images"])) / saved["test_images"]

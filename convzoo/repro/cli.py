@@ -20,6 +20,7 @@ DOCS = "docs/repro"
 def claim_rows() -> list[dict[str, Any]]:
     """Every claim as plain data: what ``repro list --format json`` prints."""
     from convzoo.repro.estimate import claim_seconds, plan
+    from convzoo.repro.prereg import committed_runs
     from convzoo.repro.registry import claims
     from convzoo.repro.spec import BUDGETS
 
@@ -47,6 +48,8 @@ def claim_rows() -> list[dict[str, Any]]:
                     continue
                 b = c.budgets[name]
                 plans = plan(c, b)
+                here = name in ("cpu", "long") and Path(DOCS).is_dir()  # in a checkout: its committed arms
+                done, todo = committed_runs(c, b, DOCS) if here else (None, None)  # None: cannot know
                 budgets[name] = {
                     "available": True,
                     "data": b.data or "--data PATH",
@@ -57,12 +60,22 @@ def claim_rows() -> list[dict[str, Any]]:
                     "seeds": b.seeds,
                     "estimated_s": claim_seconds(c, name),
                     "note": b.note,
+                    "committed": done,
+                    "to_run": todo,
                 }
             row["budgets"] = budgets
         else:
             row["budgets"] = {"exact": {"available": True, "estimated_s": 1.0}}
         rows.append(row)
     return rows
+
+
+def _progress(done: list[str], todo: list[str]) -> str:
+    """e.g. "4 of 6 arm-runs committed under today's spec; to run: r20_conv1x1-s0, r20_dropout-s0"."""
+    if not done:
+        return f"none of its {len(todo)} arm-runs committed under today's spec yet"
+    left = f"to run: {', '.join(todo)}" if todo else "all done"
+    return f"{len(done)} of {len(done) + len(todo)} arm-runs committed under today's spec; {left}"
 
 
 def power_rows(claim: Any) -> list[dict[str, Any]]:
@@ -138,6 +151,9 @@ def _cmd_list(args: argparse.Namespace) -> int:
             for name, b in r["budgets"].items():
                 est.append(f"{name} ~{_human_time(b['estimated_s'])}" if b["available"] else f"{name}: n/a")
             print("  time on this machine: " + ", ".join(est))
+            for name, b in r["budgets"].items():
+                if b["available"] and b.get("committed") is not None:
+                    print(f"  {name}: {_progress(b['committed'], b['to_run'])}")
             power = _power_lines(r)
             if power:
                 print("  checks (smallest gap each budget resolves, in points, before any run):")

@@ -13,6 +13,7 @@ import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import asdict
+from pathlib import Path
 from typing import Any
 
 from convzoo.repro.spec import Arm, Budget, Check, Claim
@@ -125,3 +126,27 @@ def unpublishable(claim: Claim, budget: Budget, results: Mapping[str, Any]) -> l
             if got != want:
                 problems.append(f"{arm.name} seed {x.get('seed')}: trained under spec {got}, today's is {want}")
     return problems
+
+
+def arms_dir(committed: str | Path, claim: Claim, budget: str) -> Path:
+    """Where a budget's finished arms are committed: ``docs/repro/<claim>/<budget>/arms``."""
+    return Path(committed) / claim.id / budget / "arms"
+
+
+def committed_runs(claim: Claim, budget: Budget, committed: str | Path) -> tuple[list[str], list[str]]:
+    """(arm-runs committed under today's arm spec, arm-runs still to train) of ``claim`` at ``budget``, as
+    ``<arm>-s<seed>``: what ``repro run`` would skip and what it would train. A committed file of another spec,
+    or one that does not read, is still to train."""
+    from convzoo.repro.results import ResultFileError, read_arm_result
+
+    folder = arms_dir(committed, claim, budget.name)
+    done, todo = [], []
+    for arm in claim.arms_at(budget):
+        for seed in range(budget.seeds):
+            name = f"{arm.name}-s{seed}"
+            try:
+                r = read_arm_result(folder / f"{name}.json", claim) if folder.is_dir() else None
+            except (ResultFileError, ValueError, OSError):
+                r = None
+            (done if r is not None and r.arm_hash == arm_hash(arm, budget) else todo).append(name)
+    return done, todo

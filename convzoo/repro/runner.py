@@ -23,7 +23,7 @@ from typing import Any
 from convzoo.data import DataSplits, load_data
 from convzoo.data.datasets import channel_stats
 from convzoo.repro.estimate import ArmPlan, arm_recipe, plan, scale_recipe
-from convzoo.repro.prereg import arm_hash, spec_hash
+from convzoo.repro.prereg import arm_hash, arms_dir, spec_hash
 from convzoo.repro.registry import get_claim
 from convzoo.repro.results import ArmResult, read_arm_result, write_arm_result
 from convzoo.repro.spec import Arm, Budget, Claim
@@ -36,11 +36,6 @@ Log = Callable[[str], None]
 
 def claim_dir(out: str | Path, claim: Claim, budget: str) -> Path:
     return Path(out) / claim.id / budget
-
-
-def arms_dir(committed: str | Path, claim: Claim, budget: str) -> Path:
-    """Where a budget's finished arms are committed: ``docs/repro/<claim>/<budget>/arms``."""
-    return Path(committed) / claim.id / budget / "arms"
 
 
 def git_commit() -> str:

@@ -312,7 +312,8 @@ def output(
             os.replace(src, dst)
         _fsync_dir(path.parent)
     except OSError as e:  # a full disk names the file the user asked for, not the temporary one
-        if e.filename is None or os.fspath(e.filename) in map(os.fspath, temps):
+        ours = e.filename is None or os.fspath(e.filename) in map(os.fspath, temps)
+        if ours and e.errno is not None and e.strerror:  # a system error (not, say, a failed download's)
             raise OSError(e.errno, e.strerror, os.fspath(path)) from e
         raise
     finally:

@@ -91,3 +91,18 @@ def test_a_full_disk_while_building_the_site_keeps_the_earlier_site(
     )
     assert {p.relative_to(site): p.read_bytes() for p in site.rglob("*") if p.is_file()} == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cache", "site"]
+
+
+def test_errors_that_are_not_the_systems_keep_their_own_message(tmp_path: Path) -> None:
+    """A download that fails while its file is written (URLError is an OSError without an errno) is reported
+    as itself, not renamed into an empty system error on the target."""
+    from urllib.error import URLError
+
+    from convzoo.trust_write import write_file
+
+    def download(tmp: Path) -> None:
+        raise URLError("the server closed the connection")
+
+    with pytest.raises(URLError, match="the server closed the connection"):
+        write_file(tmp_path / "x.tar.gz", download)
+    assert list(tmp_path.iterdir()) == []

@@ -331,3 +331,13 @@ def test_a_time_check_is_judged_on_the_interleaved_saving() -> None:
     assert out["train_s"]["gap"] == pytest.approx(29.5, abs=0.5)
     same = {"stochastic|constant": {"better": [1.0, 0.9, 1.1, 1.0], "worse": [1.0, 1.0, 1.0, 1.0]}}
     assert {o["check"]["metric"]: o for o in judge(c, b, runs, same)}["train_s"]["outcome"] == verdict.INCONCLUSIVE
+
+
+def test_measured_model_rates_reach_the_estimates() -> None:
+    """WRN trains at ~2× the base rate per MAC and DenseNet at a third (both measured); others at the base rate:
+    wide_vs_deep's cpu estimate was 47 min for 25 measured before WRN's rate was known."""
+    from convzoo.repro.estimate import claim_seconds, model_rate
+
+    assert model_rate("wrn16_8_cifar") == 2.0 and model_rate("densenet_bc100_k12_cifar") == 0.34
+    assert model_rate("resnet20_cifar") == 1.0
+    assert 20 * 60 < claim_seconds(get_claim("wide_vs_deep"), "cpu") < 30 * 60

@@ -123,7 +123,7 @@ def _human_time(s: float) -> str:
 
 
 def _cmd_list(args: argparse.Namespace) -> int:
-    from convzoo.repro.estimate import FAMILY_RATE, train_rate
+    from convzoo.repro.estimate import MODEL_RATE, train_rate
 
     rows = claim_rows()
     if args.format == "json":
@@ -162,8 +162,8 @@ def _cmd_list(args: argparse.Namespace) -> int:
     rate, precision = train_rate(True)
     print(
         f"Estimates: MACs × images at {rate / 1e9:.0f} G multiply-accumulates/s, the {precision} training rate "
-        f"of a quiet 2-core CPU like this one (a training image counts 3×; DenseNet at {FAMILY_RATE['densenet']:g} "
-        "of it); `paper` too is estimated for this CPU."
+        f"of a quiet 2-core CPU like this one (a training image counts 3×; DenseNet at "
+        f"{MODEL_RATE['densenet*']:g} of it, WRN at {MODEL_RATE['wrn*']:g}×); `paper` too is estimated for this CPU."
     )
     return 0
 

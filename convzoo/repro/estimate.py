@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 import functools
 import math
 from collections.abc import Callable
@@ -20,9 +21,16 @@ DATA_SIZES: dict[str, tuple[int, int, tuple[int, int, int]]] = {
     "cifar10-jpg": (50_000, 10_000, (3, 32, 32)),
     "": (1_281_167, 50_000, (3, 224, 224)),  # ImageNet (paper budgets of ImageNet claims)
 }
-# families that train below TRAIN_RATE_MACS per MAC, as a fraction of it (measured beside ResNet-20 on the
-# same CPU: DenseNet-BC-100's concatenations and thin convolutions ran at 5.8e9 vs 1.7e10 MAC/s on one thread)
-FAMILY_RATE: dict[str, float] = {"densenet": 0.34}
+# models (shell patterns of their names) that train at another rate per MAC than TRAIN_RATE_MACS, as a multiple of
+# it, measured beside ResNet-20 on the same CPU (Intel Xeon, fp32, one thread): DenseNet-BC-100's concatenations
+# and thin convolutions ran at 5.8e9 vs 1.7e10 MAC/s; WRN-16-8 and WRN-40-4 took 14 and 10 min of a cpu budget
+# estimated at 26 and 22 (December 2026): their wide 3×3 convolutions run ~2× the base rate
+MODEL_RATE: dict[str, float] = {"densenet*": 0.34, "wrn*": 2.0}
+
+
+def model_rate(model: str) -> float:
+    """The multiple of the base training rate per MAC that ``model`` trains at (1 unless measured otherwise)."""
+    return next((r for pattern, r in MODEL_RATE.items() if fnmatch.fnmatchcase(model, pattern)), 1.0)
 
 
 @functools.cache
@@ -166,7 +174,7 @@ def plan(claim: Claim, budget: Budget, data: str | None = None, rate: float | No
         epochs = budget.epochs if budget.epochs is not None else recipe_steps(r, spe) / spe
         evals = max(1, math.ceil(epochs / budget.eval_every))
         macs, params = arm_macs(arm, a_size)
-        arm_rate = (rate or train_rate(budget.amp)[0]) * FAMILY_RATE.get(model_meta(arm.model).family, 1.0)
+        arm_rate = (rate or train_rate(budget.amp)[0]) * model_rate(arm.model)
         seconds = macs * (3 * epochs * train + evals * (n_test + int(val))) / arm_rate
         out.append(ArmPlan(arm, train, n_test, epochs, evals, macs, params, seconds))
     return out

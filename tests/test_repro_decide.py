@@ -341,3 +341,29 @@ def test_measured_model_rates_reach_the_estimates() -> None:
     assert model_rate("wrn16_8_cifar") == 2.0 and model_rate("densenet_bc100_k12_cifar") == 0.34
     assert model_rate("resnet20_cifar") == 1.0
     assert 20 * 60 < claim_seconds(get_claim("wide_vs_deep"), "cpu") < 30 * 60
+
+
+def test_the_last_process_to_finish_writes_the_report(tmp_path: Path) -> None:
+    """`repro run --jobs 2`: the process that finds an arm busy and then outlives it writes the report (the
+    cpu re-runs of degradation and relu_vs_tanh ended with "the report waits" and no report at all)."""
+    from convzoo.repro.runner import run_claim
+    from convzoo.train.runfolder import RunFolder
+
+    folder = run_claim("degradation", "smoke", out=tmp_path, log=lambda s: None, progress=False)
+    saved = (folder / "plain56-s0.json").read_bytes()
+    for run in range(2):
+        (folder / "plain56-s0.json").unlink()
+        (folder / "report.md").unlink()
+        lines: list[str] = []
+
+        def log(line: str, finish: bool = run == 0, lines: list[str] = lines) -> None:
+            lines.append(line)
+            if finish and "left to that process" in line:  # the other process finishes its arm meanwhile
+                (folder / "plain56-s0.json").write_bytes(saved)
+
+        with RunFolder.open(folder / "plain56-s0", say=lambda s: None):
+            run_claim("degradation", "smoke", out=tmp_path, log=log, progress=False)
+        waits = any("the report waits" in line for line in lines)
+        assert (folder / "report.md").exists() is (run == 0) and waits is (run == 1), lines
+        (folder / "plain56-s0.json").write_bytes(saved)
+        (folder / "report.md").write_text("")

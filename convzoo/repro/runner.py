@@ -182,6 +182,7 @@ def run_claim(
                 write_arm_result(shared / name, result)
                 log(f"{tag}: result committed to {shared / name}")
     log(f"[repro {claim.id} {budget}] arms done in {_minutes(time.perf_counter() - t_claim)}")
+    busy = [name for name in busy if not (folder / name).exists()]  # finished by the other process meanwhile
     if main and not busy:
         _time_checks(claim, b, folder, log)
     if busy:

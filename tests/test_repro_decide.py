@@ -367,3 +367,12 @@ def test_the_last_process_to_finish_writes_the_report(tmp_path: Path) -> None:
         assert (folder / "report.md").exists() is (run == 0) and waits is (run == 1), lines
         (folder / "plain56-s0.json").write_bytes(saved)
         (folder / "report.md").write_text("")
+
+
+def test_an_arm_at_chance_is_not_called_still_learning() -> None:
+    """all_conv's cpu re-run: Model C ended at chance; the page said it was "still learning"."""
+    c = _claim(b_paper=5.0, w_paper=5.1)
+    runs = {"b": [_run("b", 3000, FALLING)], "w": [_run("w", 9000, [90.0] * 10)]}
+    o = judge(c, c.budgets["cpu"], runs)[0]
+    assert o["outcome"] == verdict.BELOW_RESOLUTION
+    assert o["why"].endswith("and b still learning and w at chance at the end of the budget"), o["why"]

@@ -266,14 +266,23 @@ def _decide(o: CheckOutcome) -> CheckOutcome:
     if o.resolvable is not None and o.paper_gap is not None and abs(o.paper_gap) < o.resolvable:
         why = f"the paper's gap {o.paper_gap:.2f} is under the {o.resolvable:.2f} points this budget resolves"
         if o.unconverged and needs_trained:
-            why += f", and {' and '.join(o.unconverged)} still learning at the end of the budget"
+            why += f", and {_unconverged(o)}"
         return CheckOutcome(**{**f, "outcome": BELOW_RESOLUTION, "why": why, "gap_alone": _direction(alone)})
     # a check about trained nets needs both arms converged; one about how training starts or runs (``early``)
     # needs only the better arm to have left chance: a worse arm stuck at chance is the effect at its strongest
     if o.unconverged and (needs_trained or _dead(o, o.check.better)):
-        why = f"{' and '.join(o.unconverged)} still learning at the end of the budget"
+        why = _unconverged(o)
         return CheckOutcome(**{**f, "outcome": NOT_REACHED, "why": why, "gap_alone": _direction(alone)})
     return CheckOutcome(**{**f, "outcome": alone})
+
+
+def _unconverged(o: CheckOutcome) -> str:
+    """e.g. "allcnn still learning and model_c at chance at the end of the budget"."""
+    learning = [a for a in o.unconverged if a not in o.at_chance]
+    dead = [a for a in o.unconverged if a in o.at_chance]
+    parts = [f"{' and '.join(learning)} still learning"] if learning else []
+    parts += [f"{' and '.join(dead)} at chance"] if dead else []
+    return f"{' and '.join(parts)} at the end of the budget"
 
 
 def _direction(alone: str) -> str:

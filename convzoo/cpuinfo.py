@@ -7,7 +7,7 @@ import os
 import platform
 from pathlib import Path
 
-__all__ = ["NATIVE_FLAGS", "cpu_flags", "cpu_name", "native_bf16_cpu"]
+__all__ = ["NATIVE_FLAGS", "cpu_flags", "cpu_name", "native_bf16_cpu", "native_units"]
 
 # The /proc/cpuinfo flags of native arithmetic in each low precision (AMX tiles or AVX-512 instructions).
 NATIVE_FLAGS = {"bf16": ("amx_bf16", "avx512_bf16"), "fp16": ("amx_fp16", "avx512_fp16")}
@@ -37,8 +37,13 @@ def cpu_name() -> str:
     return name if name != "unknown CPU" else platform.processor() or platform.machine() or name
 
 
+def native_units(dtype: str, flags: set[str]) -> list[str]:
+    """The flags among ``flags`` that mark native arithmetic in ``dtype`` ("bf16" or "fp16")."""
+    return [f for f in NATIVE_FLAGS[dtype] if f in flags]
+
+
 def native_bf16_cpu(cpuinfo: str | os.PathLike[str] = "/proc/cpuinfo") -> bool:
     """Whether the CPU has a native bf16 unit (AVX512-BF16 or AMX-BF16), from its flags; True where the flags
     cannot be read (not Linux), leaving the choice to oneDNN."""
     flags, _ = cpu_flags(cpuinfo)
-    return not flags or bool(set(NATIVE_FLAGS["bf16"]) & flags)
+    return not flags or bool(native_units("bf16", flags))

@@ -15,7 +15,7 @@ from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 from torch.nn.utils.fusion import fuse_conv_bn_eval, fuse_linear_bn_eval
 
-from convzoo.cpuinfo import NATIVE_FLAGS
+from convzoo.cpuinfo import NATIVE_FLAGS, native_units
 from convzoo.cpuinfo import cpu_flags as _cpu_flags
 
 __all__ = [
@@ -49,7 +49,7 @@ def native_low_precision(dtype: str, device: torch.device | str = "cpu") -> tupl
             return False, f"{torch.cuda.get_device_name(device)} has no native bf16"
         return True, f"{torch.cuda.get_device_name(device)} computes {dtype} natively"
     flags, name = _cpu_flags()
-    have = [f for f in NATIVE_FLAGS[dtype] if f in flags]
+    have = native_units(dtype, flags)
     if have:
         return True, f"{name} has {'/'.join(have)}"
     capability = torch.backends.cpu.get_cpu_capability()

@@ -37,11 +37,11 @@ def model_rate(model: str) -> float:
 def native_bf16() -> bool:
     """Whether this CPU computes bf16 natively (AVX512-BF16 or AMX), so that budgets with autocast use it; from
     its flags where the kernel lists them (no torch), else as the trainer decides."""
-    from convzoo.cpuinfo import NATIVE_FLAGS, cpu_flags
+    from convzoo.cpuinfo import cpu_flags, native_units
 
     flags, _ = cpu_flags()
     if flags:
-        return bool(set(NATIVE_FLAGS["bf16"]) & flags)
+        return bool(native_units("bf16", flags))
     import torch
 
     from convzoo.train.parts import amp_dtype
@@ -194,4 +194,3 @@ def human_time(s: float) -> str:
     if s < 3600 * 2:
         return f"{s / 60:.0f} min"
     return f"{s / 3600:.0f} h"
-

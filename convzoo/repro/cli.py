@@ -122,6 +122,10 @@ def _human_time(s: float) -> str:
     return human_time(s)
 
 
+def _rates(table: dict[str, dict[str, float]]) -> str:
+    return "; ".join(f"{p} " + ", ".join(f"{m} {r:g}×" for m, r in rates.items()) for p, rates in table.items())
+
+
 def _cmd_list(args: argparse.Namespace) -> int:
     from convzoo.repro.estimate import MODEL_RATE, train_rate
 
@@ -162,8 +166,8 @@ def _cmd_list(args: argparse.Namespace) -> int:
     rate, precision = train_rate(True)
     print(
         f"Estimates: MACs × images at {rate / 1e9:.0f} G multiply-accumulates/s, the {precision} training rate "
-        f"of a quiet 2-core CPU like this one (a training image counts 3×; DenseNet at "
-        f"{MODEL_RATE['densenet*']:g} of it, WRN at {MODEL_RATE['wrn*']:g}×); `paper` too is estimated for this CPU."
+        f"of a quiet 2-core CPU like this one (a training image counts 3×; measured multiples of it per MAC: "
+        f"{_rates(MODEL_RATE)}); `paper` too is estimated for this CPU."
     )
     return 0
 

@@ -21,16 +21,23 @@ DATA_SIZES: dict[str, tuple[int, int, tuple[int, int, int]]] = {
     "cifar10-jpg": (50_000, 10_000, (3, 32, 32)),
     "": (1_281_167, 50_000, (3, 224, 224)),  # ImageNet (paper budgets of ImageNet claims)
 }
-# models (shell patterns of their names) that train at another rate per MAC than TRAIN_RATE_MACS, as a multiple of
-# it, measured beside ResNet-20 on the same CPU (Intel Xeon, fp32, one thread): DenseNet-BC-100's concatenations
-# and thin convolutions ran at 5.8e9 vs 1.7e10 MAC/s; WRN-16-8 and WRN-40-4 took 14 and 10 min of a cpu budget
-# estimated at 26 and 22 (December 2026): their wide 3×3 convolutions run ~2× the base rate
-MODEL_RATE: dict[str, float] = {"densenet*": 0.34, "wrn*": 2.0}
+# models (shell patterns of their names) that train at another rate per MAC than the base rate, as a multiple of
+# it, per precision: measured from the committed arms' wall time against their estimate at the base rate (two
+# arms at a time, one thread each, nothing else running). fp32 (Intel Xeon, AVX-512, December 2026): ResNet-20
+# arms 0.93-1.15 of their estimate; DenseNet-BC-100 0.52 of an estimate at 0.34 (so 0.65); WRN-16-8 and WRN-40-4
+# 1.12 and 0.93 at 2×; NIN 0.69 and 0.70; the All-CNN paper's four nets 0.46-0.55. bf16 (AMX Xeon): DenseNet-BC-100
+# 0.37. The four-layer cnn4 measured 0.58-0.67 in one run and 0.86-1.04 in another under heavier load: unchanged.
+MODEL_RATE: dict[str, dict[str, float]] = {
+    "fp32": {"densenet*": 0.65, "wrn*": 2.0, "nin*": 1.4, "*cnn_c": 2.0},
+    "bf16": {"densenet*": 0.37},
+}
 
 
-def model_rate(model: str) -> float:
-    """The multiple of the base training rate per MAC that ``model`` trains at (1 unless measured otherwise)."""
-    return next((r for pattern, r in MODEL_RATE.items() if fnmatch.fnmatchcase(model, pattern)), 1.0)
+def model_rate(model: str, precision: str = "fp32") -> float:
+    """The multiple of the base training rate per MAC that ``model`` trains at in ``precision`` (1 unless
+    measured otherwise)."""
+    rates = MODEL_RATE.get(precision, {})
+    return next((r for pattern, r in rates.items() if fnmatch.fnmatchcase(model, pattern)), 1.0)
 
 
 @functools.cache
@@ -174,7 +181,8 @@ def plan(claim: Claim, budget: Budget, data: str | None = None, rate: float | No
         epochs = budget.epochs if budget.epochs is not None else recipe_steps(r, spe) / spe
         evals = max(1, math.ceil(epochs / budget.eval_every))
         macs, params = arm_macs(arm, a_size)
-        arm_rate = (rate or train_rate(budget.amp)[0]) * model_rate(arm.model)
+        base, precision = train_rate(budget.amp)
+        arm_rate = (rate or base) * model_rate(arm.model, precision)
         seconds = macs * (3 * epochs * train + evals * (n_test + int(val))) / arm_rate
         out.append(ArmPlan(arm, train, n_test, epochs, evals, macs, params, seconds))
     return out

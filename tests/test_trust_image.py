@@ -381,6 +381,62 @@ def test_train_stream_skip_bad_images_trains_past_every_bad_file(
     assert "--skip-bad-images" not in capsys.readouterr().err
 
 
+def test_a_streamed_batch_with_every_image_bad_skips_its_step_not_the_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Batches of one: each unreadable file is a batch with no image left. `--skip-bad-images` stopped the run
+    there ("every image of batch N was skipped"), and a resume met the same batch again: the run could never end."""
+    monkeypatch.setenv("CONVZOO_CACHE", str(tmp_path / "cache"))
+    root = hostile_folder(tmp_path / "ds")
+    argv = ["train", "lenet5", "--data", str(root), "--stream", "--image-size", "32", "--epochs", "2"]
+    argv += ["--batch-size", "1", "--workers", "0", "--out", str(tmp_path / "runs"), "--no-progress"]
+    with pytest.warns(UserWarning) as caught:
+        assert main([*argv, "--name", "ones", "--skip-bad-images"]) == 0
+    skipped = [str(w.message) for w in caught if "optimizer step is skipped" in str(w.message)]
+    assert len(skipped) == 2 * len(HOSTILE), skipped  # each bad file, each epoch: one step skipped, no more
+    rows = (tmp_path / "runs" / "ones" / "metrics.csv").read_text().splitlines()
+    assert len(rows) == 3 and all("nan" not in r for r in rows)  # header and both epochs, finite losses
+
+
+def _streamed_steps(rank: int, world: int, root: str, out: str) -> None:
+    """Which steps of a streamed epoch each of ``world`` gloo processes trains (None: skipped)."""
+    import json
+    import warnings
+
+    import torch.distributed as dist
+
+    from convzoo.train.distributed import DistInfo
+    from convzoo.train.sources import Streamed
+
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo", init_method=f"file://{out}/pg", rank=rank, world_size=world)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        splits = stream_splits(root, crop=16, on_bad="skip")
+        info = DistInfo(rank=rank, world_size=world, local_rank=rank)
+        steps = [
+            None if b is None else len(b[1])
+            for b in Streamed(splits, seed=0).batches(0, 0, spe=8, batch=2, info=info, device=torch.device("cpu"))
+        ]
+    Path(out, f"rank{rank}.json").write_text(json.dumps(steps))
+    dist.destroy_process_group()
+
+
+def test_a_process_whose_slice_is_all_bad_makes_every_process_skip_that_step(tmp_path: Path) -> None:
+    """Under DDP one process with no image would leave the others waiting in the gradient average: a step is
+    skipped by all processes or none."""
+    import json
+
+    root = hostile_folder(tmp_path / "ds")
+    (tmp_path / "out").mkdir()
+    torch.multiprocessing.spawn(_streamed_steps, args=(2, str(root), str(tmp_path / "out")), nprocs=2)
+    steps = [json.loads((tmp_path / "out" / f"rank{r}.json").read_text()) for r in range(2)]
+    skipped = [[s is None for s in ranks] for ranks in steps]
+    assert skipped[0] == skipped[1] and any(skipped[0]) and not all(skipped[0])
+    trained = [n for ranks in steps for n in ranks if n is not None]
+    assert trained and all(n == 1 for n in trained)  # batches of 2: one image per process, or the step skipped
+
+
 def test_eval_protocol_refuses_or_skips_every_bad_file(
     tmp_path: Path, checkpoint: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -6,7 +6,8 @@ time on the device; :class:`Streamed` serves an image folder too large for memor
 augmentation and finished (colour noise, normalization) on the device. Both give the loop one interface:
 
     steps_per_epoch(data, batch, world) optimizer steps in an epoch (a function: known before the source)
-    batches(epoch, start, ...)          (x, y, scale) on the device for steps start, start+1, ... of the epoch
+    batches(epoch, start, ...)          (x, y, scale) on the device for steps start, start+1, ... of the epoch,
+                                        or None for a step with no images (skipped by every process)
     evaluate(model, ...)                {split: {"loss", "err", "top5_err"}}
 
 Every random draw of global step ``t`` comes from generators seeded by ``(seed, t)`` (and the streamed
@@ -17,6 +18,7 @@ batch when the processes' slices are uneven (a streamed epoch's last batch); it 
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -121,7 +123,7 @@ class Streamed:
 
     def batches(
         self, epoch: int, start: int, *, spe: int, batch: int, info: zdist.DistInfo, device: torch.device
-    ) -> Iterator[Batch]:
+    ) -> Iterator[Batch | None]:
         loader = self.splits.train_loader(
             batch,
             epoch=epoch,
@@ -133,13 +135,25 @@ class Streamed:
         )
         sizes = [len(b) for b in loader.batch_sampler.global_batches()]  # type: ignore[union-attr]
         for step, (x, y, _) in enumerate(loader, start):
-            if not len(y):
-                raise ValueError(
-                    f"every image of batch {step + 1} of epoch {epoch + 1} was skipped as unreadable"
+            if self.splits.on_bad == "skip" and self._empty_anywhere(len(y), info, device):
+                warnings.warn(
+                    f"every image of batch {step + 1} of epoch {epoch + 1} on at least one process was skipped "
+                    "as unreadable: that optimizer step is skipped by every process",
+                    stacklevel=2,
                 )
+                yield None
+                continue
             gen = torch.Generator().manual_seed(mix(self.seed, epoch * spe + step, 2))
             x = self.splits.finish(x.to(device, non_blocking=True), train=True, gen=gen)
             yield x, y.to(device, non_blocking=True), len(y) * info.world_size / sizes[step]
+
+    @staticmethod
+    def _empty_anywhere(n: int, info: zdist.DistInfo, device: torch.device) -> bool:
+        """Whether any process's slice of this batch lost every image: then no process steps (DDP's gradient
+        average needs every process's backward). Asked only where unreadable images are skipped."""
+        if not info.enabled:
+            return n == 0
+        return bool(zdist.all_reduce_sum(torch.tensor([float(n == 0)], device=device), info).item())
 
     def evaluate(self, model: nn.Module, *, device: torch.device, info: zdist.DistInfo, **_: Any) -> dict:
         """The val folder (where present) by the centre crop, as the papers' single-crop figures."""

@@ -831,8 +831,10 @@ def _train_epoch(run: _Run, state: _State, folder: RunFolder | None, stop: _Stop
             if gstep >= run.stop_step:
                 break
             t0 = time.perf_counter()
-            loss, logits, y = _train_step(run, state, next(batches), epoch, step, gstep)
-            window.add(loss, logits, y)
+            batch = next(batches)
+            if batch is not None:  # None: no images on some process (all unreadable); nobody steps
+                loss, logits, y = _train_step(run, state, batch, epoch, step, gstep)
+                window.add(loss, logits, y)
             gstep += 1
             if run.lookahead is not None:
                 run.lookahead.step(gstep)
@@ -849,7 +851,7 @@ def _train_epoch(run: _Run, state: _State, folder: RunFolder | None, stop: _Stop
             dt = time.perf_counter() - t0  # on a GPU the queued steps' time lands on the step that syncs
             state.step_times.append(dt)
             state.t_train += dt
-            state.images_seen += run.cfg.recipe.batch_size
+            state.images_seen += run.cfg.recipe.batch_size if batch is not None else 0
             state.loop.update(global_step=gstep, epoch_time=state.loop["epoch_time"] + dt)
             progress.update(step, synced, run.cfg.recipe.batch_size / max(dt, 1e-9))
             if stopping or saving:

@@ -384,4 +384,4 @@ def test_an_arm_at_chance_is_not_called_still_learning() -> None:
     runs = {"b": [_run("b", 3000, FALLING)], "w": [_run("w", 9000, [90.0] * 10)]}
     o = judge(c, c.budgets["cpu"], runs)[0]
     assert o["outcome"] == verdict.BELOW_RESOLUTION
-    assert o["why"].endswith("and b still learning and w at chance at the end of the budget"), o["why"]
+    assert o["why"].endswith("and b still learning and w near chance at the end of the budget"), o["why"]

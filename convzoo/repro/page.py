@@ -127,7 +127,10 @@ def _noise(c: dict[str, Any]) -> str:
 def _converged(c: dict[str, Any]) -> str:
     falls = c.get("falls") or {}
     dead = set(c.get("at_chance") or ())
-    cells = [f"{k} {'at chance' if k.rsplit('-s', 1)[0] in dead else _fmt(v)}" for k, v in falls.items()]
+    cells = []
+    for k, v in falls.items():
+        said = ([] if v is None else [_fmt(v)]) + (["near chance"] if k.rsplit("-s", 1)[0] in dead else [])
+        cells.append(f"{k} {', '.join(said) or _fmt(v)}")
     return "; ".join(cells) or "–"
 
 
@@ -171,7 +174,7 @@ def _arm_rows(r: dict[str, Any], at_chance: Any) -> list[str]:
         paper = "; ".join(f"{p['metric']} {_fmt(p['value'])} ({p['where']})" for p in a["paper"]) or "–"
         runs = a["runs"]
         flag = " (diverged)" if any(x.get("diverged") for x in runs) else ""
-        flag += " (**at chance**)" if at_chance(a) else ""
+        flag += " (**near chance**)" if at_chance(a) else ""
         share = f"{100 * a['fraction_of_paper']:.2g}%" if a.get("fraction_of_paper") else "–"
         lines.append(
             f"| {a['label']}{flag} | `{model}` | {_fmt((a['params'] or 0) / 1e6, ' M') if a['params'] else '–'} | "

@@ -277,11 +277,11 @@ def _decide(o: CheckOutcome) -> CheckOutcome:
 
 
 def _unconverged(o: CheckOutcome) -> str:
-    """e.g. "allcnn still learning and model_c at chance at the end of the budget"."""
+    """e.g. "allcnn still learning and model_c near chance at the end of the budget" (within AT_CHANCE points)."""
     learning = [a for a in o.unconverged if a not in o.at_chance]
     dead = [a for a in o.unconverged if a in o.at_chance]
     parts = [f"{' and '.join(learning)} still learning"] if learning else []
-    parts += [f"{' and '.join(dead)} at chance"] if dead else []
+    parts += [f"{' and '.join(dead)} near chance"] if dead else []
     return f"{' and '.join(parts)} at the end of the budget"
 
 

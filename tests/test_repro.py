@@ -154,6 +154,28 @@ def test_list_text_names_each_claim_and_its_times(capsys: pytest.CaptureFixture[
     assert "long: 6 of 6 arm-runs committed under today's spec; all done" in relu
 
 
+def test_list_power_table_says_which_budget_can_decide_each_check(capsys: pytest.CaptureFixture[str]) -> None:
+    """Each check: the paper's gap beside the smallest gap each budget resolves; a check no CPU budget trains says
+    it is left to the GPU, one about early training that it needs no convergence."""
+    assert main(["repro", "list"]) == 0
+    out = "\n" + capsys.readouterr().out
+
+    def line(claim: str, check: str) -> str:
+        block = out[out.index(f"\n{claim}  [") :].split("\n\n")[0]
+        return next(x for x in block.splitlines() if x.strip().startswith(check))
+
+    gpu = "no CPU budget can decide it in 12 h: left to `--budget paper` on a GPU"
+    assert gpu in line("shortcuts", "identity beats constant_scaling")  # ResNet-110 arms: paper budget only
+    assert "resolves paper ≥" in line("shortcuts", "identity beats constant_scaling")
+    assert gpu not in line("shortcuts", "identity beats conv1x1")  # the long budget trains it
+    assert "long ≥" in line("shortcuts", "identity beats conv1x1")
+    gap = line("gap_vs_fc", "gap beats fc")
+    assert "paper gap 1.18" in gap and "cpu ≥ 1.57 (below resolution)" in gap and gpu not in gap
+    assert "[early training: no convergence needed]" in line("degradation", "the deeper plain net")
+    tiny = line("unit_placement", "r110_full_preact beats r110_original")  # 0.24 points: no budget resolves it
+    assert "below resolution at every budget, the paper's own included" in tiny and gpu not in tiny
+
+
 def test_list_says_what_a_fresh_clone_would_still_train(tmp_path, monkeypatch, capsys) -> None:  # type: ignore[no-untyped-def]
     """Outside a checkout (no docs/repro here) the list says nothing about committed arms: it cannot know."""
     monkeypatch.chdir(tmp_path)

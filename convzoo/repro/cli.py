@@ -112,6 +112,14 @@ def _power_lines(r: dict[str, Any]) -> list[str]:
                 cells.append(f"{name} ≥ {res:.2f}")
         gap = f"paper gap {p['paper_gap']:.2f}; " if p["paper_gap"] is not None else ""
         need = "" if p["needs_trained"] else " [early training: no convergence needed]"
+        if set(p["budgets"]) <= {"paper"}:
+            unresolved = cells and cells[-1].endswith("(below resolution)")
+            need += (
+                " [below resolution at every budget, the paper's own included: one seed on the 10,000 test images "
+                "cannot resolve the paper's gap]"
+                if unresolved
+                else " [no CPU budget can decide it in 12 h: left to `--budget paper` on a GPU]"
+            )
         lines.append(f"    {p['check']} ({p['metric']}): {gap}resolves {', '.join(cells)}{need}")
     return lines
 

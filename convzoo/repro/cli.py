@@ -115,8 +115,8 @@ def _power_lines(r: dict[str, Any]) -> list[str]:
         if set(p["budgets"]) <= {"paper"}:
             unresolved = cells and cells[-1].endswith("(below resolution)")
             need += (
-                " [below resolution at every budget, the paper's own included: one seed on the 10,000 test images "
-                "cannot resolve the paper's gap]"
+                " [below resolution at every budget, the paper's own included: its seeds and test set cannot "
+                "resolve the paper's gap]"
                 if unresolved
                 else " [no CPU budget can decide it in 12 h: left to `--budget paper` on a GPU]"
             )

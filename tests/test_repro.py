@@ -95,12 +95,17 @@ def test_cpu_budgets_fit_an_hour_and_the_paper_budget_keeps_the_recipe(listing: 
 
 
 def test_estimates_use_bf16_only_where_the_budget_autocasts_and_the_cpu_has_it(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from convzoo import cpuinfo
     from convzoo.repro import estimate
+    from convzoo.repro.spec import TRAIN_RATE_MACS_AVX512
 
     c = get_claim("degradation")
-    for native, amp, rate in ((True, True, TRAIN_RATE_MACS_BF16), (False, True, TRAIN_RATE_MACS),
-                              (True, False, TRAIN_RATE_MACS)):  # fmt: skip
+    for native, amp, flags, rate in ((True, True, {"avx512f"}, TRAIN_RATE_MACS_BF16),
+                                     (False, True, {"avx512f"}, TRAIN_RATE_MACS_AVX512),
+                                     (True, False, {"avx512f"}, TRAIN_RATE_MACS_AVX512),
+                                     (False, True, {"avx2"}, TRAIN_RATE_MACS)):  # fmt: skip
         monkeypatch.setattr(estimate, "native_bf16", lambda native=native: native)
+        monkeypatch.setattr(cpuinfo, "cpu_flags", lambda flags=flags: (flags, "a CPU"))
         b = dataclasses.replace(c.budget("cpu"), amp=amp)
         p = estimate.plan(c, b)[0]
         images = 3 * p.epochs * p.train_images + p.evaluations * p.test_images
@@ -151,7 +156,7 @@ def test_list_text_names_each_claim_and_its_times(capsys: pytest.CaptureFixture[
         assert f"\n{cid}  [" in "\n" + out
     assert "cpu: n/a" in out and "time on this machine: smoke" in out
     relu = out[out.index("\nrelu_vs_tanh  [") :].split("\n\n")[0]  # its long arms are committed in docs/repro
-    assert "long: 6 of 6 arm-runs committed under today's spec; all done" in relu
+    assert re.search(r"long: 6 of 6 arm-runs committed under today's spec \(they took [^)]+\); all done", relu)
 
 
 def test_list_power_table_says_which_budget_can_decide_each_check(capsys: pytest.CaptureFixture[str]) -> None:

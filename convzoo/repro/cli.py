@@ -20,7 +20,7 @@ DOCS = "docs/repro"
 def claim_rows() -> list[dict[str, Any]]:
     """Every claim as plain data: what ``repro list --format json`` prints."""
     from convzoo.repro.estimate import claim_seconds, plan
-    from convzoo.repro.prereg import committed_runs
+    from convzoo.repro.prereg import committed_results
     from convzoo.repro.registry import claims
     from convzoo.repro.spec import BUDGETS
 
@@ -49,7 +49,9 @@ def claim_rows() -> list[dict[str, Any]]:
                 b = c.budgets[name]
                 plans = plan(c, b)
                 here = name in ("cpu", "long") and Path(DOCS).is_dir()  # in a checkout: its committed arms
-                done, todo = committed_runs(c, b, DOCS) if here else (None, None)  # None: cannot know
+                found, todo = committed_results(c, b, DOCS) if here else (None, None)  # None: cannot know
+                done = None if found is None else list(found)
+                per_arm = {p.arm.name: p.seconds for p in plans}
                 budgets[name] = {
                     "available": True,
                     "data": b.data or "--data PATH",
@@ -62,6 +64,11 @@ def claim_rows() -> list[dict[str, Any]]:
                     "note": b.note,
                     "committed": done,
                     "to_run": todo,
+                    # the committed arm-runs' measured wall time against today's estimate of the same runs
+                    "committed_wall_s": None if found is None else sum(r.wall_s for r in found.values()),
+                    "committed_estimated_s": None
+                    if found is None
+                    else sum(per_arm[n.rsplit("-s", 1)[0]] for n in found),
                 }
             row["budgets"] = budgets
         else:
@@ -70,12 +77,18 @@ def claim_rows() -> list[dict[str, Any]]:
     return rows
 
 
-def _progress(done: list[str], todo: list[str]) -> str:
-    """e.g. "4 of 6 arm-runs committed under today's spec; to run: r20_conv1x1-s0, r20_dropout-s0"."""
+def _progress(b: dict[str, Any]) -> str:
+    """e.g. "4 of 6 arm-runs committed under today's spec (they took 31 min; estimated now: 28 min); to run:
+    r20_conv1x1-s0, r20_dropout-s0"."""
+    done, todo = b["committed"], b["to_run"]
     if not done:
         return f"none of its {len(todo)} arm-runs committed under today's spec yet"
     left = f"to run: {', '.join(todo)}" if todo else "all done"
-    return f"{len(done)} of {len(done) + len(todo)} arm-runs committed under today's spec; {left}"
+    took = (
+        f" (they took {_human_time(b['committed_wall_s'])}; estimated now: "
+        f"{_human_time(b['committed_estimated_s'])})"
+    )
+    return f"{len(done)} of {len(done) + len(todo)} arm-runs committed under today's spec{took}; {left}"
 
 
 def power_rows(claim: Any) -> list[dict[str, Any]]:
@@ -165,7 +178,7 @@ def _cmd_list(args: argparse.Namespace) -> int:
             print("  time on this machine: " + ", ".join(est))
             for name, b in r["budgets"].items():
                 if b["available"] and b.get("committed") is not None:
-                    print(f"  {name}: {_progress(b['committed'], b['to_run'])}")
+                    print(f"  {name}: {_progress(b)}")
             power = _power_lines(r)
             if power:
                 print("  checks (smallest gap each budget resolves, in points, before any run):")

@@ -9,7 +9,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from convzoo.repro.spec import TRAIN_RATE_MACS, TRAIN_RATE_MACS_BF16, Arm, Budget, Claim
+from convzoo.repro.spec import (
+    TRAIN_RATE_MACS,
+    TRAIN_RATE_MACS_AVX512,
+    TRAIN_RATE_MACS_BF16,
+    Arm,
+    Budget,
+    Claim,
+)
 from convzoo.train.recipes import Recipe, get_recipe, scale_recipe
 
 __all__ = ["DATA_SIZES", "ArmPlan", "arm_macs", "arm_recipe", "claim_seconds", "plan", "scale_recipe", "train_rate"]
@@ -21,14 +28,16 @@ DATA_SIZES: dict[str, tuple[int, int, tuple[int, int, int]]] = {
     "cifar10-jpg": (50_000, 10_000, (3, 32, 32)),
     "": (1_281_167, 50_000, (3, 224, 224)),  # ImageNet (paper budgets of ImageNet claims)
 }
-# models (shell patterns of their names) that train at another rate per MAC than the base rate, as a multiple of
-# it, per precision: measured from the committed arms' wall time against their estimate at the base rate (two
-# arms at a time, one thread each, nothing else running). fp32 (Intel Xeon, AVX-512, December 2026): ResNet-20
-# arms 0.93-1.15 of their estimate; DenseNet-BC-100 0.52 of an estimate at 0.34 (so 0.65); WRN-16-8 and WRN-40-4
-# 1.12 and 0.93 at 2×; NIN 0.69 and 0.70; the All-CNN paper's four nets 0.46-0.55. bf16 (AMX Xeon): DenseNet-BC-100
-# 0.37. The four-layer cnn4 measured 0.58-0.67 in one run and 0.86-1.04 in another under heavier load: unchanged.
+# models (shell patterns of their names) that train at another rate per MAC than ResNet-20, as a multiple of the
+# base rate, per precision, trainer-level (a tiny or a heavy net spends another share of its time outside its
+# convolutions than ResNet-20 does). fp32, on the Intel Xeon with AVX-512 (December 2026): from the committed arms'
+# wall time against arms of the same load, checked against `python benchmarks/model_rates.py` (one SGD step of
+# each net, alternated in one run: ResNet-56/110 1.03-1.07×, NIN 1.30-1.37×, the All-CNN paper's nets 1.32-1.66×,
+# WRN 1.54-1.58×, DenseNet-BC-100 0.35×, cnn4 1.28×). WRN's arms ran at 2× (the step alone says 1.55×);
+# DenseNet's quiet arm at 0.5 (the step alone 0.35); cnn4's arms at ResNet-20's rate (its tiny step leaves the
+# trainer's per-image work a larger share). bf16 (AMX Xeon): DenseNet-BC-100 0.37.
 MODEL_RATE: dict[str, dict[str, float]] = {
-    "fp32": {"densenet*": 0.65, "wrn*": 2.0, "nin*": 1.4, "*cnn_c": 2.0},
+    "fp32": {"densenet*": 0.5, "wrn*": 2.0, "nin*": 1.3, "*cnn_c": 1.5},
     "bf16": {"densenet*": 0.37},
 }
 
@@ -58,10 +67,12 @@ def native_bf16() -> bool:
 
 def train_rate(amp: bool | None) -> tuple[float, str]:
     """(MAC/s, precision) a 2-core CPU like this one trains at: bf16 where the budget asks for autocast and
-    the CPU has it natively, else fp32."""
+    the CPU has it natively, else fp32 (faster where it has AVX-512)."""
     if amp and native_bf16():
         return TRAIN_RATE_MACS_BF16, "bf16"
-    return TRAIN_RATE_MACS, "fp32"
+    from convzoo.cpuinfo import cpu_flags
+
+    return (TRAIN_RATE_MACS_AVX512 if "avx512f" in cpu_flags()[0] else TRAIN_RATE_MACS), "fp32"
 
 
 def arm_recipe(arm: Arm, budget: Budget) -> Recipe:
@@ -165,7 +176,7 @@ def data_sizes(budget: Budget, data: str | None = None) -> tuple[int, int, tuple
 
 def plan(claim: Claim, budget: Budget, data: str | None = None, rate: float | None = None) -> list[ArmPlan]:
     """Length, evaluations, MACs and estimated seconds (one seed) of every arm of ``claim`` at ``budget``, at
-    ``rate`` MAC/s (default: :func:`train_rate` of the budget on this CPU)."""
+    ``rate`` MAC/s in fp32 (default: :func:`train_rate` of the budget on this CPU)."""
     from convzoo.registry import model_meta  # from the index: no family imported
 
     n_train, n_test, size = data_sizes(budget, data)
@@ -181,8 +192,8 @@ def plan(claim: Claim, budget: Budget, data: str | None = None, rate: float | No
         epochs = budget.epochs if budget.epochs is not None else recipe_steps(r, spe) / spe
         evals = max(1, math.ceil(epochs / budget.eval_every))
         macs, params = arm_macs(arm, a_size)
-        base, precision = train_rate(budget.amp)
-        arm_rate = (rate or base) * model_rate(arm.model, precision)
+        base, precision = (rate, "fp32") if rate is not None else train_rate(budget.amp)
+        arm_rate = base * model_rate(arm.model, precision)
         seconds = macs * (3 * epochs * train + evals * (n_test + int(val))) / arm_rate
         out.append(ArmPlan(arm, train, n_test, epochs, evals, macs, params, seconds))
     return out

@@ -137,10 +137,17 @@ def committed_runs(claim: Claim, budget: Budget, committed: str | Path) -> tuple
     """(arm-runs committed under today's arm spec, arm-runs still to train) of ``claim`` at ``budget``, as
     ``<arm>-s<seed>``: what ``repro run`` would skip and what it would train. A committed file of another spec,
     or one that does not read, is still to train."""
+    done, todo = committed_results(claim, budget, committed)
+    return list(done), todo
+
+
+def committed_results(claim: Claim, budget: Budget, committed: str | Path) -> tuple[dict[str, Any], list[str]]:
+    """:func:`committed_runs` with each committed run's :class:`~convzoo.repro.results.ArmResult`."""
     from convzoo.repro.results import ResultFileError, read_arm_result
 
     folder = arms_dir(committed, claim, budget.name)
-    done, todo = [], []
+    done: dict[str, Any] = {}
+    todo: list[str] = []
     for arm in claim.arms_at(budget):
         for seed in range(budget.seeds):
             name = f"{arm.name}-s{seed}"
@@ -148,5 +155,8 @@ def committed_runs(claim: Claim, budget: Budget, committed: str | Path) -> tuple
                 r = read_arm_result(folder / f"{name}.json", claim) if folder.is_dir() else None
             except (ResultFileError, ValueError, OSError):
                 r = None
-            (done if r is not None and r.arm_hash == arm_hash(arm, budget) else todo).append(name)
+            if r is not None and r.arm_hash == arm_hash(arm, budget):
+                done[name] = r
+            else:
+                todo.append(name)
     return done, todo

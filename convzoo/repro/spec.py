@@ -21,6 +21,7 @@ __all__ = [
     "Claim",
     "PaperFigure",
     "TRAIN_RATE_MACS",
+    "TRAIN_RATE_MACS_AVX512",
     "TRAIN_RATE_MACS_BF16",
 ]
 
@@ -33,6 +34,11 @@ BUDGETS: tuple[str, ...] = ("smoke", "cpu", "long", "paper")
 # the same rate per MAC, DenseNet-BC-100 at about a third of it. Estimates scale with MACs; a machine shared
 # with other jobs runs below this rate.
 TRAIN_RATE_MACS: float = 3.0e10
+# The same in fp32 on a 2-core CPU with AVX-512 (the Intel Xeon of December 2026, no native bf16), trainer-level
+# and quiet (two arms at a time, one thread each, nothing else running): NIN's long-budget epochs (126 s for
+# 10,000 images) and ResNet-110's cpu arms (16.1 and 15.3 min) give 3.7-3.9e10 per ResNet-20-equivalent MAC;
+# with other jobs beside them (load 2.6-3.4) the same arms ran at ~3.0e10.
+TRAIN_RATE_MACS_AVX512: float = 3.9e10
 # The same with bf16 autocast on a 2-core CPU that computes bf16 natively (AVX512-BF16/AMX): ResNet-20 at 674 and
 # 753 img/s on 2 threads (8.2e10, 9.2e10 MAC/s; `python benchmarks/train_throughput.py`) on a 2-core AMD EPYC
 # with AVX512-BF16; one thread each, two claims at a time, ResNet-20 and ResNet-110 ran at ~6.4e10 per thread.

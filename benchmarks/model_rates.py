@@ -51,13 +51,14 @@ def _step_timer(name: str, batch: int) -> tuple[int, object]:
     return summary(name, (3, 32, 32), num_classes=10).total_macs, step
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> dict[str, float]:
+    """Prints the table; returns each model's rate per MAC as a multiple of ResNet-20's (or the first model's)."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--batch", type=int, default=128)
     ap.add_argument("--models", default=",".join(MODELS))
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     names = args.models.split(",")
     timers = {n: _step_timer(n, args.batch) for n in names}
@@ -78,6 +79,7 @@ def main() -> None:
             f"{n:26s} {macs / 1e6:7.1f} M MACs  step {med:6.2f} s  {args.batch / med:6.1f} img/s  "
             f"{rate[n] / 1e9:5.1f} G MAC/s  {rate[n] / base:4.2f}× ResNet-20's rate"
         )
+    return {n: rate[n] / base for n in names}
 
 
 if __name__ == "__main__":

@@ -264,3 +264,14 @@ def test_gpu_long_runs_on_the_cpu(tmp_path):
     )  # fmt: skip
     assert [r["arm"] for r in rows] == ["resnet20"] and rows[0]["images_per_s"] > 0 and rows[0]["wall_s"] > 0
     assert rows[0]["train_images"] == 130 and (tmp_path / "g.json").is_file()
+
+
+def test_model_rates_benchmark_runs_and_measures_against_resnet20(capsys):
+    """``benchmarks/model_rates.py``: the side-by-side step benchmark behind the estimator's multiples."""
+    spec = importlib.util.spec_from_file_location("model_rates", ROOT / "benchmarks" / "model_rates.py")
+    model_rates = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(model_rates)
+    got = model_rates.main(["--models", "cnn4_cifar,resnet20_cifar", "--rounds", "1", "--batch", "8"])
+    assert got["resnet20_cifar"] == 1.0 and got["cnn4_cifar"] > 0
+    out = capsys.readouterr().out
+    assert "cnn4_cifar" in out and "× ResNet-20's rate" in out and "batch 8" in out

@@ -96,8 +96,9 @@ INTRO = (
     "three budgets on a 2-core CPU: `smoke` (plumbing), `cpu` (about an hour: what shows early in training) and "
     "`long` (up to 12 hours: the whole training set, to a plateau); `paper` is the paper's own recipe. "
     "`convzoo repro list` prints each budget's estimated time and its power (the smallest gap it resolves). Each "
-    "page names the machine, its training threads and precision, the estimated and actual wall time, and what "
-    "share of the paper's training ran; analytic claims are computed exactly."
+    "page names the machine, its training threads and precision, the actual wall time and the one estimated "
+    "when it ran (`repro list` gives today's estimate beside the committed arms' time), and what share of the "
+    "paper's training ran; analytic claims are computed exactly."
 )
 
 
@@ -158,7 +159,7 @@ def _check_lines(claim: Claim, budget: str, r: dict[str, Any]) -> list[str]:
 def write_docs(docs: Path = Path("docs/repro")) -> Path:
     """Render every claim's pages and the README tables under ``docs``; return the README's path."""
     docs.mkdir(parents=True, exist_ok=True)
-    head = ["| claim | paper | budget | checks | claim | wall time (estimated) |", "|---|---|---|---|---|---|"]
+    head = ["| claim | paper | budget | checks | claim | wall time (estimated when it ran) |", "|---|---|---|---|---|---|"]
     checks = ["| claim | budget | the paper says | ours | paper | outcome |", "|---|---|---|---|---|---|"]
     exact = ["| claim | paper | computed | paper's figure | verdict |", "|---|---|---|---|---|"]
     for claim in claims():

@@ -97,7 +97,7 @@ def _what_ran(r: dict[str, Any], machine_line: str) -> list[str]:
         f"Budget: **{r['budget']}** — {r.get('budget_note') or 'the paper recipe'}; data `{r['data']}`; seeds "
         f"{r['seeds']}.{_fractions(r)}",
         "",
-        f"Machine: {machine_line}. Wall time {_minutes(r['wall_s'])} (estimated {_minutes(_estimated(r))}); "
+        f"Machine: {machine_line}. Wall time {_minutes(r['wall_s'])} (estimated when it ran: {_minutes(_estimated(r))}); "
         f"{spec}.",
         "",
         f"Command: `{r['command']}`",
@@ -166,7 +166,7 @@ def _arm_rows(r: dict[str, Any], at_chance: Any) -> list[str]:
         "## Measured vs paper",
         "",
         "| arm | model | params | MACs | " + " | ".join(f"{k} (ours)" for k in metrics)
-        + " | paper | share of the paper's training | wall time (estimated) |",
+        + " | paper | share of the paper's training | wall time (estimated when it ran) |",
         "|---" * (7 + len(metrics)) + "|",
     ]
     for a in r["arms"]:

@@ -154,7 +154,7 @@ def test_list_text_names_each_claim_and_its_times(capsys: pytest.CaptureFixture[
     out = capsys.readouterr().out
     for cid in ISSUE_CLAIMS:
         assert f"\n{cid}  [" in "\n" + out
-    assert "cpu: n/a" in out and "time on this machine: smoke" in out
+    assert "cpu: n/a" in out and "time on this machine, its arms one after another (elapsed with --jobs 2): smoke" in out
     relu = out[out.index("\nrelu_vs_tanh  [") :].split("\n\n")[0]  # its long arms are committed in docs/repro
     assert re.search(r"long: 6 of 6 arm-runs committed under today's spec \(they took [^)]+\); all done", relu)
 

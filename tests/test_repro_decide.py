@@ -353,6 +353,23 @@ def test_measured_model_rates_reach_the_estimates() -> None:
         assert 0.7 < minutes * 60 / estimate < 1.3, (claim, estimate / 60)
 
 
+def test_the_elapsed_estimate_schedules_arms_as_the_runner_does() -> None:
+    """`--jobs 2` halves the claim's time only as far as its arms allow: each arm-run goes, in the runner's order,
+    to the first process to be free (degradation's long budget: plain-20 | plain-56, then ResNet-20 on the first
+    free, then ResNet-56)."""
+    from convzoo.repro.estimate import claim_elapsed, claim_seconds, plan
+
+    c = get_claim("degradation")
+    t = {p.arm.name: p.seconds for p in plan(c, c.budget("long"))}
+    assert list(t) == ["plain20", "plain56", "resnet20", "resnet56"]
+    a, b = t["plain20"], t["plain56"]  # the two processes' first arms
+    a, b = (a + t["resnet20"], b) if a <= b else (a, b + t["resnet20"])
+    a, b = (a + t["resnet56"], b) if a <= b else (a, b + t["resnet56"])
+    assert claim_elapsed(c, "long", 2) == pytest.approx(max(a, b))
+    assert claim_elapsed(c, "long", 1) == pytest.approx(claim_seconds(c, "long"))
+    assert claim_seconds(c, "long") / 2 <= claim_elapsed(c, "long", 2) < claim_seconds(c, "long")
+
+
 def test_the_last_process_to_finish_writes_the_report(tmp_path: Path) -> None:
     """`repro run --jobs 2`: the process that finds an arm busy and then outlives it writes the report (the
     cpu re-runs of degradation and relu_vs_tanh ended with "the report waits" and no report at all)."""

@@ -19,7 +19,7 @@ DOCS = "docs/repro"
 
 def claim_rows() -> list[dict[str, Any]]:
     """Every claim as plain data: what ``repro list --format json`` prints."""
-    from convzoo.repro.estimate import claim_seconds, plan
+    from convzoo.repro.estimate import claim_elapsed, claim_seconds, plan
     from convzoo.repro.prereg import committed_results
     from convzoo.repro.registry import claims
     from convzoo.repro.spec import BUDGETS
@@ -60,7 +60,8 @@ def claim_rows() -> list[dict[str, Any]]:
                     "per_class": b.per_class,
                     "test_per_class": b.test_per_class,
                     "seeds": b.seeds,
-                    "estimated_s": claim_seconds(c, name),
+                    "estimated_s": claim_seconds(c, name),  # every arm-run one after another
+                    "estimated_jobs2_s": claim_elapsed(c, name, 2),  # elapsed with `--jobs 2`
                     "note": b.note,
                     "committed": done,
                     "to_run": todo,
@@ -174,8 +175,13 @@ def _cmd_list(args: argparse.Namespace) -> int:
             )
             est = []
             for name, b in r["budgets"].items():
-                est.append(f"{name} ~{_human_time(b['estimated_s'])}" if b["available"] else f"{name}: n/a")
-            print("  time on this machine: " + ", ".join(est))
+                if not b["available"]:
+                    est.append(f"{name}: n/a")
+                elif b["estimated_s"] >= 60 and b["estimated_jobs2_s"] < 0.95 * b["estimated_s"]:
+                    est.append(f"{name} ~{_human_time(b['estimated_s'])} ({_human_time(b['estimated_jobs2_s'])})")
+                else:
+                    est.append(f"{name} ~{_human_time(b['estimated_s'])}")
+            print("  time on this machine, its arms one after another (elapsed with --jobs 2): " + ", ".join(est))
             for name, b in r["budgets"].items():
                 if b["available"] and b.get("committed") is not None:
                     print(f"  {name}: {_progress(b)}")

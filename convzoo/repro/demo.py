@@ -77,12 +77,12 @@ def demo(out: str | Path = "runs/demo", say: Callable[[str], None] = print) -> i
 
 def _next_step() -> str:
     """The demo's last line: what the other checks need, with the same estimates as `repro list`."""
-    from convzoo.repro.estimate import claim_seconds, human_time
+    from convzoo.repro.estimate import claim_elapsed, human_time
 
     c = get_claim("degradation")
     rest = [x.says for x in c.checks if not x.early and x in c.checks_at(c.budgets["long"])]
     return (
         f"The other check ({'; '.join(rest)}) needs trained nets: `convzoo repro run degradation --budget long "
-        f"--jobs 2` (CIFAR-10, ~{human_time(claim_seconds(c, 'long'))} on this machine); `convzoo repro list` "
+        f"--jobs 2` (CIFAR-10, ~{human_time(claim_elapsed(c, 'long', 2))} on this machine); `convzoo repro list` "
         "shows every claim's budgets and power."
     )

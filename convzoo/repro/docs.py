@@ -159,7 +159,10 @@ def _check_lines(claim: Claim, budget: str, r: dict[str, Any]) -> list[str]:
 def write_docs(docs: Path = Path("docs/repro")) -> Path:
     """Render every claim's pages and the README tables under ``docs``; return the README's path."""
     docs.mkdir(parents=True, exist_ok=True)
-    head = ["| claim | paper | budget | checks | claim | wall time (estimated when it ran) |", "|---|---|---|---|---|---|"]
+    head = [
+        "| claim | paper | budget | checks | claim | arms' wall time, summed (estimated when they ran) |",
+        "|---|---|---|---|---|---|",
+    ]
     checks = ["| claim | budget | the paper says | ours | paper | outcome |", "|---|---|---|---|---|---|"]
     exact = ["| claim | paper | computed | paper's figure | verdict |", "|---|---|---|---|---|"]
     for claim in claims():

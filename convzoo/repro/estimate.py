@@ -19,7 +19,17 @@ from convzoo.repro.spec import (
 )
 from convzoo.train.recipes import Recipe, get_recipe, scale_recipe
 
-__all__ = ["DATA_SIZES", "ArmPlan", "arm_macs", "arm_recipe", "claim_seconds", "plan", "scale_recipe", "train_rate"]
+__all__ = [
+    "DATA_SIZES",
+    "ArmPlan",
+    "arm_macs",
+    "arm_recipe",
+    "claim_elapsed",
+    "claim_seconds",
+    "plan",
+    "scale_recipe",
+    "train_rate",
+]
 
 # data spec → (training images, test images, image size); a folder of your own is estimated as CIFAR-10
 DATA_SIZES: dict[str, tuple[int, int, tuple[int, int, int]]] = {
@@ -204,6 +214,18 @@ def claim_seconds(claim: Claim, budget: str, seeds: int | None = None) -> float:
     what ``repro list``, the demo and the pages say."""
     b = claim.budget(budget)
     return sum(p.seconds for p in plan(claim, b)) * (seeds if seeds is not None else b.seeds)
+
+
+def claim_elapsed(claim: Claim, budget: str, jobs: int = 2) -> float:
+    """The estimated elapsed time of ``repro run --jobs N``: the arm-runs in the runner's order (each arm's seeds
+    in turn), each started by the first of ``jobs`` processes to be free."""
+    b = claim.budget(budget)
+    free = [0.0] * max(1, jobs)
+    for p in plan(claim, b):
+        for _ in range(b.seeds):
+            i = free.index(min(free))
+            free[i] += p.seconds
+    return max(free)
 
 
 def human_time(s: float) -> str:

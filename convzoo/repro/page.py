@@ -97,8 +97,8 @@ def _what_ran(r: dict[str, Any], machine_line: str) -> list[str]:
         f"Budget: **{r['budget']}** — {r.get('budget_note') or 'the paper recipe'}; data `{r['data']}`; seeds "
         f"{r['seeds']}.{_fractions(r)}",
         "",
-        f"Machine: {machine_line}. Wall time {_minutes(r['wall_s'])} (estimated when it ran: {_minutes(_estimated(r))}); "
-        f"{spec}.",
+        f"Machine: {machine_line}. Its arms trained for {_minutes(r['wall_s'])} in all, their wall times summed "
+        f"(estimated when they ran: {_minutes(_estimated(r))}); {spec}.",
         "",
         f"Command: `{r['command']}`",
         "",

@@ -212,6 +212,94 @@ def _repro_uses(docs_dir: Path, on_site: list[str]) -> dict[str, list[Any]]:
     return uses
 
 
+@dataclass
+class _Tables:
+    """What every page is made from: the layer tables, paper tables and checks, and the charts' points."""
+
+    sums: dict[str, Any]
+    papers: dict[str, Any]
+    checks: dict[str, str]
+    charts: dict[str, tuple[str, list[Any], str]]
+    top1: dict[str, Any]
+    cifar: dict[str, Any]
+
+
+def _tables(names: list[str], docs_dir: Path, src: Path) -> _Tables:
+    from convzoo.inspect.paper_check import check_model, format_checks
+    from convzoo.inspect.paper_tables import PAPER_TABLES
+    from convzoo.inspect.summary import summary
+
+    charts = _charts(names, docs_dir / "repro", src / "charts")  # their points: the accuracies shown
+    return _Tables(
+        sums={n: summary(n, depth=1) for n in names},
+        papers={n: summary(n, depth=1, paper=True) for n in names if n in PAPER_TABLES},
+        checks={n: format_checks([check_model(n)], "markdown") for n in names},
+        charts=charts,
+        top1={p.name: p for p in charts["bubbles"][1]} if "bubbles" in charts else {},
+        cifar={p.name: p for p in charts["cifar"][1]} if "cifar" in charts else {},
+    )
+
+
+def _model_pages(
+    src: Path, names: list[str], t: _Tables, drawn: dict[str, Any], diagram_note: str, uses: dict[str, list[Any]]
+) -> dict[str, list[str]]:
+    """Write each network's page (and its diagram); return the networks by family, for the navigation."""
+    from convzoo.hub import weight_sources
+    from convzoo.hub.sources import format_weights_table
+    from convzoo.registry import list_models, model_info
+    from convzoo.site import pages
+    from convzoo.train.recipes import paper_recipe
+
+    families: dict[str, list[str]] = {}
+    for n in names:
+        info = model_info(n)
+        weights = [w for w in weight_sources(n) if w.url]
+        page = pages.ModelPage(
+            info=info,
+            summary=t.sums[n],
+            paper=t.papers.get(n),
+            checks=t.checks[n],
+            weights=weights,
+            weights_table=format_weights_table(weights, markdown=True) if weights else None,
+            repros=uses.get(n, []),
+            diagram=drawn.get(n),
+            diagram_note=diagram_note,
+            family=list_models(family=info.family),
+            built=set(names),
+            top1=t.top1.get(n),
+            cifar=t.cifar.get(n),
+            train_recipe=paper_recipe(n),
+        )
+        write_file(src / pages.page_path(n), pages.model_page(page))
+        families.setdefault(info.family, []).append(n)
+        if n in drawn:
+            write_file(src / "diagrams" / f"{n}.svg", drawn[n].svg)
+    return families
+
+
+def _site_pages(src: Path, names: list[str], t: _Tables, docs_part: Any, families: dict[str, list[str]]) -> list:
+    """Write the home page, the docs' pages and pictures and the assets; return the navigation."""
+    import convzoo
+    from convzoo.registry import model_info
+    from convzoo.site import pages
+
+    rows = [
+        pages.HomeRow(n, model_info(n).family, model_info(n).paper.year, t.sums[n].total_params,
+                      t.sums[n].total_macs, t.top1.get(n), t.cifar.get(n), True)
+        for n in names
+    ]  # fmt: skip
+    chart_files = [(f"charts/{file}", alt) for file, _, alt in t.charts.values()]
+    write_file(src / "index.md", pages.home_page(rows, chart_files, convzoo.__version__))
+    for rel, text in docs_part.pages.items():
+        write_file(src / rel, text)
+    for rel, data in docs_part.pictures.items():
+        write_file(src / rel, data)
+    for asset in ASSETS:
+        write_file(src / "assets" / asset, resources.files("convzoo.site").joinpath("assets", asset).read_bytes())
+    networks = [{fam: [{n: pages.page_path(n)} for n in members]} for fam, members in families.items()]
+    return [{"Home": "index.md"}, {"Networks": networks}, *docs_part.nav]
+
+
 def build_site(
     out: str | os.PathLike[str] = "site",
     *,
@@ -228,17 +316,9 @@ def build_site(
     layouts are kept (default ``~/.cache/convzoo/site-diagrams``); ``force``: replace files in ``out`` that
     convzoo did not write; ``jobs``: parallel ``dot`` processes (default: the number of cores).
     """
-    import convzoo
-    from convzoo.hub import weight_sources
-    from convzoo.hub.sources import format_weights_table
-    from convzoo.inspect.paper_check import check_model, format_checks
-    from convzoo.inspect.paper_tables import PAPER_TABLES
-    from convzoo.inspect.summary import summary
-    from convzoo.registry import list_models, model_info
     from convzoo.repro.registry import claims
-    from convzoo.site import diagrams, pages
+    from convzoo.site import diagrams
     from convzoo.site import docs as site_docs
-    from convzoo.train.recipes import paper_recipe
 
     try:
         import material  # noqa: F401
@@ -252,7 +332,6 @@ def build_site(
     t0 = time.perf_counter()
     seconds: dict[str, float] = {}
     names = _names(only)
-    built = set(names)
     notes: list[str] = []
 
     with tempfile.TemporaryDirectory(prefix="convzoo-site-") as tmp_name:
@@ -260,12 +339,7 @@ def build_site(
         src, staging = tmp / "docs", tmp / "site"
 
         t = time.perf_counter()
-        sums = {n: summary(n, depth=1) for n in names}
-        papers = {n: summary(n, depth=1, paper=True) for n in names if n in PAPER_TABLES}
-        checks = {n: format_checks([check_model(n)], "markdown") for n in names}
-        charts = _charts(names, docs_dir / "repro", src / "charts")  # their points: the accuracies shown
-        top1 = {p.name: p for p in charts["bubbles"][1]} if "bubbles" in charts else {}
-        cifar = {p.name: p for p in charts["cifar"][1]} if "cifar" in charts else {}
+        tables = _tables(names, docs_dir, src)
         seconds["tables"] = time.perf_counter() - t
 
         t = time.perf_counter()
@@ -281,48 +355,8 @@ def build_site(
         t = time.perf_counter()
         docs_part = site_docs.collect(docs_dir, [c.id for c in claims()])
         notes += [f"not on the site (missing): {m}" for m in docs_part.missing]
-        uses = _repro_uses(docs_dir, docs_part.repro)
-        families: dict[str, list[str]] = {}
-        for n in names:
-            info = model_info(n)
-            weights = [w for w in weight_sources(n) if w.url]
-            page = pages.ModelPage(
-                info=info,
-                summary=sums[n],
-                paper=papers.get(n),
-                checks=checks[n],
-                weights=weights,
-                weights_table=format_weights_table(weights, markdown=True) if weights else None,
-                repros=uses.get(n, []),
-                diagram=drawn.get(n),
-                diagram_note=diagram_note,
-                family=list_models(family=info.family),
-                built=built,
-                top1=top1.get(n),
-                cifar=cifar.get(n),
-                train_recipe=paper_recipe(n),
-            )
-            write_file(src / pages.page_path(n), pages.model_page(page))
-            families.setdefault(info.family, []).append(n)
-            if n in drawn:
-                write_file(src / "diagrams" / f"{n}.svg", drawn[n].svg)
-        rows = [
-            pages.HomeRow(n, model_info(n).family, model_info(n).paper.year, sums[n].total_params,
-                          sums[n].total_macs, top1.get(n), cifar.get(n), True)
-            for n in names
-        ]  # fmt: skip
-        chart_files = [(f"charts/{file}", alt) for file, _, alt in charts.values()]
-        write_file(src / "index.md", pages.home_page(rows, chart_files, convzoo.__version__))
-        for rel, text in docs_part.pages.items():
-            write_file(src / rel, text)
-        for rel, data in docs_part.pictures.items():
-            write_file(src / rel, data)
-        for asset in ASSETS:
-            write_file(
-                src / "assets" / asset, resources.files("convzoo.site").joinpath("assets", asset).read_bytes()
-            )
-        networks = [{fam: [{n: pages.page_path(n)} for n in members]} for fam, members in families.items()]
-        nav: list[object] = [{"Home": "index.md"}, {"Networks": networks}, *docs_part.nav]
+        families = _model_pages(src, names, tables, drawn, diagram_note, _repro_uses(docs_dir, docs_part.repro))
+        nav = _site_pages(src, names, tables, docs_part, families)
         config_file = tmp / "mkdocs.yml"
         write_file(config_file, json.dumps(mkdocs_config(src, staging, nav), indent=1))
         seconds["pages"] = time.perf_counter() - t

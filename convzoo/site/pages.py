@@ -237,17 +237,23 @@ def _reported(info: ModelInfo) -> list[str]:
 
 
 def model_page(p: ModelPage) -> str:
+    """A network's page: its card, family, diagram, layer tables, paper check, weights, reproductions, code."""
+    rf = receptive_field(p.summary)
+    sections = (_card(p, rf), _family(p), _layers(p, rf), _checks(p), _weights(p), _reproductions(p))
+    use = ["## Use it", "", code_block(p.info, p.weights, p.train_recipe), ""]
+    return "\n".join([line for section in sections for line in section] + use)
+
+
+def _card(p: ModelPage, rf: tuple[str, str] | None) -> list[str]:
     info, s = p.info, p.summary
-    name = info.name
-    rf = receptive_field(s)
     lines = [
-        f"# {name}",
+        f"# {info.name}",
         "",
         _md_cell(info.description),
         "",
         f"**Paper**: {info.paper.authors} ({info.paper.year}). *{info.paper.title}*. {paper_link(info)}",
         "",
-        f"| network | {name} |",
+        f"| network | {info.name} |",
         "|---|---|",
         f"| family | {info.family} ({info.paper.year}) |",
         f"| input | {'×'.join(map(str, info.input_size))}, {info.num_classes} classes |",
@@ -262,25 +268,23 @@ def model_page(p: ModelPage) -> str:
         lines += [f"CIFAR-10 test error: **{p.cifar.value:g}%** ({html.escape(p.cifar.provenance)}).", ""]
     if info.note:
         lines += ['!!! note "Where this differs from the paper"', "", _indent(info.note), ""]
+    return lines
+
+
+def _family(p: ModelPage) -> list[str]:
+    name = p.info.name
     links = [(f"**{m}**" if m == name else f"[{m}]({m}.md)" if m in p.built else m) for m in p.family]
-    lines += [
-        f"## The {info.family} family",
-        "",
-        family_text(info),
-        "",
-        "Variants: " + " · ".join(links),
-        "",
-        "## Diagram",
-        "",
-    ]
-    if p.diagram is not None:
-        lines += [diagram_html(name, p.diagram), ""]
-    else:
-        lines += [p.diagram_note, ""]
-    lines += [
+    lines = [f"## The {p.info.family} family", "", family_text(p.info), "", "Variants: " + " · ".join(links), ""]
+    lines += ["## Diagram", ""]
+    return lines + ([diagram_html(name, p.diagram), ""] if p.diagram is not None else [p.diagram_note, ""])
+
+
+def _layers(p: ModelPage, rf: tuple[str, str] | None) -> list[str]:
+    info, s = p.info, p.summary
+    lines = [
         "## Layers",
         "",
-        f"`convzoo summary {name}` at depth 1 and 2, computed on the meta device at the paper's input size. "
+        f"`convzoo summary {info.name}` at depth 1 and 2, computed on the meta device at the paper's input size. "
         "MACs are the multiply-accumulates of convolutions and fully connected layers (FLOPs = 2 × MACs); RF is "
         "each layer's receptive field in input pixels.",
         "",
@@ -304,39 +308,39 @@ def model_page(p: ModelPage) -> str:
             "propagated through every branch and shortcut, taking the widest).",
             "",
         ]
-    lines += ["## Paper check", "", f"`convzoo paper-check {name}`:", "", blocks(p.checks), ""]
-    reported = _reported(info)
-    if reported:
-        lines += ["### Reported in the paper", "", *reported, ""]
-    lines += ["## Weights", ""]
-    if p.weights_table:
-        lines += [
-            f"`convzoo list {name} --weights`:",
-            "",
-            transpose_table(p.weights_table, key=1, drop=(0,)),
-            "",
-        ]
-        for w in p.weights:
-            pre = w.preprocess
-            if pre is not None:
-                lines.append(
-                    f"- **{w.source}** preprocessing: resize {pre.resize} ({pre.interpolation}), centre crop "
-                    f"{pre.crop}, mean {pre.mean}, std {pre.std}" + (f" — {pre.source}" if pre.source else "")
-                )
-        lines.append("")
-    else:
-        lines += ["No pretrained weights are mapped for this network; train it with `convzoo train`.", ""]
-    lines += ["## Reproductions", ""]
-    if p.repros:
-        for r in p.repros:
-            title = f"[{r.claim}](../repro/{r.claim}/report.md)" if r.has_page else f"`{r.claim}`"
-            verdict = f"verdict: **{r.verdict}**" if r.verdict else "not run yet"
-            lines.append(f"- {title} — {_md_cell(r.says)} Arms: {', '.join(r.arms)}; {verdict}.")
-        lines.append("")
-    else:
-        lines += ["No reproduction trains this network yet ([all reproductions](../repro/index.md)).", ""]
-    lines += ["## Use it", "", code_block(info, p.weights, p.train_recipe), ""]
-    return "\n".join(lines)
+    return lines
+
+
+def _checks(p: ModelPage) -> list[str]:
+    lines = ["## Paper check", "", f"`convzoo paper-check {p.info.name}`:", "", blocks(p.checks), ""]
+    reported = _reported(p.info)
+    return lines + (["### Reported in the paper", "", *reported, ""] if reported else [])
+
+
+def _weights(p: ModelPage) -> list[str]:
+    lines = ["## Weights", ""]
+    if not p.weights_table:
+        return lines + ["No pretrained weights are mapped for this network; train it with `convzoo train`.", ""]
+    lines += [f"`convzoo list {p.info.name} --weights`:", "", transpose_table(p.weights_table, key=1, drop=(0,)), ""]
+    for w in p.weights:
+        pre = w.preprocess
+        if pre is not None:
+            lines.append(
+                f"- **{w.source}** preprocessing: resize {pre.resize} ({pre.interpolation}), centre crop "
+                f"{pre.crop}, mean {pre.mean}, std {pre.std}" + (f" — {pre.source}" if pre.source else "")
+            )
+    return lines + [""]
+
+
+def _reproductions(p: ModelPage) -> list[str]:
+    lines = ["## Reproductions", ""]
+    if not p.repros:
+        return lines + ["No reproduction trains this network yet ([all reproductions](../repro/index.md)).", ""]
+    for r in p.repros:
+        title = f"[{r.claim}](../repro/{r.claim}/report.md)" if r.has_page else f"`{r.claim}`"
+        verdict = f"verdict: **{r.verdict}**" if r.verdict else "not run yet"
+        lines.append(f"- {title} — {_md_cell(r.says)} Arms: {', '.join(r.arms)}; {verdict}.")
+    return lines + [""]
 
 
 @dataclass(frozen=True)

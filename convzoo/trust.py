@@ -275,6 +275,8 @@ def parse_run_metadata(obj: Any, source: str | Path) -> RunMetadata:
     if not isinstance(obj, dict):
         raise RejectedFile(path, f"{what} must be a JSON object, not {type(obj).__name__}")
     model = _str_field(obj, "model", path, what, MAX_MODEL_NAME)
+    if not model or not model.isprintable() or any(ch.isspace() for ch in model):
+        raise RejectedFile(path, f"{what} field 'model' must name a model (no blanks), not {_short(model)}")
     registered = _registered(model)
     n = _int_field(obj, "num_classes", path, what, 1, MAX_CLASSES)
     c = _int_field(obj, "in_chans", path, what, 1, MAX_CHANNELS)

@@ -633,12 +633,25 @@ def assert_refused_naming(result: Any, path: str | Path) -> None:
     assert isinstance(result, RejectedFile) and str(path) in str(result), result
 
 
+@pytest.mark.parametrize("name", ["", " ", "resnet18\n", "a b", "\x1b[31mred"])
+def test_a_blank_or_unprintable_model_name_is_refused_naming_the_file(name: str) -> None:
+    """Hypothesis found model '' accepted (as a model of the user's own, to be named later): a name that no
+    model can have, or that would print control characters, is refused when the file is read."""
+    got = read_guarded(trust.parse_run_metadata, {**BASE_META, "model": name}, "f.safetensors")
+    assert_refused_naming(got, "f.safetensors")
+    assert "field 'model' must name a model" in str(got)
+
+
 @FUZZ
 @given(key=st.sampled_from(sorted(BASE_META)), value=JSON)
 def test_fuzz_metadata_fields(key, value):
     meta = read_guarded(trust.parse_run_metadata, {**BASE_META, key: value}, "f.safetensors")
     if not isinstance(meta, RejectedFile):
-        assert meta.registered and meta.model in list_models() and len(meta.classes) == meta.num_classes
+        assert meta.registered == (meta.model in list_models()) and len(meta.classes) == meta.num_classes
+        assert meta.model and meta.model.isprintable() and not any(c.isspace() for c in meta.model)
+        if not meta.registered:  # a name of the user's own model: never imported, refused unless the user names it
+            refused = read_guarded(trust.build_model_from_metadata, meta, None, "f.safetensors")
+            assert isinstance(refused, RejectedFile) and "not a registered convzoo model" in str(refused)
         assert len(meta.mean) == len(meta.std) == meta.in_chans == meta.image_size[0]
 
 

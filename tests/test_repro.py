@@ -100,12 +100,15 @@ def test_estimates_use_bf16_only_where_the_budget_autocasts_and_the_cpu_has_it(m
     from convzoo.repro.spec import TRAIN_RATE_MACS_AVX512
 
     c = get_claim("degradation")
+    read_flags = estimate.avx512.__wrapped__
     for native, amp, flags, rate in ((True, True, {"avx512f"}, TRAIN_RATE_MACS_BF16),
                                      (False, True, {"avx512f"}, TRAIN_RATE_MACS_AVX512),
                                      (True, False, {"avx512f"}, TRAIN_RATE_MACS_AVX512),
                                      (False, True, {"avx2"}, TRAIN_RATE_MACS)):  # fmt: skip
         monkeypatch.setattr(estimate, "native_bf16", lambda native=native: native)
         monkeypatch.setattr(cpuinfo, "cpu_flags", lambda flags=flags: (flags, "a CPU"))
+        assert read_flags() == ("avx512f" in flags)  # the flag read itself, uncached
+        monkeypatch.setattr(estimate, "avx512", lambda flags=flags: "avx512f" in flags)
         b = dataclasses.replace(c.budget("cpu"), amp=amp)
         p = estimate.plan(c, b)[0]
         images = 3 * p.epochs * p.train_images + p.evaluations * p.test_images

@@ -67,9 +67,7 @@ def claim_rows() -> list[dict[str, Any]]:
                     "to_run": todo,
                     # the committed arm-runs' measured wall time against today's estimate of the same runs
                     "committed_wall_s": None if found is None else sum(r.wall_s for r in found.values()),
-                    "committed_estimated_s": None
-                    if found is None
-                    else sum(per_arm[n.rsplit("-s", 1)[0]] for n in found),
+                    "committed_estimated_s": None if found is None else sum(per_arm[r.arm] for r in found.values()),
                 }
             row["budgets"] = budgets
         else:
@@ -127,7 +125,8 @@ def _power_lines(r: dict[str, Any]) -> list[str]:
         gap = f"paper gap {p['paper_gap']:.2f}; " if p["paper_gap"] is not None else ""
         need = "" if p["needs_trained"] else " [early training: no convergence needed]"
         if set(p["budgets"]) <= {"paper"}:
-            unresolved = cells and cells[-1].endswith("(below resolution)")
+            res = p["budgets"].get("paper")
+            unresolved = res is not None and p["paper_gap"] is not None and abs(p["paper_gap"]) < res
             need += (
                 " [below resolution at every budget, the paper's own included: its seeds and test set cannot "
                 "resolve the paper's gap]"

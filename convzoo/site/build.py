@@ -251,6 +251,7 @@ def _model_pages(
     from convzoo.train.recipes import paper_recipe
 
     families: dict[str, list[str]] = {}
+    built = set(names)
     for n in names:
         info = model_info(n)
         weights = [w for w in weight_sources(n) if w.url]
@@ -265,7 +266,7 @@ def _model_pages(
             diagram=drawn.get(n),
             diagram_note=diagram_note,
             family=list_models(family=info.family),
-            built=set(names),
+            built=built,
             top1=t.top1.get(n),
             cifar=t.cifar.get(n),
             train_recipe=paper_recipe(n),

@@ -509,8 +509,9 @@ def read_train_state(path: str | Path) -> dict[str, Any]:
 
     Required: ``format``, ``metadata`` (see :func:`parse_run_metadata`), ``optimizer`` and ``schedule``
     state dicts, ``loop`` (``global_step`` and ``save_index`` integers ≥ 0, ``epoch_sums`` numbers,
-    ``epoch_time`` ≥ 0), ``metrics`` (a list of dicts), ``best`` (a number) and ``config`` (a dict).
-    Other keys (``scaler``, ``lookahead``...) must be dicts when present. Raises :class:`RejectedFile`.
+    ``epoch_time`` ≥ 0, and ``wall_s`` ≥ 0 where present), ``metrics`` (a list of dicts), ``best`` (a number)
+    and ``config`` (a dict). Other keys (``scaler``, ``lookahead``...) must be dicts when present.
+    Raises :class:`RejectedFile`.
     """
     path, what = Path(path), "the training state"
     state = _torch_load(path)
@@ -528,8 +529,9 @@ def read_train_state(path: str | Path) -> dict[str, Any]:
     sums = _typed(loop, "epoch_sums", list, path, lw)
     if len(sums) > MAX_LIST or not all(_is_float(v) for v in sums):
         raise RejectedFile(path, f"{lw} field 'epoch_sums' must be a short list of finite numbers")
-    if not (_is_float(loop.get("epoch_time")) and loop["epoch_time"] >= 0):
-        raise RejectedFile(path, f"{lw} field 'epoch_time' must be a number ≥ 0")
+    for key in ("epoch_time", "wall_s"):  # wall_s: absent from checkpoints written before it was kept
+        if (key == "epoch_time" or key in loop) and not (_is_float(loop.get(key)) and loop[key] >= 0):
+            raise RejectedFile(path, f"{lw} field '{key}' must be a number ≥ 0")
     metrics = _typed(state, "metrics", list, path, what)
     if not all(isinstance(r, dict) for r in metrics):
         raise RejectedFile(path, f"{what} field 'metrics' must be a list of dicts (one per evaluation)")

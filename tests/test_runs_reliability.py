@@ -9,6 +9,7 @@ are reached as ``test_runs_reliability:<name>`` (this folder is on ``sys.path`` 
 
 from __future__ import annotations
 
+import csv
 import dataclasses
 import errno
 import hashlib
@@ -116,6 +117,22 @@ class SelfTwice(Tiny):
         if n == 6:
             os.kill(os.getpid(), signal.SIGINT)
             os.kill(os.getpid(), signal.SIGINT)
+
+
+class SlowStoppedOnce(Tiny):
+    """Each training step takes at least 0.3 s; Ctrl-C during the 3rd, the first time in this process."""
+
+    stopped = False
+
+    def on_training_call(self, n: int) -> None:
+        time.sleep(0.3)
+        if n == 3 and not SlowStoppedOnce.stopped:
+            SlowStoppedOnce.stopped = True
+            os.kill(os.getpid(), signal.SIGINT)
+
+
+def slow_stopped_once(num_classes: int = 10, in_chans: int = 1) -> SlowStoppedOnce:
+    return SlowStoppedOnce(num_classes, in_chans)
 
 
 def self_twice(num_classes: int = 10, in_chans: int = 1) -> SelfTwice:
@@ -275,6 +292,37 @@ def test_ctrl_c_and_sigterm_stop_at_a_step_save_and_say_how_to_resume(
     cfg = dataclasses.replace(_cfg(tmp_path, model=f"test_runs_reliability:{model}"), resume=True)
     train(cfg, data=digits, log=_quiet)
     assert _same_weights(reference, tmp_path / "run")
+
+
+def test_wall_time_counts_every_resumed_stretch_including_a_part_epoch(tmp_path, digits):
+    """A run stopped part-way through its first epoch (no epoch row yet) and resumed: its wall time is both
+    stretches', not the last one's (it was: a resume restarted from the last epoch row's wall time)."""
+    cfg = _cfg(tmp_path, model="test_runs_reliability:slow_stopped_once")
+    SlowStoppedOnce.stopped = False
+    t0 = time.perf_counter()
+    with pytest.raises(TrainingInterrupted, match="SIGINT: stopped at step 3 of 8"):
+        train(cfg, data=digits, log=_quiet)  # 3 steps, ≥ 0.9 s, no epoch row yet
+    first = time.perf_counter() - t0
+    assert not (tmp_path / "run" / "metrics.csv").exists()
+    loop = _state(read_latest(tmp_path / "run" / "checkpoints"))["loop"]
+    assert loop["global_step"] == 3 and 0.9 <= loop["wall_s"] <= first
+    t1 = time.perf_counter()
+    train(dataclasses.replace(cfg, resume=True), data=digits, log=_quiet)  # 5 more steps, ≥ 1.5 s
+    second = time.perf_counter() - t1
+    rows = list(csv.DictReader(open(tmp_path / "run" / "metrics.csv")))
+    wall = [float(r["wall_s"]) for r in rows]
+    assert len(rows) == 2 and loop["wall_s"] + 0.3 <= wall[0] < wall[1] <= first + second
+    assert wall[1] >= 8 * 0.3
+
+
+def test_a_checkpoint_without_its_wall_time_resumes_from_the_last_row_and_the_part_epoch() -> None:
+    """Checkpoints written before the wall time was kept in them: the last epoch row's wall time plus the
+    training time of the epoch under way."""
+    from convzoo.train.trainer import _State, _wall_at_save
+
+    state = _State(loop={"epoch_time": 3.0}, rows=[{"epoch": 1, "wall_s": 10.0}])
+    assert _wall_at_save(None, state) == 13.0 and _wall_at_save(7.5, state) == 7.5
+    assert _wall_at_save(None, _State(loop={"epoch_time": 3.0})) == 3.0
 
 
 def test_a_second_ctrl_c_interrupts_at_once_leaving_the_last_checkpoint(tmp_path, capsys):

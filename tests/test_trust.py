@@ -451,6 +451,11 @@ BAD_STATES = [
         _state(loop={"global_step": 5, "save_index": 1, "epoch_sums": [float("nan")], "epoch_time": 0}),
         "epoch_sums",
     ),
+    *[
+        (_state(loop={"global_step": 5, "save_index": 1, "epoch_sums": [], "epoch_time": 0, "wall_s": w}), "'wall_s'")
+        for w in (-1.0, float("inf"), "12", None)
+    ],
+    (_state(loop={"global_step": 5, "save_index": 1, "epoch_sums": [], "epoch_time": -0.5}), "'epoch_time'"),
     (_state(metrics=[1, 2]), "'metrics' must be a list of dicts"),
     (_state(best=float("nan")), "'best' is NaN"),
     (_state(best="0.5"), "'best' must be a float or int"),

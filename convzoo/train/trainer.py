@@ -221,6 +221,10 @@ class _State:
     step_times: list[float] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)  # said at the start; TrainResult.warnings
 
+    def wall(self) -> float:
+        """Seconds of wall time since the run first started, summed over its resumes."""
+        return self.wall_before + time.perf_counter() - self.wall0
+
     @property
     def step(self) -> int:
         return int(self.loop["global_step"])
@@ -721,6 +725,16 @@ def _start(run: _Run, folder: RunFolder | None, run_dir: Path, saved: dict[str, 
     return state
 
 
+def _wall_at_save(carried: float | None, state: _State) -> float:
+    """The wall time a checkpoint was saved at: its own record, or (a checkpoint older than that record) the
+    last epoch's wall time plus the training time of the epoch under way, which leaves out only that part
+    epoch's checkpoint writes."""
+    if carried is not None:  # validated by trust.read_train_state
+        return float(carried)
+    last = float(state.rows[-1].get("wall_s", 0.0)) if state.rows else 0.0
+    return last + float(state.loop.get("epoch_time", 0.0))
+
+
 def _restore(run: _Run, state: _State, saved: dict[str, Any]) -> None:
     path = saved["path"]
     run.optimizer.load_state_dict(saved["optimizer"])
@@ -732,10 +746,11 @@ def _restore(run: _Run, state: _State, saved: dict[str, Any]) -> None:
             raise CheckpointError(f"{path} was saved by a run without lookahead; resume it with its recipe")
         run.lookahead.load_state_dict(saved["lookahead"])
     state.loop = dict(saved["loop"])
+    carried = state.loop.pop("wall_s", None)
     state.rows = list(saved["metrics"])
     state.best = float(saved.get("best", math.inf))
     state.checkpoint, state.saved_step = path, state.step
-    state.wall_before = float(state.rows[-1].get("wall_s", 0.0)) if state.rows else 0.0
+    state.wall_before = _wall_at_save(carried, state)
     run.say(f"resumed {path.parent.parent} at step {state.step} (epoch {state.step // run.spe + 1})")
     changed = {k: v for k, v in saved["changed"].items() if k not in ("resume",)}
     if changed:
@@ -988,9 +1003,7 @@ def _end_epoch(run: _Run, state: _State, folder: RunFolder | None) -> None:
     if epoch_done % run.cfg.eval_every == 0 or last:
         row.update(_evaluate_splits(run, state))
     row["epoch_s"] = state.loop["epoch_time"]
-    row["wall_s"] = (
-        state.wall_before + time.perf_counter() - state.wall0
-    )  # since the run started, over resumes
+    row["wall_s"] = state.wall()  # since the run started, over resumes
     row["images_per_s"] = n / max(state.loop["epoch_time"], 1e-9)
     # an epoch schedule steps when an epoch ends (or the run, part-way through one), never at a budget's stop
     if run.schedule.interval == "epoch" and (gstep % spe == 0 or gstep >= run.total_steps):
@@ -1055,7 +1068,7 @@ def _save(run: _Run, state: _State, folder: RunFolder | None) -> None:
         "schedule": run.schedule.state_dict(),
         "scaler": run.scaler.state_dict(),
         **({"lookahead": run.lookahead.state_dict()} if run.lookahead is not None else {}),
-        "loop": dict(state.loop),
+        "loop": {**state.loop, "wall_s": state.wall()},
         "metrics": state.rows,
         "best": state.best,
         "config": _json(run.cfg.to_dict()),

@@ -133,14 +133,34 @@ def test_resume_is_exact(name: str) -> None:
             assert torch.equal(torch.as_tensor(a), torch.as_tensor(b)), (name, resume_at)
 
 
-def test_steps_past_the_end_keep_the_rate() -> None:
-    opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=A0)
-    sched = build_schedule(opt, "onecycle", total_steps=5)
-    assert sched.interval == "epoch"
-    for _ in range(8):
-        opt.step()
-        sched.step()
-    assert sched.get_last_lr() == [opt.param_groups[0]["lr"]]
+@pytest.mark.parametrize(
+    ("name", "kw"),
+    [
+        ("onecycle", {"anneal_strategy": "linear", "final_div_factor": 1000.0, "pct_start": 0.15}),
+        ("onecycle", {}),
+        ("cosine", {"min_lr": 1e-4}),
+        ("multistep", {"milestones": [1]}),
+        ("exponential", {}),
+    ],
+)
+def test_after_the_last_step_and_past_it_the_rate_is_the_last_steps(name, kw) -> None:
+    """The rate left in the optimizer after the run (what the last epoch row logs, and what an extended run
+    holds) is the last step's, not one a scheduler extrapolated past its end (one-cycle's linear decay went
+    to -6e-6 after 11,700 steps, and to -0.12 after a run of one step)."""
+    for steps in (1, 2, 40, 11_700):
+        if name == "onecycle" and steps * kw.get("pct_start", 0.3) - 1 == 0:
+            continue
+        opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=A0)
+        sched = build_schedule(opt, name, total_steps=steps, interval="step", **kw)
+        used = []
+        for _ in range(steps + 3):
+            used.append(opt.param_groups[0]["lr"])
+            opt.step()
+            sched.step()
+        assert used[steps:] == [used[steps - 1]] * 3 and sched.get_last_lr() == [used[steps - 1]], (name, steps)
+        assert min(used) > 0 and used[:steps] == pytest.approx(
+            schedule_curve(name, total_steps=steps, base_lr=A0, **kw)
+        )
 
 
 @pytest.mark.parametrize(

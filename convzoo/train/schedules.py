@@ -69,7 +69,9 @@ class Schedule:
     """A learning-rate schedule: an optional linear warm-up followed by a ``torch.optim`` scheduler.
 
     Call :meth:`step` once per ``interval`` after ``optimizer.step()``; the plateau schedule needs the
-    validation error (lower is better) as ``metric``. Calls past ``total_steps`` leave the rate unchanged.
+    validation error (lower is better) as ``metric``. The call after the last step, and any past it, leave
+    the rate the last step used: a scheduler would set one for a step past its end (one-cycle's linear
+    decay, extrapolated, goes below zero).
     """
 
     def __init__(
@@ -118,6 +120,8 @@ class Schedule:
             raise ValueError(f"schedule.step got a non-finite metric ({metric}); pass the validation error")
         self.steps_taken += 1
         t = self.steps_taken
+        if t == self.total_steps:
+            return
         if self.warmup is not None and t < self.warmup_steps:
             self.warmup.step()
         elif t == self.warmup_steps:

@@ -25,6 +25,9 @@ from typing import Any
 
 import convzoo
 from convzoo.deploy.bench import BenchResult, Row, format_result
+from convzoo.trust_write import owned_under, write_file
+
+RESULTS = Path(__file__).resolve().parent / "results"  # files here are the benchmarks' to replace
 
 BACKENDS = ("eager", "folded", "compile", "onnxruntime", "openvino")
 DTYPES = ("fp32", "bf16")
@@ -109,11 +112,10 @@ def run_plan(args: argparse.Namespace, out: Path) -> dict[str, Any]:
 
 
 def write(report: dict[str, Any], out: Path) -> None:
+
     out.mkdir(parents=True, exist_ok=True)
     for name, text in (("inference.json", json.dumps(report, indent=1)), ("inference.md", markdown(report))):
-        tmp = out / f".{name}.tmp"
-        tmp.write_text(text + "\n")
-        tmp.replace(out / name)
+        write_file(out / name, text + "\n", owned=owned_under(RESULTS))
 
 
 def load(path: Path) -> dict[str, Any]:

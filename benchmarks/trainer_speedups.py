@@ -48,6 +48,9 @@ from convzoo.train.evaluation import evaluate
 from convzoo.train.optim import build_optimizer
 from convzoo.train.parts import amp_dtype, he_init, native_bf16_cpu, training_loss
 from convzoo.train.recipes import get_recipe
+from convzoo.trust_write import owned_under, write_file
+
+RESULTS = Path(__file__).resolve().parent / "results"  # files here are the benchmarks' to replace
 
 MEAN, STD = (0.491, 0.482, 0.447), (0.247, 0.243, 0.262)
 EPOCH_IMAGES = 390 * 128  # a 50,000-image epoch at batch 128 (the last incomplete batch dropped)
@@ -253,9 +256,8 @@ def main() -> None:
         )  # fmt: skip
         report["models"][model] = m
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        tmp = args.json.with_name(f".{args.json.name}.tmp")
-        tmp.write_text(json.dumps(report, indent=1) + "\n")
-        tmp.replace(args.json)  # after every model: an interrupted run keeps what it measured
+        # after every model: an interrupted run keeps what it measured
+        write_file(args.json, json.dumps(report, indent=1) + "\n", owned=owned_under(RESULTS))
     print(markdown(report))
 
 

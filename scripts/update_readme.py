@@ -12,6 +12,7 @@ from pathlib import Path
 import convzoo
 from convzoo.inspect.summary import human
 from convzoo.registry import Reported
+from convzoo.trust_write import write_file
 
 ROOT = Path(__file__).resolve().parent.parent
 START, END = "<!-- models:start -->", "<!-- models:end -->"
@@ -48,7 +49,7 @@ def updated(text: str) -> str:
 
 def main() -> None:
     path = ROOT / "README.md"
-    path.write_text(updated(path.read_text()))
+    write_file(path, updated(path.read_text()), owned=True)
     print(f"updated the model table in {path}")
 
 

@@ -562,6 +562,25 @@ def test_the_scan_finds_writers_that_bypass_trust_write(tmp_path):
     assert found == ["open('w')", "write_text", "savefig", "save", "os.replace", "copyfile", "Path.replace", "os.open"]
 
 
-def test_no_writer_in_convzoo_bypasses_trust_write():
-    offenders = scan()
+@pytest.mark.parametrize("folder", ["convzoo", "benchmarks", "scripts"])
+def test_no_writer_in_the_project_bypasses_trust_write(folder):
+    offenders = scan(ROOT / folder)
     assert not offenders, "writers that bypass convzoo.trust_write:\n" + "\n".join(offenders)
+
+
+def test_a_results_folder_owns_its_unmarked_files_and_nothing_outside(tmp_path):
+    """Benchmarks replace their committed results (a fresh clone's files carry no mark), never a user's
+    file elsewhere, and never through a link."""
+    from convzoo.trust_write import UnsafePath, owned_under, write_file
+
+    results, elsewhere = tmp_path / "results", tmp_path / "home"
+    results.mkdir(), elsewhere.mkdir()
+    (results / "r.json").write_text("committed")
+    (elsewhere / "notes.json").write_text("mine")
+    (results / "link.json").symlink_to(elsewhere / "notes.json")
+    write_file(results / "r.json", "measured", owned=owned_under(results))
+    assert (results / "r.json").read_text() == "measured"
+    for target, cause in ((elsewhere / "notes.json", "not a file convzoo wrote"), (results / "link.json", "link")):
+        with pytest.raises(UnsafePath, match=cause):
+            write_file(target, "measured", owned=owned_under(results))
+    assert (elsewhere / "notes.json").read_text() == "mine"

@@ -1,13 +1,13 @@
 """Degradation's four arms at the long recipe on one GPU: images/s and wall time per arm.
 
 The arms (plain-20, plain-56, ResNet-20, ResNet-56) train exactly as ``convzoo repro run degradation --budget
-long`` trains them (:func:`convzoo.repro.runner.arm_config`: all 50,000 CIFAR-10 training images, 30 epochs,
+long`` trains them (:func:`convzoo.repro.runner.arm_config`: all 50,000 CIFAR-10 training images, 22 epochs,
 one-cycle with linear decay, batch 128, evaluation every 5 epochs on the 10,000 test images), on the GPU path
 of the trainer: the uint8 images resident on the device and augmented there, bf16 autocast, channels_last,
 ``torch.compile`` (``--no-compile`` to leave it out) and no per-step host sync (the losses are read once every
 :data:`convzoo.train.trainer.SYNC_EVERY` steps).
 
-    python benchmarks/gpu_long.py                                     # the whole budget, ~4 × 30 epochs
+    python benchmarks/gpu_long.py                                     # the whole budget, 4 arms × 22 epochs
     python benchmarks/gpu_long.py --epochs 2                          # a short check (the schedule shortened)
     python benchmarks/gpu_long.py --device cpu --data digits --per-class 5 --image-size 32 --epochs 1 \\
         --arms resnet20                                               # a smoke on the CPU
@@ -50,7 +50,9 @@ def device_name(device: torch.device) -> str:
     return f"{model} ({torch.get_num_threads()} threads, native bf16: {'yes' if native_bf16_cpu() else 'no'})"
 
 
-def run_arms(args: argparse.Namespace, log: Any = print) -> list[dict[str, Any]]:
+def run_arms(args: argparse.Namespace, log: Any = print, done: Any = None) -> list[dict[str, Any]]:
+    """Train the arms one after another; ``done(rows)`` is called after each (so a cut-off run keeps its
+    finished arms' figures)."""
     from convzoo.repro.estimate import arm_recipe
     from convzoo.repro.registry import get_claim
     from convzoo.repro.runner import arm_config, budget_data
@@ -103,6 +105,8 @@ def run_arms(args: argparse.Namespace, log: Any = print) -> list[dict[str, Any]]
             "compile": cfg.compile,
         }
         rows.append(row)
+        if done is not None:
+            done(rows)
         log(
             f"{name:9s} {res.images_per_s:9.0f} img/s (whole run, compile included)  "
             f"{row['last_epoch_images_per_s'] or 0:9.0f} img/s (last epoch)  wall {wall:8.1f} s  "
@@ -114,7 +118,7 @@ def run_arms(args: argparse.Namespace, log: Any = print) -> list[dict[str, Any]]
 def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     ap.add_argument("--device", default="cuda", help="cuda (default), cuda:N, or cpu for a smoke")
-    ap.add_argument("--epochs", type=float, help="train this many epochs instead of the budget's 30")
+    ap.add_argument("--epochs", type=float, help="train this many epochs instead of the budget's (22)")
     ap.add_argument("--arms", nargs="+", choices=ARMS, default=list(ARMS))
     ap.add_argument("--data", help="a --data spec (default: the budget's, cifar10-jpg)")
     ap.add_argument("--per-class", type=int, help="training images per class (default: all)")
@@ -128,18 +132,21 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     args = ap.parse_args(argv)
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         ap.error("no CUDA GPU here: pass --device cpu for a smoke")
-    rows = run_arms(args)
-    if args.json:
-        from convzoo.train.parts import resolve_device
+    return run_arms(args, done=(lambda rows: _write_json(args, argv, rows)) if args.json else None)
 
-        report = {
-            "device": device_name(resolve_device(args.device)),
-            "torch": torch.__version__,
-            "command": "python benchmarks/gpu_long.py " + " ".join(sys.argv[1:] if argv is None else argv),
-            "arms": rows,
-        }
-        args.json.write_text(json.dumps(report, indent=1) + "\n")
-    return rows
+
+def _write_json(args: argparse.Namespace, argv: list[str] | None, rows: list[dict[str, Any]]) -> None:
+    """The figures so far, with the card's name, replacing the file this run wrote after its last arm."""
+    from convzoo.train.parts import resolve_device
+    from convzoo.trust_write import write_file
+
+    report = {
+        "device": device_name(resolve_device(args.device)),
+        "torch": torch.__version__,
+        "command": "python benchmarks/gpu_long.py " + " ".join(sys.argv[1:] if argv is None else argv),
+        "arms": rows,
+    }
+    write_file(args.json, json.dumps(report, indent=1) + "\n", force=len(rows) > 1)
 
 
 if __name__ == "__main__":

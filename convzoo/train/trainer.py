@@ -106,7 +106,7 @@ class TrainResult:
     final_test_err: float | None
     final_val_err: float | None
     images_per_s: float
-    wall_s: float
+    wall_s: float  # since the run started, counting the sessions before a resume
     step_times: list[float] = field(default_factory=list)  # seconds per optimizer step of this session
     warnings: list[str] = field(default_factory=list)  # e.g. the run ended at chance level
 
@@ -1149,7 +1149,7 @@ def _finish(run: _Run, state: _State, folder: RunFolder | None, run_dir: Path) -
         final_test_err=final.get("test_err"),
         final_val_err=final.get("val_err"),
         images_per_s=state.images_seen / max(state.t_train, 1e-9),
-        wall_s=time.perf_counter() - state.wall0,
+        wall_s=state.wall(),  # since the run started, over resumes, like the rows' wall_s
         step_times=state.step_times,
         warnings=state.warnings,
     )

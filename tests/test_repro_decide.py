@@ -112,9 +112,13 @@ def _claim(b_paper: float | None = 5.0, w_paper: float | None = 8.0, early: bool
     )
 
 
-def _run(arm: str, wrong: int, curve: list[float], n: int = 10_000, seed: int = 0) -> ArmResult:
+def _run(
+    arm: str, wrong: int, curve: list[float], n: int = 10_000, seed: int = 0, lrs: list[float] | None = None
+) -> ArmResult:
     bits = [i >= wrong for i in range(n)]
-    rows = [{"epoch": float(e + 1), "train_err": v} for e, v in enumerate(curve)]
+    rows: list[dict[str, float]] = [{"epoch": float(e + 1), "train_err": v} for e, v in enumerate(curve)]
+    for row, lr in zip(rows, lrs or [], strict=False):
+        row["lr"] = lr
     rows[-1]["test_err"] = 100 * wrong / n
     return ArmResult(
         arm=arm, seed=seed, rows=rows, wall_s=1.0, images_per_s=1.0, train_images=50_000, test_images=n,
@@ -403,3 +407,74 @@ def test_an_arm_at_chance_is_not_called_still_learning() -> None:
     o = judge(c, c.budgets["cpu"], runs)[0]
     assert o["outcome"] == verdict.BELOW_RESOLUTION
     assert o["why"].endswith("and b still learning and w near chance at the end of the budget"), o["why"]
+
+
+# ------------------------------------------------------------------------------------------------ convergence
+
+# 20 epochs of a step schedule as the papers': the rate ÷10 at 50% and at 75%. Still falling: 2 points an epoch
+# at the peak rate, 1.5 after the first cut, flat at the last rate. After a plateau: flat before each cut.
+CUT = [1.0] * 10 + [0.1] * 5 + [0.01] * 5
+CUT_STILL_FALLING = [80 - 2 * e for e in range(10)] + [58 - 1.5 * e for e in range(5)] + [51.9, 51.85] + [51.8] * 3
+CUT_AFTER_PLATEAU = [80, 60, 50, 45, 42, 41, 40.6, 40.4, 40.3, 40.3] + [38, 37.8, 37.7, 37.7, 37.7] + [37.6] * 5
+
+
+def test_a_plateau_at_a_decayed_rate_is_no_plateau() -> None:
+    """gap_vs_fc's long page: flat over its last tenth (the rate at 1/100 of its peak) while still falling 1.5
+    points an epoch before that cut: not converged, and the fall before the cut is the one reported."""
+    r = _run("b", 500, CUT_STILL_FALLING, lrs=CUT)
+    ok, fall = verdict.converged(r)
+    assert not ok and fall == pytest.approx(2 * 1.5)  # 1.5 points an epoch over a tenth of the run (2 epochs)
+    assert verdict.converged(_run("b", 500, CUT_STILL_FALLING))[0]  # without the rates: the old rule's answer
+
+
+def test_a_plateau_reached_before_the_rate_was_cut_counts() -> None:
+    ok, fall = verdict.converged(_run("b", 500, CUT_AFTER_PLATEAU, lrs=CUT))
+    assert ok and fall is not None and fall <= verdict.PLATEAU
+
+
+@pytest.mark.parametrize(
+    ("lrs", "curve", "ok"),
+    [
+        ([0.1] * 10, FLAT, True),  # a constant rate: the end is the only window
+        ([0.1] * 10, FALLING, False),
+        ([0.1 * (10 - e) / 10 for e in range(10)], FLAT, True),  # linear decay: the rate falls under 0.1 × only at the end
+        ([0.1 * (10 - e) / 10 for e in range(10)], FALLING, False),
+        ([0.1] * 9 + [0.0], FLAT, True),
+    ],
+    ids=["constant-flat", "constant-falling", "linear-flat", "linear-falling", "last-epoch-at-zero"],
+)
+def test_the_rate_window_never_turns_a_falling_end_into_a_plateau(lrs: list[float], curve: list[float], ok: bool) -> None:
+    """The window before the rate decayed is judged *beside* the end, never instead of it: the rule only ever
+    adds reasons for *not reached*."""
+    assert verdict.converged(_run("b", 500, curve, lrs=lrs))[0] is ok
+
+
+def test_a_reversed_gap_after_the_rate_froze_a_still_learning_arm_is_not_a_contradiction() -> None:
+    runs = {"b": [_run("b", 900, CUT_STILL_FALLING, lrs=CUT)], "w": [_run("w", 500, CUT_AFTER_PLATEAU, lrs=CUT)]}
+    o = judge(_claim(), _claim().budgets["cpu"], runs)[0]
+    assert o["outcome"] == verdict.NOT_REACHED and o["gap_alone"] == "reversed beyond the noise"
+    assert o["why"] == "b still learning at the end of the budget"
+
+
+def test_results_json_keeps_the_rate_and_its_rejudged_page_applies_the_rule(tmp_path: Path) -> None:
+    """The curve a results.json keeps holds each epoch's rate, so a page re-judged from it (a fresh clone's
+    `repro docs`) applies the rate window; a page whose runs predate the rules lists the revisions."""
+    from convzoo.repro.page import _changes
+    from convzoo.repro.report import _run_dict, rejudge, runs_of
+
+    c = _claim()
+    runs = {"b": _run("b", 900, CUT_STILL_FALLING, lrs=CUT), "w": _run("w", 500, CUT_AFTER_PLATEAU, lrs=CUT)}
+    results = {
+        "claim": "toy", "budget": "cpu", "kind": "trained",
+        "arms": [{"name": k, "group": "", "runs": [{**_run_dict(r), "spec_hash": "0" * 16}]} for k, r in runs.items()],
+    }  # fmt: skip
+    assert all("lr" in p for a in results["arms"] for p in a["runs"][0]["curve"])
+    back = runs_of(c, results, tmp_path / "results.json")
+    assert [row["lr"] for row in back["b"][0].rows] == CUT
+    judged = rejudge(results, tmp_path / "results.json", c)
+    assert judged["checks"][0]["outcome"] == verdict.NOT_REACHED
+    assert [v["version"] for v in judged["rule_revisions"]][-1] == verdict.rules()["version"]
+    lines = _changes({**judged, "run_spec_hashes": ["0" * 16]})
+    assert any(line.startswith("Rules revised after results were seen") for line in lines)
+    assert any(f"{verdict.LIVE_RATE:g} × its peak" in line for line in lines)
+    assert not any("Rules revised" in line for line in _changes({**judged, "run_spec_hashes": [judged["spec_hash"]]}))

@@ -108,10 +108,17 @@ def _what_ran(r: dict[str, Any], machine_line: str) -> list[str]:
 def _changes(r: dict[str, Any]) -> list[str]:
     ch = r.get("changes") or []
     if not ch:
-        return ["Pre-registration: no change to this budget's spec after its first results.", ""]
-    lines = ["Changed after this budget's first results (when, what, why):", ""]
-    lines += [f"- {c['when']}: {c['what']} — {c['why']}" for c in ch]
-    return lines + [""]
+        lines = ["Pre-registration: no change to this budget's spec after its first results.", ""]
+    else:
+        lines = ["Changed after this budget's first results (when, what, why):", ""]
+        lines += [f"- {c['when']}: {c['what']} — {c['why']}" for c in ch] + [""]
+    revised = r.get("run_spec_hashes") and r["run_spec_hashes"] != [r.get("spec_hash")]
+    if revised and r.get("rule_revisions"):
+        lines += ["Rules revised after results were seen (applied here to the same recorded curves; a rule retrains "
+                  "nothing, so no arm was re-run):", ""]  # fmt: skip
+        lines += [f"- version {v['version']}, {v['when']}: {v['what']} — {v['why']}" for v in r["rule_revisions"]]
+        lines += [""]
+    return lines
 
 
 def _noise(c: dict[str, Any]) -> str:
@@ -139,7 +146,8 @@ def _check_rows(r: dict[str, Any]) -> list[str]:
         "## Checks",
         "",
         "| the paper says | metric | better | worse | gap | noise | needed | paper gap / resolvable | "
-        "training error still falling (points over the last tenth) | outcome |",
+        "training error still falling (points over a tenth of the run, at its end or before the rate decayed) | "
+        "outcome |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for c in r["checks"]:

@@ -13,7 +13,7 @@ from convzoo.repro.estimate import arm_recipe
 from convzoo.repro.readback import read_run_info
 from convzoo.repro.results import ArmResult, measure, parse_arm_result, read_arm_result
 from convzoo.repro.spec import METRICS, Budget, Claim
-from convzoo.repro.verdict import RULE, arm_stats, headline, judge_check, near_chance, verdict
+from convzoo.repro.verdict import RULE, RULE_REVISIONS, arm_stats, headline, judge_check, near_chance, verdict
 from convzoo.trust_write import check_inside, output, write_file
 
 __all__ = ["collect", "escape_text", "machine", "render", "write_analytic_report", "write_report", "write_run_info"]
@@ -85,12 +85,16 @@ def at_chance(arm: dict[str, Any]) -> bool:
     return bool(ends) and all(ends)
 
 
+# what a results.json keeps of each epoch row: the errors, the epoch's time, and the rate the convergence rule reads
+CURVE_KEYS = ("epoch", "lr", "train_err", "test_err", "val_err", "epoch_s")
+
+
 def _run_dict(r: ArmResult) -> dict[str, Any]:
     """A run as results.json keeps it: everything a verdict is judged from (curves, per-image correctness)."""
     d = r.to_dict()
     d.pop("rows")
     d["curve"] = [
-        {k: row[k] for k in ("epoch", "train_err", "test_err", "val_err", "epoch_s") if k in row} for row in r.rows
+        {k: row[k] for k in CURVE_KEYS if k in row} for row in r.rows
     ]
     return d
 
@@ -377,6 +381,7 @@ def rejudge(r: dict[str, Any], path: Path, claim: Claim | None = None) -> dict[s
         "verdict": verdict_of(checks, evaluated),
         "headline": headline(checks, budget.name) if evaluated else "",
         "rule": RULE,
+        "rule_revisions": [{"version": v, "when": w, "what": what, "why": why} for v, w, what, why in RULE_REVISIONS],
         "spec_hash": spec_hash(claim, budget),
         "run_spec_hashes": sorted({x.get("spec_hash", "") for a in r["arms"] for x in a["runs"]}),
         "stale_runs": stale_runs(claim, budget, runs),

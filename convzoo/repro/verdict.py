@@ -6,7 +6,9 @@ A check says ``metric(better) < metric(worse)`` (or, with ``factor``, that the w
 - **holds**: the gap is in the paper's direction by at least the critical value × its noise;
 - **contradicted**: reversed by as much, with both arms converged;
 - **not reached**: an arm has not converged (its training error still falling by more than :data:`PLATEAU`
-  points over the last tenth of its run, or at chance), so the budget cannot speak to a claim about trained
+  points over the last tenth of its run — or over the tenth before its rate fell under :data:`LIVE_RATE` of its
+  peak, so that a rate decayed to nothing cannot pass for a plateau — or at chance), so the budget cannot speak
+  to a claim about trained
   nets — unless the check is about early training (``epochs_to_25``, training time) or states something the
   paper shows at every point of training (``Check.early``);
 - **below resolution**: the paper's own gap is smaller than the smallest gap this budget's test set and seeds
@@ -30,6 +32,7 @@ from convzoo.repro.stats import CONFIDENCE, critical, final_slope, min_detectabl
 
 __all__ = [
     "AT_CHANCE",
+    "LIVE_RATE",
     "BELOW_RESOLUTION",
     "CONTRADICTED",
     "HOLDS",
@@ -37,6 +40,7 @@ __all__ = [
     "NOT_EVALUATED",
     "NOT_REACHED",
     "PLATEAU",
+    "RULE_REVISIONS",
     "SEED_SD",
     "ArmStats",
     "CheckOutcome",
@@ -52,6 +56,7 @@ __all__ = [
 AT_CHANCE = 10.0  # points of training error below chance within which an arm has barely started to learn
 PLATEAU = 0.5  # points of training error an arm may still lose over the last tenth of its run and be converged
 SLOPE_FRACTION = 0.1  # the final part of the run whose slope decides convergence
+LIVE_RATE = 0.1  # a plateau counts where the rate was at least this share of its peak: one that could still move it
 SEED_SD = 0.2  # points: the seed-to-seed sd of a gap the power table assumes (CIFAR ResNets' typical spread)
 EARLY_METRICS = ("epochs_to_25", "train_s")  # metrics about how training starts or runs, not where it ends
 
@@ -66,12 +71,39 @@ RULE = (
     f"{100 * CONFIDENCE:g}% two-sided critical value (Student's t with Welch–Satterthwaite degrees of freedom) "
     f"times that noise, and is contradicted when reversed by as much with both arms converged. An arm has "
     f"converged when its training error fell by at most {PLATEAU:g} points over the last tenth of its run "
-    f"(slope × that length) and ended more than {AT_CHANCE:g} points below chance; a check with an arm that has "
+    f"(slope × that length) — and over the tenth of the run before its learning rate fell under "
+    f"{LIVE_RATE:g} × its peak, where it did: a plateau at a rate decayed to nothing is no plateau — and ended "
+    f"more than {AT_CHANCE:g} points below chance; a check with an arm that has "
     "not is *not reached*, since the budget cannot speak to trained nets — except a check about how training "
     "starts (early training, training time), which needs only its better arm to have left chance. "
     "A check whose paper gap is smaller than the budget's smallest resolvable gap (the power table, from the "
     f"test set's size, the seeds and a seed sd of {SEED_SD:g} points, fixed before any run) is *below "
     "resolution*; a converged, resolvable check within the noise is inconclusive"
+)
+
+
+# revisions of the rules made after results were seen (when, what, why); every page re-judges its arms' recorded
+# curves under the rules in force and lists these where its arms ran under older ones. A rule changes no arm's
+# training, so no arm is re-trained for one: a re-run would replay the same curves.
+RULE_REVISIONS = (
+    (
+        4,
+        "2026-12-07",
+        "a check about how training starts (early training, training time) needs only its better arm to have "
+        "left chance",
+        "seen on the demo's plain-56 at 85% on digits: a worse arm stuck at chance is the effect at its strongest; "
+        "no published outcome changed",
+    ),
+    (
+        5,
+        "2026-12-07",
+        f"convergence is also judged over the tenth of the run before the learning rate fell under {LIVE_RATE:g} "
+        "× its peak, the larger fall counting",
+        "seen on gap_vs_fc's long page: both heads were called converged (flat over the last tenth) while they "
+        "still fell 1.9–3.3 points per tenth of the run before the rate was cut, because the last tenth ran at "
+        "1/1000 of the peak rate; its check turned from contradicted to not reached, and no other published "
+        "outcome changed",
+    ),
 )
 
 
@@ -81,10 +113,11 @@ def rules() -> dict[str, Any]:
         "confidence": CONFIDENCE,
         "plateau": PLATEAU,
         "slope_fraction": SLOPE_FRACTION,
+        "live_rate": LIVE_RATE,
         "at_chance": AT_CHANCE,
         "seed_sd": SEED_SD,
         "early_metrics": list(EARLY_METRICS),
-        "version": 4,
+        "version": 5,
     }
 
 
@@ -123,17 +156,41 @@ def at_chance(r: ArmResult) -> bool:
 
 
 def converged(r: ArmResult) -> tuple[bool, float | None]:
-    """(converged, projected fall of the training error over one more tenth of the run, in points)."""
+    """(converged, the training error's fall over a tenth of the run, in points: at its end, or before its rate
+    fell under :data:`LIVE_RATE` of its peak where it did, whichever is larger)."""
     if r.diverged:
         return True, None  # a failed run is final: the paper's "fails"
     pts = [(row["epoch"], row["train_err"]) for row in r.rows if "epoch" in row and "train_err" in row]
     if at_chance(r) or len(pts) < 3:
         return False, None
-    slope = final_slope([e for e, _ in pts], [v for _, v in pts], SLOPE_FRACTION)
-    if slope is None:
+    falls = [_fall(pts, pts[-1][0]), _fall(_live(r.rows), pts[-1][0])]
+    if falls[0] is None:
         return False, None
-    fall = -slope * SLOPE_FRACTION * pts[-1][0]
+    fall = max(f for f in falls if f is not None)
     return fall <= PLATEAU, fall
+
+
+def _live(rows: Sequence[Mapping[str, Any]]) -> list[tuple[float, float]]:
+    """(epoch, training error) up to the last epoch whose rate was at least :data:`LIVE_RATE` of the run's peak;
+    empty where the rate never fell under it (or was not logged): the run's end is then the only window."""
+    pts = [(row["epoch"], row["train_err"], row["lr"]) for row in rows if {"epoch", "train_err", "lr"} <= row.keys()]
+    if not pts:
+        return []
+    peak = max(lr for _, _, lr in pts)
+    live = [i for i, (_, _, lr) in enumerate(pts) if lr >= LIVE_RATE * peak]
+    if not live or live[-1] == len(pts) - 1:
+        return []
+    return [(e, v) for e, v, _ in pts[: live[-1] + 1]]
+
+
+def _fall(pts: Sequence[tuple[float, float]], length: float) -> float | None:
+    """The fall of the training error (points) over the stretch of ``length`` / 10 epochs ending at the last of
+    ``pts``, from the least-squares slope (at least its last three points); None with fewer than three."""
+    if len(pts) < 3:
+        return None
+    end = pts[-1][0]
+    slope = final_slope([e for e, _ in pts], [v for _, v in pts], min(1.0, SLOPE_FRACTION * length / end))
+    return None if slope is None else -slope * SLOPE_FRACTION * length
 
 
 def _paper_value(claim: Claim, arm: str, metric: str) -> float | None:

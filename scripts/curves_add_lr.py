@@ -14,23 +14,27 @@ import math
 from pathlib import Path
 from typing import Any
 
+from convzoo.repro.docs import read_results
+from convzoo.repro.registry import get_claim
+from convzoo.repro.results import read_arm_result
+from convzoo.repro.spec import Claim
 from convzoo.trust_write import write_file
 
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "repro"
 
 
-def _rates(results: dict[str, Any], folder: Path) -> dict[tuple[str, int], list[float]]:
+def _rates(results: dict[str, Any], folder: Path, claim: Claim) -> dict[tuple[str, int], list[float]]:
     """(arm, seed) → the rate at each epoch of its curve, from ``folder/arms``; raises on any mismatch."""
     out = {}
     for a in results["arms"]:
         for run in a["runs"]:
             src = folder / "arms" / f"{a['name']}-s{run['seed']}.json"
-            if not src.is_file():
+            arm = read_arm_result(src, claim)  # the arm files' own reader: links, size and fields checked
+            if arm is None:
                 raise SystemExit(f"{src}: no committed arm file for {a['name']} seed {run['seed']}")
-            arm = json.loads(src.read_text())
-            if arm.get("arm_hash") != run.get("arm_hash"):
-                raise SystemExit(f"{src}: arm spec {arm.get('arm_hash')} is not the page's {run.get('arm_hash')}")
-            rows = {float(r["epoch"]): r for r in arm["rows"] if "epoch" in r}
+            if arm.arm_hash != run.get("arm_hash"):
+                raise SystemExit(f"{src}: arm spec {arm.arm_hash} is not the page's {run.get('arm_hash')}")
+            rows = {float(r["epoch"]): r for r in arm.rows if "epoch" in r}
             rates = []
             for p in run["curve"]:
                 row = rows.get(float(p["epoch"]))
@@ -48,13 +52,17 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--docs", type=Path, default=DOCS, help=f"the published results (default {DOCS})")
     args = ap.parse_args(argv)
     for path in sorted(args.docs.glob("*/*/results.json")):
-        results = json.loads(path.read_text())
-        if results.get("kind") == "analytic":
+        claim = get_claim(path.parent.parent.name)
+        if claim.kind == "analytic":
             continue
-        runs = [run for a in results["arms"] for run in a["runs"]]
-        if all("lr" in p for run in runs for p in run["curve"]):
-            continue
-        rates = _rates(results, path.parent)
+        try:  # the readers' own errors name the file
+            results = read_results(path, claim) or {}
+            runs = [run for a in results["arms"] for run in a["runs"]]
+            if all("lr" in p for run in runs for p in run["curve"]):
+                continue
+            rates = _rates(results, path.parent, claim)
+        except ValueError as e:  # a rejected or malformed file
+            raise SystemExit(str(e)) from None
         if args.check:
             print(f"{path}: {len(runs)} run(s) lack rates")
             continue

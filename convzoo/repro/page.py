@@ -91,7 +91,7 @@ def _what_ran(r: dict[str, Any], machine_line: str) -> list[str]:
     if stale:
         spec += (f"; **{len(stale)} run(s) trained under another arm spec or before specs were hashed** "
                  f"({', '.join(stale[:8])}): re-run them under today's spec before trusting this page")  # fmt: skip
-    elif r.get("run_spec_hashes") and r["run_spec_hashes"] != [r.get("spec_hash")]:
+    elif _rules_revised(r):
         spec += "; every run matches today's arm specs (the rules were revised since, and are applied here)"
     return [
         f"Budget: **{r['budget']}** — {r.get('budget_note') or 'the paper recipe'}; data `{r['data']}`; seeds "
@@ -105,6 +105,11 @@ def _what_ran(r: dict[str, Any], machine_line: str) -> list[str]:
     ]
 
 
+def _rules_revised(r: dict[str, Any]) -> bool:
+    """Whether the page's runs were trained under a spec hash other than today's (its rules revised since)."""
+    return bool(r.get("run_spec_hashes")) and r["run_spec_hashes"] != [r.get("spec_hash")]
+
+
 def _changes(r: dict[str, Any]) -> list[str]:
     ch = r.get("changes") or []
     if not ch:
@@ -112,8 +117,7 @@ def _changes(r: dict[str, Any]) -> list[str]:
     else:
         lines = ["Changed after this budget's first results (when, what, why):", ""]
         lines += [f"- {c['when']}: {c['what']} — {c['why']}" for c in ch] + [""]
-    revised = r.get("run_spec_hashes") and r["run_spec_hashes"] != [r.get("spec_hash")]
-    if revised and r.get("rule_revisions"):
+    if _rules_revised(r) and r.get("rule_revisions"):
         lines += ["Rules revised after results were seen (applied here to the same recorded curves; a rule retrains "
                   "nothing, so no arm was re-run):", ""]  # fmt: skip
         lines += [f"- version {v['version']}, {v['when']}: {v['what']} — {v['why']}" for v in r["rule_revisions"]]
